@@ -1,0 +1,312 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+
+	"github.com/spf13/cobra"
+
+	"github.com/nodewright/nodewright/test/harness"
+)
+
+func newDemoCommand() *cobra.Command {
+	var keep bool
+	cmd := &cobra.Command{
+		Use:   "demo",
+		Short: "Build a sample signed fleet repository with throwaway keys and show verify accept and refuse",
+		Long: `demo needs git, gpg and ssh-keygen. It makes throwaway keys, builds a sample fleet
+repository with signed commits, serves it over smart HTTP with git http-backend on
+loopback, and runs "nodewright verify" against it: first accepting the history, then only
+the new commits, then refusing a rollback, an unsigned commit and an untrusted key.
+Everything lives in a temporary folder that is removed on exit or Ctrl-C.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return runDemo(cmd.OutOrStdout(), keep)
+		},
+	}
+	cmd.Flags().BoolVar(&keep, "keep", false, "keep the temporary folder for a look afterwards")
+	return cmd
+}
+
+// demoTB lets the demo drive the test harness: a failure panics with
+// demoFailure and cleanups run when the demo ends.
+type demoTB struct {
+	mu       sync.Mutex
+	base     string
+	cleanups []func()
+}
+
+type demoFailure string
+
+func (d *demoTB) Helper()                           {}
+func (d *demoTB) Fatalf(format string, args ...any) { panic(demoFailure(fmt.Sprintf(format, args...))) }
+func (d *demoTB) Cleanup(f func()) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.cleanups = append(d.cleanups, f)
+}
+func (d *demoTB) TempDir() string {
+	dir, err := os.MkdirTemp(d.base, "t")
+	if err != nil {
+		d.Fatalf("temp dir: %v", err)
+	}
+	return dir
+}
+func (d *demoTB) close() {
+	d.mu.Lock()
+	fns := d.cleanups
+	d.cleanups = nil
+	d.mu.Unlock()
+	for i := len(fns) - 1; i >= 0; i-- {
+		fns[i]()
+	}
+}
+
+func runDemo(out io.Writer, keep bool) (err error) {
+	for _, tool := range []string{"git", "gpg", "ssh-keygen"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			return usageError("the demo needs %s on PATH (Debian: apt-get install git gnupg openssh-client)", tool)
+		}
+	}
+	base, err := os.MkdirTemp("", "nodewright-demo-")
+	if err != nil {
+		return err
+	}
+	tb := &demoTB{base: base}
+	if !keep {
+		tb.Cleanup(func() { _ = os.RemoveAll(base) })
+	}
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	done := make(chan struct{})
+	defer func() { close(done); signal.Stop(sigs) }()
+	go func() {
+		select {
+		case <-sigs:
+			tb.close()
+			fmt.Fprintln(os.Stderr, "demo interrupted; cleaned up")
+			os.Exit(130)
+		case <-done:
+		}
+	}()
+	defer tb.close()
+	defer func() {
+		if r := recover(); r != nil {
+			f, ok := r.(demoFailure)
+			if !ok {
+				panic(r)
+			}
+			err = fmt.Errorf("demo failed: %s", string(f))
+		}
+	}()
+	d := &demo{tb: tb, out: out, base: base}
+	d.run()
+	if keep {
+		fmt.Fprintf(out, "\nkept the demo folder %s\n", base)
+	}
+	return nil
+}
+
+type demo struct {
+	tb   *demoTB
+	out  io.Writer
+	base string
+	step int
+}
+
+func (d *demo) say(format string, args ...any) { fmt.Fprintf(d.out, format+"\n", args...) }
+
+func (d *demo) heading(format string, args ...any) {
+	d.step++
+	fmt.Fprintf(d.out, "\n%d. %s\n", d.step, fmt.Sprintf(format, args...))
+}
+
+// verify runs the real command line and reports its exit code.
+func (d *demo) verify(args ...string) int {
+	shown := make([]string, len(args))
+	for i, a := range args {
+		shown[i] = strings.ReplaceAll(a, d.base+"/", "")
+	}
+	d.say("   $ nodewright verify %s", strings.Join(shown, " "))
+	w := &indentWriter{w: d.out, prefix: "   "}
+	code := run(append([]string{"verify"}, args...), w, w)
+	d.say("   (exit %d)", code)
+	return code
+}
+
+func (d *demo) run() {
+	d.say("Nodewright demo: a signed fleet repository and the verifier that guards it.")
+	d.say("Everything below uses throwaway keys in %s.", d.base)
+
+	d.heading("Throwaway keys, made by the real gpg and ssh-keygen")
+	alice := harness.NewGPGKey(d.tb, "alice")
+	bob := harness.NewSSHKey(d.tb, "bob")
+	carol := harness.NewSSHKey(d.tb, "carol")
+	mallory := harness.NewGPGKey(d.tb, "mallory")
+	d.say("   alice   OpenPGP %s  (committer, trust-admin)", alice.Fingerprint)
+	d.say("   bob     SSH     %s  (committer, trust-admin)", bob.Fingerprint())
+	d.say("   carol   SSH     %s  (approver, trust-admin)", carol.Fingerprint())
+	d.say("   mallory OpenPGP %s  (in no policy)", mallory.Fingerprint)
+
+	policy := harness.Policy{
+		Version: 1,
+		MaxAge:  "72h",
+		Principals: []harness.Principal{
+			harness.Person("alice", alice), harness.Person("bob", bob), harness.Person("carol", carol),
+		},
+		Roles: map[string]harness.Role{
+			"committers":   {Principals: []string{"alice", "bob"}, Threshold: 1},
+			"approvers":    {Principals: []string{"alice", "bob", "carol"}, Threshold: 2},
+			"trust-admins": {Principals: []string{"alice", "bob", "carol"}, Threshold: 2},
+		},
+		Operations: map[string]harness.OperationRule{
+			"BondModeFlipPlan":   {Role: "approvers", Threshold: 2},
+			"ReplicationUpgrade": {Role: "approvers", Threshold: 1},
+			"VMVolumeMigration":  {Role: "approvers", Threshold: 1},
+		},
+	}
+	root := filepath.Join(d.base, "trust-root.yaml")
+	if err := os.WriteFile(root, []byte(policy.YAML()), 0o644); err != nil {
+		d.tb.Fatalf("write trust root: %v", err)
+	}
+
+	d.heading("A fleet repository with signed commits, served over smart HTTP by git http-backend")
+	serverRoot := filepath.Join(d.base, "server")
+	bare := filepath.Join(serverRoot, "fleet.git")
+	if out, err := exec.Command("git", "init", "-q", "--bare", "-b", "main", bare).CombinedOutput(); err != nil {
+		d.tb.Fatalf("git init --bare: %v\n%s", err, out)
+	}
+	srv := harness.ServeGit(d.tb, serverRoot)
+	url := srv.URL + "/fleet.git"
+	work := harness.InitRepo(d.tb, filepath.Join(d.base, "work"))
+	push := func(force bool) {
+		args := []string{"push", "-q", bare, "HEAD:refs/heads/main"}
+		if force {
+			args = append(args, "--force")
+		}
+		work.Git(args...)
+	}
+	work.Write(".nodewright/trust.yaml", policy.YAML())
+	work.Write("bases/edge-profile.yaml", demoBase)
+	work.Write("sites/edge-042/kustomization.yaml", demoKustomization)
+	d.commit(work, "Start the fleet: trust policy version 1 and site edge-042", alice)
+	work.Write("sites/edge-042/operations/bondflip.yaml", demoBondFlip)
+	d.commit(work, "Plan a bond mode flip on edge-042", bob)
+	push(false)
+	d.say("   served at %s", url)
+
+	d.heading("First verification: the whole history against the trust root")
+	state := filepath.Join(d.base, "state")
+	d.expect(d.verify("--repo", url, "--trust-root", root, "--state-dir", state), exitOK)
+
+	d.heading("Two new commits land; only they are verified")
+	work.Write("sites/edge-042/operations/bondflip.yaml", strings.Replace(demoBondFlip, "maxUnavailable: 1", "maxUnavailable: 1\n  revertAfter: 90s", 1))
+	d.commit(work, "Revert automatically after 90s without contact", alice)
+	goodTip := work.Head()
+	d.commit(work, "Approve the bond flip\n\nNodewright-Approve: sites/edge-042/operations/bondflip.yaml@"+work.BlobID("HEAD", "sites/edge-042/operations/bondflip.yaml"), carol)
+	push(false)
+	d.expect(d.verify("--repo", url, "--trust-root", root, "--state-dir", state), exitOK)
+
+	d.heading("Attack: the branch is force-pushed back to an older, validly signed commit")
+	accepted := work.Head()
+	work.Reset(goodTip)
+	push(true)
+	d.expect(d.verify("--repo", url, "--trust-root", root, "--state-dir", state), exitRefused)
+
+	d.heading("Attack: an unsigned commit slipped in between two signed ones")
+	work.Reset(accepted)
+	work.Write("sites/edge-042/operations/bondflip.yaml", strings.Replace(demoBondFlip, "toMode: 802.3ad", "toMode: balance-rr", 1))
+	d.commit(work, "Quietly change the target mode", nil)
+	d.commit(work, "Looks innocent", alice)
+	push(true)
+	d.expect(d.verify("--repo", url, "--trust-root", root, "--state-dir", state), exitRefused)
+
+	d.heading("Attack: a commit signed by a key no principal holds")
+	work.Reset(accepted)
+	work.Write("sites/edge-042/kustomization.yaml", demoKustomization+"# mallory was here\n")
+	d.commit(work, "Helpful change", mallory)
+	push(true)
+	d.expect(d.verify("--repo", url, "--trust-root", root, "--state-dir", state), exitRefused)
+
+	d.heading("The honest history comes back and is accepted again; nothing was lost")
+	work.Reset(accepted)
+	push(true)
+	d.expect(d.verify("--repo", url, "--trust-root", root, "--state-dir", state, "-o", "json"), exitOK)
+	d.say("\nDone: every refusal kept the last accepted commit %s.", accepted[:12])
+}
+
+func (d *demo) commit(r *harness.Repo, msg string, s harness.Signer) {
+	r.Commit(msg, s)
+	who := "UNSIGNED"
+	if s != nil {
+		who = s.Format()
+	}
+	subject, _, _ := strings.Cut(msg, "\n")
+	d.say("   %s %-9s %s", r.Head()[:12], who, subject)
+}
+
+func (d *demo) expect(got, want int) {
+	if got != want {
+		d.tb.Fatalf("verify exited %d, expected %d", got, want)
+	}
+}
+
+const demoBase = `apiVersion: nodewright.io/v1alpha1
+kind: EdgeProfile
+metadata:
+  name: edge-profile
+spec:
+  healthThresholds:
+    minReadyNodes: 2
+`
+
+const demoKustomization = `apiVersion: kustomize.config.k8s.io/v1beta1
+kind: Kustomization
+resources:
+  - ../../bases/edge-profile.yaml
+`
+
+const demoBondFlip = `apiVersion: nodewright.io/v1alpha1
+kind: BondModeFlipPlan
+metadata:
+  name: bondflip
+spec:
+  bond: bond0
+  fromMode: active-backup
+  toMode: 802.3ad
+  nodes: [node-a, node-b, node-c]
+  maxUnavailable: 1
+`
+
+// indentWriter prefixes every line it writes, so command output nests
+// under the demo's narration.
+type indentWriter struct {
+	w       io.Writer
+	prefix  string
+	midLine bool
+}
+
+func (i *indentWriter) Write(p []byte) (int, error) {
+	for _, line := range strings.SplitAfter(string(p), "\n") {
+		if line == "" {
+			continue
+		}
+		if !i.midLine {
+			if _, err := io.WriteString(i.w, i.prefix); err != nil {
+				return 0, err
+			}
+		}
+		if _, err := io.WriteString(i.w, line); err != nil {
+			return 0, err
+		}
+		i.midLine = !strings.HasSuffix(line, "\n")
+	}
+	return len(p), nil
+}

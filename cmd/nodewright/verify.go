@@ -1,0 +1,203 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+
+	gitssh "github.com/go-git/go-git/v5/plumbing/transport/ssh"
+	"github.com/spf13/cobra"
+
+	"github.com/nodewright/nodewright/source"
+	"github.com/nodewright/nodewright/source/reason"
+	"github.com/nodewright/nodewright/source/trust"
+)
+
+type verifyOptions struct {
+	repo      string
+	branch    string
+	trustRoot string
+	stateDir  string
+	sshKey    string
+	output    string
+}
+
+func newVerifyCommand() *cobra.Command {
+	o := &verifyOptions{}
+	cmd := &cobra.Command{
+		Use:   "verify --repo URL|PATH|BUNDLE --trust-root FILE [--state-dir DIR] [--branch main]",
+		Short: "Fetch a fleet repository and verify every new commit against the trust policy",
+		Long: `verify fetches the branch of a fleet repository (a URL, a local path, or a git bundle
+file) into a mirror under the state directory and verifies every commit added since the
+last accepted one: its signature (OpenPGP or SSH, checked in-process), the signer's role,
+that the new tip descends from the last accepted commit, and that any trust policy change
+raises the version by exactly one with the trust-admins' approval. The range is accepted
+whole or not at all; a refusal keeps the last accepted commit.
+
+Without --state-dir a temporary one is used, so the whole history is verified each time.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return o.run(cmd.Context(), cmd.OutOrStdout(), cmd.ErrOrStderr())
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.repo, "repo", "", "fleet repository: URL (https, ssh, file), local path, or git bundle file")
+	f.StringVar(&o.branch, "branch", "main", "branch to follow")
+	f.StringVar(&o.trustRoot, "trust-root", "", "TrustPolicy file pinning the first policy this cluster accepts")
+	f.StringVar(&o.stateDir, "state-dir", "", "directory for the mirror, the last accepted commit and the verification cache")
+	f.StringVar(&o.sshKey, "ssh-key", "", "private key for ssh:// repositories (default: the SSH agent)")
+	f.StringVarP(&o.output, "output", "o", "text", "output format: text or json")
+	return cmd
+}
+
+// verifyReport is the -o json document.
+type verifyReport struct {
+	Accepted        bool             `json:"accepted"`
+	Commit          string           `json:"commit,omitempty"`
+	Previous        string           `json:"previous,omitempty"`
+	PolicyVersion   int              `json:"policyVersion,omitempty"`
+	PolicyDigest    string           `json:"policyDigest,omitempty"`
+	CommitsVerified int              `json:"commitsVerified"`
+	Signers         []string         `json:"signers"`
+	Commits         []source.Verdict `json:"commits"`
+	Stale           *refusalReport   `json:"stale,omitempty"`
+	Refusals        []refusalReport  `json:"refusals"`
+}
+
+type refusalReport struct {
+	Code    reason.Code `json:"code"`
+	Commit  string      `json:"commit,omitempty"`
+	Message string      `json:"message"`
+}
+
+func (o *verifyOptions) run(ctx context.Context, stdout, stderr io.Writer) error {
+	if o.repo == "" {
+		return usageError("--repo is required")
+	}
+	if o.trustRoot == "" {
+		return usageError("--trust-root is required")
+	}
+	if o.output != "text" && o.output != "json" {
+		return usageError("--output %q is not one of text, json", o.output)
+	}
+	data, err := os.ReadFile(o.trustRoot)
+	if err != nil {
+		return usageError("trust root: %v", err)
+	}
+	root, err := trust.Parse(o.trustRoot, data)
+	if err != nil {
+		return usageError("trust root is invalid:\n%v", err)
+	}
+	stateDir := o.stateDir
+	if stateDir == "" {
+		tmp, err := os.MkdirTemp("", "nodewright-verify-")
+		if err != nil {
+			return usageError("temporary state dir: %v", err)
+		}
+		defer os.RemoveAll(tmp)
+		stateDir = tmp
+	}
+	src := &source.Source{Repo: o.repo, Branch: o.branch, StateDir: stateDir, Root: root}
+	if o.sshKey != "" {
+		auth, err := gitssh.NewPublicKeysFromFile("git", o.sshKey, "")
+		if err != nil {
+			return usageError("--ssh-key: %v", err)
+		}
+		src.Auth = auth
+	}
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt)
+	defer stop()
+	res, err := src.Sync(ctx)
+	if err != nil {
+		return &exitError{code: exitUsage, err: err}
+	}
+	report := newVerifyReport(res)
+	for _, r := range report.Refusals {
+		fmt.Fprintf(stderr, "REJECTED %s: %s\n", r.Code, r.Message)
+	}
+	if report.Stale != nil {
+		fmt.Fprintf(stderr, "WARNING %s: %s\n", report.Stale.Code, report.Stale.Message)
+	}
+	if o.output == "json" {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(report); err != nil {
+			return err
+		}
+	} else {
+		printVerifyText(stdout, res, report)
+	}
+	if !report.Accepted {
+		return &exitError{code: exitRefused, silent: true}
+	}
+	return nil
+}
+
+func newVerifyReport(res *source.Result) verifyReport {
+	rep := verifyReport{Accepted: res.Accepted(), CommitsVerified: len(res.Commits), Signers: res.Signers(), Commits: res.Commits, Refusals: []refusalReport{}}
+	if rep.Signers == nil {
+		rep.Signers = []string{}
+	}
+	if rep.Commits == nil {
+		rep.Commits = []source.Verdict{}
+	}
+	if !res.Previous.IsZero() {
+		rep.Previous = res.Previous.String()
+	}
+	if res.Accepted() {
+		rep.Commit = res.Tip.String()
+		rep.PolicyVersion = res.Policy.Version
+		rep.PolicyDigest = res.Policy.Digest()
+	}
+	for _, r := range res.Refusals {
+		rep.Refusals = append(rep.Refusals, refusalReport{Code: r.Code, Commit: r.Commit, Message: r.Message})
+	}
+	if res.Stale != nil {
+		rep.Stale = &refusalReport{Code: res.Stale.Code, Commit: res.Stale.Commit, Message: res.Stale.Message}
+	}
+	return rep
+}
+
+func printVerifyText(w io.Writer, res *source.Result, rep verifyReport) {
+	if !rep.Accepted {
+		if rep.Previous != "" {
+			fmt.Fprintf(w, "kept last accepted commit %s\n", rep.Previous)
+		} else {
+			fmt.Fprintln(w, "nothing accepted")
+		}
+		return
+	}
+	fmt.Fprintf(w, "ACCEPTED %s (trust policy version %d)\n", rep.Commit, rep.PolicyVersion)
+	cached := 0
+	for _, c := range res.Commits {
+		if c.Cached {
+			cached++
+		}
+	}
+	since := "from the start of history"
+	if rep.Previous != "" {
+		since = "since " + rep.Previous[:12]
+	}
+	line := fmt.Sprintf("  verified %d new %s %s", rep.CommitsVerified, plural(rep.CommitsVerified, "commit", "commits"), since)
+	if cached > 0 {
+		line += fmt.Sprintf(" (%d from cache)", cached)
+	}
+	if len(rep.Signers) > 0 {
+		line += ", signed by " + strings.Join(rep.Signers, ", ")
+	}
+	fmt.Fprintln(w, line)
+}
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
+}

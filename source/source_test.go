@@ -1,0 +1,161 @@
+package source
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/nodewright/nodewright/source/reason"
+	"github.com/nodewright/nodewright/test/harness"
+)
+
+// published is a fleet repository pushed to a bare repository that the
+// real git http-backend serves.
+type published struct {
+	work *harness.Repo
+	bare string
+	url  string
+}
+
+func publish(t *testing.T, work *harness.Repo) *published {
+	root := t.TempDir()
+	bare := filepath.Join(root, "fleet.git")
+	out, err := exec.Command("git", "init", "-q", "--bare", "-b", "main", bare).CombinedOutput()
+	require.NoError(t, err, "%s", out)
+	srv := harness.ServeGit(t, root)
+	p := &published{work: work, bare: bare, url: srv.URL + "/fleet.git"}
+	p.push()
+	return p
+}
+
+func (p *published) push() { p.work.Git("push", "-q", "--force", p.bare, "HEAD:refs/heads/main") }
+
+func TestSourceOverSmartHTTP(t *testing.T) {
+	p := newPeople(t)
+	pol := p.policy(1)
+	r := seed(t, p, pol)
+	pub := publish(t, r)
+	state := t.TempDir()
+	src := &Source{Repo: pub.url, StateDir: state, Root: parsePolicy(t, pol)}
+
+	res, err := src.Sync(context.Background())
+	require.NoError(t, err)
+	require.True(t, res.Accepted(), "%v", res.Refusals)
+	first := r.Head()
+	st, err := LoadState(state)
+	require.NoError(t, err)
+	assert.Equal(t, first, st.LastAccepted)
+	assert.Equal(t, 1, st.PolicyVersion)
+
+	r.Write("a", "1")
+	r.Commit("new work", p.bob)
+	pub.push()
+	res, err = src.Sync(context.Background())
+	require.NoError(t, err)
+	require.True(t, res.Accepted())
+	assert.Len(t, res.Commits, 1, "only the new commit is verified")
+	good := r.Head()
+
+	r.Write("a", "2")
+	r.Commit("unsigned", nil)
+	pub.push()
+	res, err = src.Sync(context.Background())
+	require.NoError(t, err)
+	assert.Equal(t, []reason.Code{reason.Unsigned}, codes(res))
+	st, err = LoadState(state)
+	require.NoError(t, err)
+	assert.Equal(t, good, st.LastAccepted, "a refusal keeps the last accepted commit")
+
+	r.Reset(first)
+	pub.push()
+	res, err = src.Sync(context.Background())
+	require.NoError(t, err)
+	assert.Equal(t, []reason.Code{reason.NotFastForward}, codes(res))
+	st, err = LoadState(state)
+	require.NoError(t, err)
+	assert.Equal(t, good, st.LastAccepted)
+}
+
+func bundle(t *testing.T, r *harness.Repo, name string, revs ...string) string {
+	path := filepath.Join(t.TempDir(), name)
+	r.Git(append([]string{"bundle", "create", "-q", path}, revs...)...)
+	return path
+}
+
+func TestSourceFromBundles(t *testing.T) {
+	p := newPeople(t)
+	pol := p.policy(1)
+	r := seed(t, p, pol)
+	first := r.Head()
+	full := bundle(t, r, "full.bundle", "main")
+	r.Write("a", "1")
+	r.Commit("more", p.alice)
+	incremental := bundle(t, r, "incr.bundle", first+"..main")
+	root := parsePolicy(t, pol)
+
+	t.Run("missing prerequisites", func(t *testing.T) {
+		src := &Source{Repo: incremental, StateDir: t.TempDir(), Root: root}
+		res, err := src.Sync(context.Background())
+		require.NoError(t, err)
+		assert.Equal(t, []reason.Code{reason.BundleInvalid}, codes(res))
+	})
+	t.Run("corrupt", func(t *testing.T) {
+		data, err := os.ReadFile(full)
+		require.NoError(t, err)
+		corrupt := filepath.Join(t.TempDir(), "corrupt.bundle")
+		require.NoError(t, os.WriteFile(corrupt, data[:len(data)-30], 0o600))
+		src := &Source{Repo: corrupt, StateDir: t.TempDir(), Root: root}
+		res, err := src.Sync(context.Background())
+		require.NoError(t, err)
+		assert.Equal(t, []reason.Code{reason.BundleInvalid}, codes(res))
+	})
+	t.Run("full then incremental then replay", func(t *testing.T) {
+		state := t.TempDir()
+		src := &Source{Repo: full, StateDir: state, Root: root}
+		res, err := src.Sync(context.Background())
+		require.NoError(t, err)
+		require.True(t, res.Accepted(), "%v", res.Refusals)
+
+		src.Repo = incremental
+		res, err = src.Sync(context.Background())
+		require.NoError(t, err)
+		require.True(t, res.Accepted(), "%v", res.Refusals)
+		assert.Len(t, res.Commits, 1)
+
+		src.Repo = full
+		res, err = src.Sync(context.Background())
+		require.NoError(t, err)
+		assert.Equal(t, []reason.Code{reason.BundleReplay}, codes(res))
+		st, err := LoadState(state)
+		require.NoError(t, err)
+		assert.Equal(t, r.Head(), st.LastAccepted)
+	})
+	t.Run("unsigned commit in a bundle", func(t *testing.T) {
+		r2 := seed(t, p, pol)
+		r2.Write("x", "1")
+		r2.Commit("unsigned", nil)
+		src := &Source{Repo: bundle(t, r2, "bad.bundle", "main"), StateDir: t.TempDir(), Root: root}
+		res, err := src.Sync(context.Background())
+		require.NoError(t, err)
+		assert.Equal(t, []reason.Code{reason.Unsigned}, codes(res), "a bundle is verified like any source")
+	})
+}
+
+func TestSourceStateIsForOneBranch(t *testing.T) {
+	p := newPeople(t)
+	pol := p.policy(1)
+	r := seed(t, p, pol)
+	state := t.TempDir()
+	src := &Source{Repo: r.Dir, StateDir: state, Root: parsePolicy(t, pol)}
+	res, err := src.Sync(context.Background())
+	require.NoError(t, err)
+	require.True(t, res.Accepted())
+	src.Branch = "other"
+	_, err = src.Sync(context.Background())
+	require.ErrorContains(t, err, `follows branch "main", not "other"`)
+}

@@ -1,0 +1,62 @@
+package trust
+
+import (
+	"encoding/hex"
+	"strings"
+
+	"github.com/ProtonMail/go-crypto/openpgp"
+	"golang.org/x/crypto/ssh"
+)
+
+// Holder says who holds a key and whether the policy revoked it.
+type Holder struct {
+	// Principal is the name of the principal holding the key.
+	Principal string
+	// ID is the key's OpenPGP primary fingerprint (upper-case hex) or SSH
+	// SHA256 fingerprint.
+	ID string
+	// Revoked is true when the policy marks the key revoked.
+	Revoked bool
+}
+
+// Keyring indexes a policy's keys for signature verification.
+type Keyring struct {
+	pgp        openpgp.EntityList
+	pgpHolders map[string]Holder
+	ssh        map[string]Holder
+}
+
+func newKeyring() *Keyring {
+	return &Keyring{pgpHolders: map[string]Holder{}, ssh: map[string]Holder{}}
+}
+
+// OpenPGP returns the OpenPGP keys as a keyring for go-crypto.
+func (k *Keyring) OpenPGP() openpgp.EntityList { return k.pgp }
+
+// OpenPGPHolder returns who holds the OpenPGP key e (any of its subkeys
+// count as e's).
+func (k *Keyring) OpenPGPHolder(e *openpgp.Entity) (Holder, bool) {
+	h, ok := k.pgpHolders[Fingerprint(e)]
+	return h, ok
+}
+
+// SSHHolder returns who holds the SSH key pub.
+func (k *Keyring) SSHHolder(pub ssh.PublicKey) (Holder, bool) {
+	h, ok := k.ssh[ssh.FingerprintSHA256(pub)]
+	return h, ok
+}
+
+// Fingerprint returns the upper-case hex fingerprint of e's primary key, as
+// gpg prints it.
+func Fingerprint(e *openpgp.Entity) string {
+	return strings.ToUpper(hex.EncodeToString(e.PrimaryKey.Fingerprint))
+}
+
+// HolderByID returns who holds the key with the given ID (as in Holder.ID).
+func (k *Keyring) HolderByID(id string) (Holder, bool) {
+	if h, ok := k.pgpHolders[id]; ok {
+		return h, true
+	}
+	h, ok := k.ssh[id]
+	return h, ok
+}

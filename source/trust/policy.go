@@ -1,0 +1,256 @@
+package trust
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"regexp"
+	"sort"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// APIVersion is the apiVersion every Nodewright document carries.
+const APIVersion = "nodewright.io/v1alpha1"
+
+// Kind is the kind of a trust policy document.
+const Kind = "TrustPolicy"
+
+// Path is where the trust policy lives in a fleet repository.
+const Path = ".nodewright/trust.yaml"
+
+// Role names the policy must or may define.
+const (
+	// RoleCommitters may sign commits that change files.
+	RoleCommitters = "committers"
+	// RoleApprovers may approve operations (when the operations section names it).
+	RoleApprovers = "approvers"
+	// RoleTrustAdmins authorize changes of the trust policy itself.
+	RoleTrustAdmins = "trust-admins"
+)
+
+// History says which commits of a new range must be signed.
+type History string
+
+const (
+	// HistoryAll verifies every commit of a new range.
+	HistoryAll History = "all"
+	// HistoryFirstParent verifies only the first-parent chain, so merged
+	// branches may carry unsigned work as long as the merge is signed.
+	HistoryFirstParent History = "first-parent"
+)
+
+// OperationKinds are the operation kinds an operations rule may name.
+var OperationKinds = []string{"BondModeFlipPlan", "ReplicationUpgrade", "VMVolumeMigration"}
+
+// Policy is a TrustPolicy document: who may commit, approve and change
+// trust. Build one with Parse; a zero Policy is not valid.
+type Policy struct {
+	APIVersion string                   `yaml:"apiVersion" json:"apiVersion"`
+	Kind       string                   `yaml:"kind" json:"kind"`
+	Version    int                      `yaml:"version" json:"version"`
+	History    History                  `yaml:"history,omitempty" json:"history,omitempty"`
+	Since      string                   `yaml:"since,omitempty" json:"since,omitempty"`
+	Freshness  *Freshness               `yaml:"freshness,omitempty" json:"freshness,omitempty"`
+	Principals []Principal              `yaml:"principals" json:"principals"`
+	Roles      map[string]Role          `yaml:"roles" json:"roles"`
+	Operations map[string]OperationRule `yaml:"operations,omitempty" json:"operations,omitempty"`
+
+	keyring *Keyring
+	digest  string
+	source  string
+}
+
+// Freshness bounds how old the newest accepted commit may be before the
+// source reports Stale.
+type Freshness struct {
+	// MaxAge is a Go duration such as "72h".
+	MaxAge string `yaml:"maxAge" json:"maxAge"`
+
+	maxAge time.Duration
+}
+
+// Principal is a person or system with one or more keys; it counts once
+// towards any threshold, however many keys it holds.
+type Principal struct {
+	Name string `yaml:"name" json:"name"`
+	Keys []Key  `yaml:"keys" json:"keys"`
+}
+
+// Key is one public key: exactly one of OpenPGP (ASCII-armored; its
+// subkeys count as the principal's) or SSH (an authorized-keys line).
+type Key struct {
+	OpenPGP string `yaml:"openpgp,omitempty" json:"openpgp,omitempty"`
+	SSH     string `yaml:"ssh,omitempty" json:"ssh,omitempty"`
+	// Revoked keys sign nothing new from the commit that revokes them on.
+	Revoked bool `yaml:"revoked,omitempty" json:"revoked,omitempty"`
+}
+
+// Role is a set of principals and how many of them must agree.
+type Role struct {
+	Principals []string `yaml:"principals" json:"principals"`
+	Threshold  int      `yaml:"threshold" json:"threshold"`
+}
+
+// OperationRule names the role whose approvals an operation kind needs.
+type OperationRule struct {
+	Role      string `yaml:"role" json:"role"`
+	Threshold int    `yaml:"threshold" json:"threshold"`
+}
+
+// Error is a policy problem located in its file.
+type Error struct {
+	File  string
+	Line  int
+	Field string
+	Msg   string
+}
+
+// Error formats as "file:line: field: message".
+func (e *Error) Error() string {
+	var b strings.Builder
+	b.WriteString(e.File)
+	if e.Line > 0 {
+		fmt.Fprintf(&b, ":%d", e.Line)
+	}
+	b.WriteString(": ")
+	if e.Field != "" {
+		b.WriteString(e.Field + ": ")
+	}
+	b.WriteString(e.Msg)
+	return b.String()
+}
+
+// Errors is every problem found in one document.
+type Errors []*Error
+
+// Error joins the problems one per line.
+func (es Errors) Error() string {
+	lines := make([]string, len(es))
+	for i, e := range es {
+		lines[i] = e.Error()
+	}
+	return strings.Join(lines, "\n")
+}
+
+// MaxPolicySize bounds a policy document; larger input is refused unread.
+const MaxPolicySize = 1 << 20
+
+var yamlLine = regexp.MustCompile(`^line (\d+): (.*)$`)
+
+// Parse decodes and validates a TrustPolicy document. file names the
+// document in errors. Decoding is strict: unknown fields, duplicate keys,
+// wrong types and more than one document are errors. On failure the error
+// is an Errors listing every problem found.
+func Parse(file string, data []byte) (*Policy, error) {
+	if len(data) > MaxPolicySize {
+		return nil, Errors{{File: file, Msg: fmt.Sprintf("document is %d bytes, more than the %d allowed", len(data), MaxPolicySize)}}
+	}
+	var root yaml.Node
+	if err := yaml.Unmarshal(data, &root); err != nil {
+		return nil, yamlErrors(file, err)
+	}
+	if root.Kind == 0 || len(root.Content) == 0 {
+		return nil, Errors{{File: file, Msg: "document is empty"}}
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	var p Policy
+	if err := dec.Decode(&p); err != nil {
+		return nil, yamlErrors(file, err)
+	}
+	var extra yaml.Node
+	if err := dec.Decode(&extra); !errors.Is(err, io.EOF) {
+		line := 0
+		if err == nil {
+			line = extra.Line
+		}
+		return nil, Errors{{File: file, Line: line, Msg: "more than one YAML document; a trust policy is exactly one"}}
+	}
+	p.source = file
+	v := validator{file: file, root: root.Content[0]}
+	v.validate(&p)
+	if len(v.errs) > 0 {
+		return nil, v.errs
+	}
+	canon, err := json.Marshal(&p)
+	if err != nil {
+		return nil, Errors{{File: file, Msg: "cannot encode policy: " + err.Error()}}
+	}
+	sum := sha256.Sum256(canon)
+	p.digest = hex.EncodeToString(sum[:])
+	return &p, nil
+}
+
+func yamlErrors(file string, err error) error {
+	var te *yaml.TypeError
+	var msgs []string
+	if errors.As(err, &te) {
+		msgs = te.Errors
+	} else {
+		msgs = []string{strings.TrimPrefix(err.Error(), "yaml: ")}
+	}
+	out := make(Errors, 0, len(msgs))
+	for _, m := range msgs {
+		e := &Error{File: file, Msg: m}
+		if sub := yamlLine.FindStringSubmatch(m); sub != nil {
+			fmt.Sscanf(sub[1], "%d", &e.Line)
+			e.Msg = sub[2]
+		}
+		e.Msg = strings.ReplaceAll(e.Msg, " in type trust.", " in ")
+		out = append(out, e)
+	}
+	return out
+}
+
+// Digest is a stable hash of the policy's content: two documents with the
+// same meaning have the same digest whatever their formatting.
+func (p *Policy) Digest() string { return p.digest }
+
+// Source is the file name the policy was parsed from.
+func (p *Policy) Source() string { return p.source }
+
+// Keyring returns the keys of the policy indexed for signature checks.
+func (p *Policy) Keyring() *Keyring { return p.keyring }
+
+// HistoryMode returns the history mode with its default applied.
+func (p *Policy) HistoryMode() History {
+	if p.History == "" {
+		return HistoryAll
+	}
+	return p.History
+}
+
+// MaxAge returns freshness.maxAge, or 0 when the policy sets none.
+func (p *Policy) MaxAge() time.Duration {
+	if p.Freshness == nil {
+		return 0
+	}
+	return p.Freshness.maxAge
+}
+
+// HasRole reports whether principal holds role.
+func (p *Policy) HasRole(principal, role string) bool {
+	for _, n := range p.Roles[role].Principals {
+		if n == principal {
+			return true
+		}
+	}
+	return false
+}
+
+// RoleNames returns the policy's role names, sorted.
+func (p *Policy) RoleNames() []string {
+	names := make([]string, 0, len(p.Roles))
+	for n := range p.Roles {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}

@@ -1,0 +1,48 @@
+package harness
+
+import (
+	"net/http"
+	"net/http/cgi"
+	"net/http/httptest"
+	"os/exec"
+	"path/filepath"
+	"strings"
+)
+
+// GitHTTPServer is the real git http-backend behind net/http/cgi on a
+// loopback address: smart HTTP as a forge serves it.
+type GitHTTPServer struct {
+	// URL is the base address; a repository at <root>/<name> is served at
+	// URL + "/" + name.
+	URL string
+}
+
+// ServeGit serves every repository below root over smart HTTP until the
+// test ends. Pushes are allowed, so status-branch writers can use it too.
+func ServeGit(t TB, root string) *GitHTTPServer {
+	t.Helper()
+	execPath, err := exec.Command("git", "--exec-path").Output()
+	if err != nil {
+		t.Fatalf("git --exec-path: %v", err)
+	}
+	handler := &cgi.Handler{
+		Path: filepath.Join(strings.TrimSpace(string(execPath)), "git-http-backend"),
+		Root: "/",
+		Env: []string{
+			"GIT_PROJECT_ROOT=" + root,
+			"GIT_HTTP_EXPORT_ALL=1",
+			"GIT_CONFIG_NOSYSTEM=1",
+			"GIT_CONFIG_GLOBAL=/dev/null",
+			"GIT_CONFIG_COUNT=2",
+			"GIT_CONFIG_KEY_0=http.receivepack", "GIT_CONFIG_VALUE_0=true",
+			"GIT_CONFIG_KEY_1=safe.directory", "GIT_CONFIG_VALUE_1=*",
+		},
+	}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		// http-backend needs the remote user for pushes.
+		req.Header.Set("Remote-User", "nodewright-test")
+		handler.ServeHTTP(w, req)
+	}))
+	t.Cleanup(srv.Close)
+	return &GitHTTPServer{URL: srv.URL}
+}
