@@ -31,9 +31,9 @@ func (c *commit) short() string { return c.id.String()[:12] }
 // make walking a long history cheap.
 type objects struct {
 	store storer.EncodedObjectStorer
-	// trustBlob caches, per .nodewright tree, the blob id of trust.yaml.
+	// trustBlob caches, per root tree and per .nodewright tree, the blob
+	// id of trust.yaml (zero when there is none).
 	trustBlob map[plumbing.Hash]plumbing.Hash
-	buf       bytes.Buffer
 }
 
 func newObjects(s storer.EncodedObjectStorer) *objects {
@@ -161,6 +161,17 @@ func treeEntry(raw []byte, name string) (plumbing.Hash, bool) {
 // trustBlobAt returns the blob id of .nodewright/trust.yaml in tree, or
 // the zero hash when there is none.
 func (o *objects) trustBlobAt(tree plumbing.Hash) (plumbing.Hash, error) {
+	if b, ok := o.trustBlob[tree]; ok {
+		return b, nil
+	}
+	b, err := o.lookupTrustBlob(tree)
+	if err == nil {
+		o.trustBlob[tree] = b
+	}
+	return b, err
+}
+
+func (o *objects) lookupTrustBlob(tree plumbing.Hash) (plumbing.Hash, error) {
 	raw, err := o.read(plumbing.TreeObject, tree)
 	if err != nil {
 		return plumbing.ZeroHash, err
