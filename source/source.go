@@ -30,6 +30,9 @@ type Source struct {
 	Root *trust.Policy
 	// Auth authenticates fetches (nil for none or the transport default).
 	Auth transport.AuthMethod
+	// CABundle, when set, holds PEM certificate authorities trusted for
+	// https remotes in addition to the system's.
+	CABundle []byte
 	// Progress, when set, receives transfer progress.
 	Progress io.Writer
 	// Now is the clock; nil means time.Now.
@@ -70,7 +73,7 @@ func (s *Source) Sync(ctx context.Context) (*Result, error) {
 	if isBundle {
 		tip, err = m.ImportBundle(repo, branch)
 	} else {
-		tip, err = m.Fetch(ctx, mirror.FetchOptions{URL: repo, Branch: branch, Auth: s.Auth, Progress: s.Progress})
+		tip, err = m.Fetch(ctx, mirror.FetchOptions{URL: repo, Branch: branch, Auth: s.Auth, Progress: s.Progress, CABundle: s.CABundle})
 	}
 	if err != nil {
 		if reason.CodeOf(err) != "" {

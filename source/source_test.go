@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	gitssh "github.com/go-git/go-git/v5/plumbing/transport/ssh"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -158,4 +159,57 @@ func TestSourceStateIsForOneBranch(t *testing.T) {
 	src.Branch = "other"
 	_, err = src.Sync(context.Background())
 	require.ErrorContains(t, err, `follows branch "main", not "other"`)
+}
+
+func TestSourceOverSSH(t *testing.T) {
+	p := newPeople(t)
+	pol := p.policy(1)
+	r := seed(t, p, pol)
+	root := t.TempDir()
+	bare := filepath.Join(root, "fleet.git")
+	out, err := exec.Command("git", "init", "-q", "--bare", "-b", "main", bare).CombinedOutput()
+	require.NoError(t, err, "%s", out)
+	r.Git("push", "-q", bare, "HEAD:refs/heads/main")
+	client := harness.NewSSHKey(t, "cluster")
+	srv := harness.ServeGitSSH(t, root, client)
+
+	auth, err := gitssh.NewPublicKeysFromFile("git", client.PrivatePath, "")
+	require.NoError(t, err)
+	auth.HostKeyCallback, err = gitssh.NewKnownHostsCallback(srv.KnownHosts)
+	require.NoError(t, err)
+	src := &Source{Repo: srv.URL("fleet.git"), StateDir: t.TempDir(), Root: parsePolicy(t, pol), Auth: auth}
+	res, err := src.Sync(context.Background())
+	require.NoError(t, err)
+	require.True(t, res.Accepted(), "%v", res.Refusals)
+	assert.Equal(t, r.Head(), res.Tip.String())
+
+	stranger := harness.NewSSHKey(t, "stranger")
+	auth, err = gitssh.NewPublicKeysFromFile("git", stranger.PrivatePath, "")
+	require.NoError(t, err)
+	auth.HostKeyCallback, err = gitssh.NewKnownHostsCallback(srv.KnownHosts)
+	require.NoError(t, err)
+	src = &Source{Repo: srv.URL("fleet.git"), StateDir: t.TempDir(), Root: parsePolicy(t, pol), Auth: auth}
+	_, err = src.Sync(context.Background())
+	require.Error(t, err, "a client key the server does not know is refused")
+}
+
+func TestSourceOverHTTPS(t *testing.T) {
+	p := newPeople(t)
+	pol := p.policy(1)
+	r := seed(t, p, pol)
+	root := t.TempDir()
+	bare := filepath.Join(root, "fleet.git")
+	out, err := exec.Command("git", "init", "-q", "--bare", "-b", "main", bare).CombinedOutput()
+	require.NoError(t, err, "%s", out)
+	r.Git("push", "-q", bare, "HEAD:refs/heads/main")
+	srv := harness.ServeGitTLS(t, root)
+
+	src := &Source{Repo: srv.URL + "/fleet.git", StateDir: t.TempDir(), Root: parsePolicy(t, pol)}
+	_, err = src.Sync(context.Background())
+	require.Error(t, err, "an untrusted certificate is refused")
+
+	src.CABundle = srv.CAPEM
+	res, err := src.Sync(context.Background())
+	require.NoError(t, err)
+	assert.True(t, res.Accepted(), "%v", res.Refusals)
 }

@@ -23,6 +23,8 @@ type verifyOptions struct {
 	trustRoot string
 	stateDir  string
 	sshKey    string
+	knownHost string
+	caFile    string
 	output    string
 }
 
@@ -50,6 +52,8 @@ Without --state-dir a temporary one is used, so the whole history is verified ea
 	f.StringVar(&o.trustRoot, "trust-root", "", "TrustPolicy file pinning the first policy this cluster accepts")
 	f.StringVar(&o.stateDir, "state-dir", "", "directory for the mirror, the last accepted commit and the verification cache")
 	f.StringVar(&o.sshKey, "ssh-key", "", "private key for ssh:// repositories (default: the SSH agent)")
+	f.StringVar(&o.knownHost, "ssh-known-hosts", "", "known_hosts file for ssh:// repositories (default: ~/.ssh/known_hosts)")
+	f.StringVar(&o.caFile, "ca-file", "", "PEM bundle of certificate authorities for https:// repositories (default: the system's)")
 	f.StringVarP(&o.output, "output", "o", "text", "output format: text or json")
 	return cmd
 }
@@ -107,7 +111,19 @@ func (o *verifyOptions) run(ctx context.Context, stdout, stderr io.Writer) error
 		if err != nil {
 			return usageError("--ssh-key: %v", err)
 		}
+		if o.knownHost != "" {
+			if auth.HostKeyCallback, err = gitssh.NewKnownHostsCallback(o.knownHost); err != nil {
+				return usageError("--ssh-known-hosts: %v", err)
+			}
+		}
 		src.Auth = auth
+	} else if o.knownHost != "" {
+		return usageError("--ssh-known-hosts goes with --ssh-key")
+	}
+	if o.caFile != "" {
+		if src.CABundle, err = os.ReadFile(o.caFile); err != nil {
+			return usageError("--ca-file: %v", err)
+		}
 	}
 	if ctx == nil {
 		ctx = context.Background()

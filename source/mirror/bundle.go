@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"math"
 	"os"
 	"sort"
@@ -268,12 +269,12 @@ func (m *Mirror) ImportBundle(path string, branch string) (plumbing.Hash, error)
 
 	f, err := os.Open(path)
 	if err != nil {
-		return plumbing.ZeroHash, invalid("%v", err)
+		return plumbing.ZeroHash, invalid("%v", pathless(err))
 	}
 	defer f.Close()
 	fi, err := f.Stat()
 	if err != nil {
-		return plumbing.ZeroHash, invalid("%v", err)
+		return plumbing.ZeroHash, invalid("%v", pathless(err))
 	}
 	if !fi.Mode().IsRegular() {
 		return plumbing.ZeroHash, invalid("not a regular file")
@@ -329,6 +330,16 @@ func (m *Mirror) ImportBundle(path string, branch string) (plumbing.Hash, error)
 	return tip, nil
 }
 
+// pathless drops the path from a file system error, which the message
+// around it already names.
+func pathless(err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return fmt.Errorf("%s: %w", pe.Op, pe.Err)
+	}
+	return err
+}
+
 // checkHistory walks the commits from tip back to the prerequisites (or the
 // root) and checks that each commit and its root tree are present, so that a
 // bundle whose pack omits part of the history it claims is refused before a
@@ -341,7 +352,7 @@ func (m *Mirror) checkHistory(tip plumbing.Hash, stop map[plumbing.Hash]bool) er
 		queue = queue[:len(queue)-1]
 		c, err := object.GetCommit(m.storer, h)
 		if errors.Is(err, plumbing.ErrObjectNotFound) {
-			return fmt.Errorf("commit %s is missing", h)
+			return fmt.Errorf("commit %s is missing (or is not a commit)", h)
 		}
 		if err != nil {
 			return fmt.Errorf("commit %s: %w", h, err)

@@ -2,6 +2,7 @@ package mirror
 
 import (
 	"bytes"
+	"crypto/sha1"
 	"errors"
 	"fmt"
 	"io"
@@ -169,6 +170,19 @@ func TestImportBundleRefuses(t *testing.T) {
 	require.NoError(t, err)
 	lone := append([]byte("# v2 git bundle\n"+fx.head.String()+" refs/heads/main\n\n"), lonePack...)
 
+	// A damaged object behind a checksum that matches the damage.
+	rechecksum := func(b []byte, packOffset int64, at int) []byte {
+		b = bytes.Clone(b)
+		b[at] ^= 0x55
+		sum := sha1.Sum(b[packOffset : len(b)-sha1.Size])
+		copy(b[len(b)-sha1.Size:], sum[:])
+		return b
+	}
+	inc, err := os.ReadFile(fx.incremental)
+	require.NoError(t, err)
+	incHeader, err := readBundleHeader(bytes.NewReader(inc))
+	require.NoError(t, err)
+
 	random := make([]byte, 4096)
 	rng := rand.New(rand.NewPCG(1, 2))
 	for i := range random {
@@ -176,10 +190,11 @@ func TestImportBundleRefuses(t *testing.T) {
 	}
 
 	tests := []struct {
-		name string
-		data []byte
-		path string // instead of data
-		want []string
+		name   string
+		before string // a bundle imported first
+		data   []byte
+		path   string // instead of data
+		want   []string
 	}{
 		{name: "incremental bundle into an empty mirror", path: fx.incremental,
 			want: []string{"prerequisite " + fx.old.String() + " is missing from the mirror", "import the earlier bundle first"}},
@@ -191,6 +206,8 @@ func TestImportBundleRefuses(t *testing.T) {
 		{name: "no pack signature", data: append(bytes.Clone(header), bytes.Repeat([]byte{'x'}, 64)...), want: []string{"no pack signature"}},
 		{name: "reference to an object not in the pack", data: wrongRef, want: []string{"refs/heads/main", "neither in the bundle's pack nor in the mirror"}},
 		{name: "pack missing history", data: lone, want: []string{"tree", "is missing"}},
+		{name: "damaged object behind a valid checksum", data: rechecksum(full, h.PackOffset, len(full)-200), want: []string{"pack"}},
+		{name: "damaged object in a thin pack", before: fx.full, data: rechecksum(inc, incHeader.PackOffset, len(inc)-40), want: []string{"pack"}},
 		{name: "sha256 object format", data: sha256, want: []string{`object format "sha256" is not supported`}},
 		{name: "garbage", data: random, want: []string{"not a git bundle"}},
 		{name: "empty file", data: []byte{}, want: []string{"not a git bundle"}},
@@ -201,6 +218,11 @@ func TestImportBundleRefuses(t *testing.T) {
 	for i, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			m := openMirror(t)
+			var tipBefore plumbing.Hash
+			if tt.before != "" {
+				tipBefore, err = m.ImportBundle(tt.before, "main")
+				require.NoError(t, err)
+			}
 			path := tt.path
 			if path == "" {
 				path = fx.write(t, fmt.Sprintf("case%d.bundle", i), tt.data)
@@ -211,9 +233,9 @@ func TestImportBundleRefuses(t *testing.T) {
 			}
 			_, err := m.ImportBundle(path, branch)
 			requireBundleInvalid(t, err, path, tt.want...)
-			_, ok, err := m.Tip(branch)
+			tip, _, err := m.Tip(branch)
 			require.NoError(t, err)
-			assert.False(t, ok, "no ref moves")
+			assert.Equal(t, tipBefore, tip, "no ref moves")
 			assert.Empty(t, m.tempPacks(), "no temporary pack left behind")
 		})
 	}

@@ -33,6 +33,9 @@ type FetchOptions struct {
 	Auth transport.AuthMethod
 	// Progress receives the remote's progress messages when not nil.
 	Progress io.Writer
+	// CABundle holds PEM certificate authorities to trust for https
+	// remotes in addition to the system's.
+	CABundle []byte
 }
 
 // Fetch brings refs/heads/<Branch> of the remote and the objects it needs
@@ -69,6 +72,7 @@ func (m *Mirror) Fetch(ctx context.Context, o FetchOptions) (plumbing.Hash, erro
 		Auth:     o.Auth,
 		Progress: o.Progress,
 		Tags:     git.NoTags,
+		CABundle: o.CABundle,
 	})
 	switch {
 	case err == nil, errors.Is(err, git.NoErrAlreadyUpToDate):

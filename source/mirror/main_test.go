@@ -9,6 +9,7 @@ import (
 // as the benchmark's large repository.
 var atExit []func()
 
+// TestMain runs the tests, then the clean-ups in atExit.
 func TestMain(m *testing.M) {
 	code := m.Run()
 	for i := len(atExit) - 1; i >= 0; i-- {

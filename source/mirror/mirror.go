@@ -43,7 +43,8 @@ type Mirror struct {
 
 // Open opens the bare mirror at dir, creating dir and an empty bare
 // repository in it when dir is missing or empty. A non-empty directory that
-// holds no bare repository is refused rather than written into.
+// holds no bare repository is refused rather than written into. The Mirror
+// keeps pack files open between reads; Close releases them.
 func Open(dir string) (*Mirror, error) {
 	if dir == "" {
 		return nil, errors.New("mirror: no directory given")

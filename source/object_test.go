@@ -1,0 +1,59 @@
+package source
+
+import (
+	"testing"
+
+	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func TestParseCommit(t *testing.T) {
+	raw := "tree 4b825dc642cb6eb9a060e54bf8d69288fbee4904\n" +
+		"parent 1111111111111111111111111111111111111111\n" +
+		"parent 2222222222222222222222222222222222222222\n" +
+		"author A <a@example.test> 1700000000 +0100\n" +
+		"committer C <c@example.test> 1700000060 -0500\n" +
+		"\nMerge\n\nNodewright-Approve: sites/a/operations/x.yaml@3333333333333333333333333333333333333333\n"
+	c, err := parseCommit(plumbing.ZeroHash, []byte(raw))
+	require.NoError(t, err)
+	assert.Equal(t, emptyTree, c.tree)
+	assert.Len(t, c.parents, 2)
+	assert.Equal(t, int64(1700000060), c.time.Unix())
+	assert.Nil(t, c.signature)
+	a := approveTrailers(c.message)
+	require.Len(t, a, 1)
+	assert.Equal(t, "sites/a/operations/x.yaml", a[0].path)
+
+	for name, bad := range map[string]string{
+		"no tree":      "author A <a> 1 +0000\n\nmsg",
+		"bad tree":     "tree 4b82\n\nmsg",
+		"bad parent":   "tree 4b825dc642cb6eb9a060e54bf8d69288fbee4904\nparent zz\n\nm",
+		"headers open": "tree 4b825dc642cb6eb9a060e54bf8d69288fbee4904",
+		"non-hex tree": "tree 4b825dc642cb6eb9a060e54bf8d69288fbee490g\n\nm",
+	} {
+		_, err := parseCommit(plumbing.ZeroHash, []byte(bad))
+		assert.Error(t, err, name)
+	}
+}
+
+func FuzzParseCommit(f *testing.F) {
+	f.Add([]byte("tree 4b825dc642cb6eb9a060e54bf8d69288fbee4904\nparent 1111111111111111111111111111111111111111\ncommitter C <c> 1 +0000\ngpgsig -----BEGIN PGP SIGNATURE-----\n x\n -----END PGP SIGNATURE-----\n\nmsg\nNodewright-Approve: a@3333333333333333333333333333333333333333\n"))
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		c, err := parseCommit(plumbing.ZeroHash, raw)
+		if err != nil {
+			return
+		}
+		_ = approveTrailers(c.message)
+		if len(c.payload) > len(raw) {
+			t.Fatal("payload larger than the object")
+		}
+	})
+}
+
+func FuzzTreeEntry(f *testing.F) {
+	f.Add([]byte("40000 .nodewright\x00aaaaaaaaaaaaaaaaaaaa100644 x\x00bbbbbbbbbbbbbbbbbbbb"), ".nodewright")
+	f.Fuzz(func(t *testing.T, raw []byte, name string) {
+		_, _ = treeEntry(raw, name)
+	})
+}
