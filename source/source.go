@@ -51,6 +51,11 @@ func (s *Source) Sync(ctx context.Context) (*Result, error) {
 	if err := os.MkdirAll(s.StateDir, 0o700); err != nil {
 		return nil, fmt.Errorf("state dir: %w", err)
 	}
+	unlock, err := lockStateDir(s.StateDir)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
 	state, err := LoadState(s.StateDir)
 	if err != nil {
 		return nil, err

@@ -213,3 +213,19 @@ func TestSourceOverHTTPS(t *testing.T) {
 	require.NoError(t, err)
 	assert.True(t, res.Accepted(), "%v", res.Refusals)
 }
+
+func TestSourceStateDirIsExclusive(t *testing.T) {
+	p := newPeople(t)
+	pol := p.policy(1)
+	r := seed(t, p, pol)
+	state := t.TempDir()
+	unlock, err := lockStateDir(state)
+	require.NoError(t, err)
+	src := &Source{Repo: r.Dir, StateDir: state, Root: parsePolicy(t, pol)}
+	_, err = src.Sync(context.Background())
+	require.ErrorContains(t, err, "is in use by another nodewright process")
+	unlock()
+	res, err := src.Sync(context.Background())
+	require.NoError(t, err)
+	assert.True(t, res.Accepted())
+}

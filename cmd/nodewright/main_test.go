@@ -122,6 +122,10 @@ func TestVerifyCommandUsageErrors(t *testing.T) {
 		{"trust root invalid", []string{"verify", "--repo", f.repo.Dir, "--trust-root", badRoot}, badRoot + ":3: field versoin not found"},
 		{"repo missing", []string{"verify", "--repo", filepath.Join(t.TempDir(), "nothing"), "--trust-root", f.root}, "nothing"},
 		{"unknown command", []string{"frobnicate"}, `unknown command "frobnicate"`},
+		{"known hosts without key", []string{"verify", "--repo", f.repo.Dir, "--trust-root", f.root, "--ssh-known-hosts", "/x"}, "--ssh-known-hosts goes with --ssh-key"},
+		{"ssh key missing", []string{"verify", "--repo", f.repo.Dir, "--trust-root", f.root, "--ssh-key", "/nonexistent/id"}, "--ssh-key: open /nonexistent/id"},
+		{"ca file missing", []string{"verify", "--repo", f.repo.Dir, "--trust-root", f.root, "--ca-file", "/nonexistent/ca.pem"}, "--ca-file: open /nonexistent/ca.pem"},
+		{"stray argument", []string{"verify", "extra", "--repo", f.repo.Dir, "--trust-root", f.root}, `unknown command "extra"`},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -106,6 +106,9 @@ func (o *verifyOptions) run(ctx context.Context, stdout, stderr io.Writer) error
 		stateDir = tmp
 	}
 	src := &source.Source{Repo: o.repo, Branch: o.branch, StateDir: stateDir, Root: root}
+	if isTerminal(stderr) {
+		src.Progress = stderr // the remote's "Counting objects" lines on long fetches
+	}
 	if o.sshKey != "" {
 		auth, err := gitssh.NewPublicKeysFromFile("git", o.sshKey, "")
 		if err != nil {
@@ -216,4 +219,14 @@ func plural(n int, one, many string) string {
 		return one
 	}
 	return many
+}
+
+// isTerminal reports whether w is a character device such as a terminal.
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	fi, err := f.Stat()
+	return err == nil && fi.Mode()&os.ModeCharDevice != 0
 }
