@@ -16,8 +16,8 @@ build:
 deps:
 	@hack/deps.sh
 
-## test: every test, then a short run of every fuzz target
-test: deps unit fuzz
+## test: a short run of every fuzz target, then every test
+test: deps fuzz unit
 
 unit:
 	$(GO) test -count=1 ./...
