@@ -1,0 +1,90 @@
+package v1alpha1
+
+import "time"
+
+// BondMode is a Linux bonding mode by its kernel name.
+// +kubebuilder:validation:Enum=balance-rr;active-backup;balance-xor;broadcast;802.3ad;balance-tlb;balance-alb
+type BondMode string
+
+// The bonding modes of the Linux kernel (Documentation/networking/bonding).
+const (
+	BondBalanceRR    BondMode = "balance-rr"
+	BondActiveBackup BondMode = "active-backup"
+	BondBalanceXOR   BondMode = "balance-xor"
+	BondBroadcast    BondMode = "broadcast"
+	Bond8023AD       BondMode = "802.3ad"
+	BondBalanceTLB   BondMode = "balance-tlb"
+	BondBalanceALB   BondMode = "balance-alb"
+)
+
+// BondModes lists every bond mode, in the kernel's numbering order.
+var BondModes = []BondMode{BondBalanceRR, BondActiveBackup, BondBalanceXOR, BondBroadcast, Bond8023AD, BondBalanceTLB, BondBalanceALB}
+
+// VMProtection says what happens to the VMs of a node before its bond flips.
+// +kubebuilder:validation:Enum=LiveMigrate;Shutdown;None
+type VMProtection string
+
+const (
+	// VMProtectionLiveMigrate live-migrates the node's VMs away first.
+	VMProtectionLiveMigrate VMProtection = "LiveMigrate"
+	// VMProtectionShutdown shuts the node's VMs down and starts them after.
+	VMProtectionShutdown VMProtection = "Shutdown"
+	// VMProtectionNone leaves VMs running through the flip.
+	VMProtectionNone VMProtection = "None"
+)
+
+// VMProtections lists every VMProtection.
+var VMProtections = []VMProtection{VMProtectionLiveMigrate, VMProtectionShutdown, VMProtectionNone}
+
+// MigrationMode says how a VM's volumes move.
+// +kubebuilder:validation:Enum=Auto;Hot;Cold
+type MigrationMode string
+
+const (
+	// MigrationAuto picks Hot when the VM is running and live-migratable, else Cold.
+	MigrationAuto MigrationMode = "Auto"
+	// MigrationHot moves volumes while the VM runs (KubeVirt volume migration).
+	MigrationHot MigrationMode = "Hot"
+	// MigrationCold stops the VM, copies, swaps and starts it.
+	MigrationCold MigrationMode = "Cold"
+)
+
+// MigrationModes lists every MigrationMode.
+var MigrationModes = []MigrationMode{MigrationAuto, MigrationHot, MigrationCold}
+
+// Weekday is a day of a maintenance window, by its three-letter name.
+// +kubebuilder:validation:Enum=Mon;Tue;Wed;Thu;Fri;Sat;Sun
+type Weekday string
+
+// Weekdays lists the days from Monday, as windows name them.
+var Weekdays = []Weekday{"Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"}
+
+// Bounds shared by the Go validation and the CRD markers (which repeat the
+// literals; a test checks that they agree).
+const (
+	MinRevertAfter     = 10 * time.Second
+	MaxRevertAfter     = 30 * time.Minute
+	DefaultRevertAfter = 2 * time.Minute
+
+	MinProbeTimeout     = time.Second
+	MaxProbeTimeout     = 5 * time.Minute
+	DefaultProbeTimeout = 10 * time.Second
+
+	MinSyncTimeout     = time.Minute
+	MaxSyncTimeout     = 48 * time.Hour
+	DefaultSyncTimeout = time.Hour
+
+	MinWindowDuration = 15 * time.Minute
+	MaxWindowDuration = 24 * time.Hour
+
+	MinInterval     = 10 * time.Second
+	MaxInterval     = 24 * time.Hour
+	DefaultInterval = time.Minute
+
+	MinPlaceCount = 1
+	MaxPlaceCount = 16
+
+	DefaultMaxUnavailable = 1
+	DefaultBatchSize      = 10
+	MaxBatchSize          = 1000
+)

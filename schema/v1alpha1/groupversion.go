@@ -1,0 +1,50 @@
+package v1alpha1
+
+import (
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"sigs.k8s.io/controller-runtime/pkg/scheme"
+)
+
+// Group is the API group of every Nodewright kind.
+const Group = "nodewright.io"
+
+// Version is this package's API version.
+const Version = "v1alpha1"
+
+// APIVersion is the apiVersion manifests carry.
+const APIVersion = Group + "/" + Version
+
+var (
+	// GroupVersion is the group and version of this package's kinds.
+	GroupVersion = schema.GroupVersion{Group: Group, Version: Version}
+
+	// SchemeBuilder registers the kinds with a runtime.Scheme.
+	SchemeBuilder = &scheme.Builder{GroupVersion: GroupVersion}
+
+	// AddToScheme adds the kinds to a scheme.
+	AddToScheme = SchemeBuilder.AddToScheme
+)
+
+// Kind names, as manifests spell them.
+const (
+	KindEdgeProfile           = "EdgeProfile"
+	KindBondModeFlipPlan      = "BondModeFlipPlan"
+	KindReplicationUpgrade    = "ReplicationUpgrade"
+	KindVMVolumeMigration     = "VMVolumeMigration"
+	KindFleetSource           = "FleetSource"
+	KindNodeTask              = "NodeTask"
+	KindNodewrightAgentStatus = "NodewrightAgentStatus"
+	KindNodewrightCluster     = "NodewrightCluster"
+)
+
+// OperationKinds are the kinds an operation manifest may have.
+var OperationKinds = []string{KindBondModeFlipPlan, KindReplicationUpgrade, KindVMVolumeMigration}
+
+// Object is any of this package's root kinds.
+//
+// +kubebuilder:object:generate=false
+type Object interface {
+	runtime.Object
+	GetName() string
+}

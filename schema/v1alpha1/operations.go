@@ -1,0 +1,232 @@
+package v1alpha1
+
+import (
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// BondModeFlipPlan changes the mode of one bond on the named nodes, one
+// node (or maxUnavailable nodes) at a time, behind a dead-man switch that
+// reverts a node that loses contact.
+//
+// +kubebuilder:object:root=true
+// +kubebuilder:subresource:status
+// +kubebuilder:printcolumn:name="Bond",type=string,JSONPath=`.spec.bond`
+// +kubebuilder:printcolumn:name="To",type=string,JSONPath=`.spec.toMode`
+// +kubebuilder:printcolumn:name="Phase",type=string,JSONPath=`.status.phase`
+type BondModeFlipPlan struct {
+	metav1.TypeMeta   `json:",inline"`
+	metav1.ObjectMeta `json:"metadata,omitempty"`
+
+	Spec   BondModeFlipPlanSpec `json:"spec"`
+	Status OperationStatus      `json:"status,omitempty"`
+}
+
+// BondModeFlipPlanSpec is the intent of a bond mode flip.
+type BondModeFlipPlanSpec struct {
+	// Bond is the bond's interface name on every listed node.
+	// +kubebuilder:validation:Pattern=`^[a-zA-Z0-9_.-]{1,15}$`
+	Bond string `json:"bond"`
+	// FromMode is the mode the bond runs now; it must match the profile.
+	FromMode BondMode `json:"fromMode"`
+	// ToMode is the mode to run after the flip.
+	ToMode BondMode `json:"toMode"`
+	// Nodes are the nodes to flip, in order.
+	// +kubebuilder:validation:MinItems=1
+	// +listType=set
+	Nodes []string `json:"nodes"`
+	// MaxUnavailable is how many nodes may flip at once (default 1).
+	// +optional
+	// +kubebuilder:validation:Minimum=1
+	MaxUnavailable int32 `json:"maxUnavailable,omitempty"`
+	// RevertAfter is the dead-man deadline: a node that cannot confirm the
+	// flip within it reverts on its own (10s to 30m, default 2m).
+	// +optional
+	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('10s') && duration(self) <= duration('30m')",message="must be between 10s and 30m"
+	RevertAfter metav1.Duration `json:"revertAfter,omitempty"`
+	// Probes are the checks that confirm a flipped node.
+	// +optional
+	Probes Probes `json:"probes,omitempty"`
+	// VMProtection says what happens to the node's VMs first (default LiveMigrate).
+	// +optional
+	VMProtection VMProtection `json:"vmProtection,omitempty"`
+}
+
+// Probes confirm that a node works after its bond flipped.
+type Probes struct {
+	// Gateway is an address to ping through the bond; empty skips the check.
+	// +optional
+	Gateway string `json:"gateway,omitempty"`
+	// APIServer checks that the node reaches the Kubernetes API (default true).
+	// +optional
+	APIServer *bool `json:"apiServer,omitempty"`
+	// Peers are nodes the flipped node must reach.
+	// +optional
+	// +listType=set
+	Peers []string `json:"peers,omitempty"`
+	// Timeout bounds each probe (1s to 5m, default 10s).
+	// +optional
+	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('1s') && duration(self) <= duration('5m')",message="must be between 1s and 5m"
+	Timeout metav1.Duration `json:"timeout,omitempty"`
+}
+
+// ReplicationUpgrade raises the place count of a LINSTOR resource group,
+// placing new replicas in batches and waiting for them to sync.
+//
+// +kubebuilder:object:root=true
+// +kubebuilder:subresource:status
+// +kubebuilder:printcolumn:name="Group",type=string,JSONPath=`.spec.resourceGroup`
+// +kubebuilder:printcolumn:name="To",type=integer,JSONPath=`.spec.toPlaceCount`
+// +kubebuilder:printcolumn:name="Phase",type=string,JSONPath=`.status.phase`
+type ReplicationUpgrade struct {
+	metav1.TypeMeta   `json:",inline"`
+	metav1.ObjectMeta `json:"metadata,omitempty"`
+
+	Spec   ReplicationUpgradeSpec `json:"spec"`
+	Status OperationStatus        `json:"status,omitempty"`
+}
+
+// ReplicationUpgradeSpec is the intent of a replication upgrade.
+type ReplicationUpgradeSpec struct {
+	// ResourceGroup is the LINSTOR resource group to upgrade.
+	// +kubebuilder:validation:MinLength=1
+	ResourceGroup string `json:"resourceGroup"`
+	// FromPlaceCount is the place count now; it must match the profile.
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=16
+	FromPlaceCount int32 `json:"fromPlaceCount"`
+	// ToPlaceCount is the place count to reach; more than FromPlaceCount.
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=16
+	ToPlaceCount int32 `json:"toPlaceCount"`
+	// BatchSize is how many resources get a new replica at once (default 10).
+	// +optional
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=1000
+	BatchSize int32 `json:"batchSize,omitempty"`
+	// SyncTimeout bounds the wait for a batch to become UpToDate (1m to 48h, default 1h).
+	// +optional
+	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('1m') && duration(self) <= duration('48h')",message="must be between 1m and 48h"
+	SyncTimeout metav1.Duration `json:"syncTimeout,omitempty"`
+}
+
+// VMVolumeMigration moves a VM's volumes to another storage class, with
+// snapshots before and after and a checksum comparison.
+//
+// +kubebuilder:object:root=true
+// +kubebuilder:subresource:status
+// +kubebuilder:printcolumn:name="VM",type=string,JSONPath=`.spec.vm.name`
+// +kubebuilder:printcolumn:name="Target",type=string,JSONPath=`.spec.targetStorageClass`
+// +kubebuilder:printcolumn:name="Phase",type=string,JSONPath=`.status.phase`
+type VMVolumeMigration struct {
+	metav1.TypeMeta   `json:",inline"`
+	metav1.ObjectMeta `json:"metadata,omitempty"`
+
+	Spec   VMVolumeMigrationSpec `json:"spec"`
+	Status OperationStatus       `json:"status,omitempty"`
+}
+
+// VMVolumeMigrationSpec is the intent of a VM volume migration.
+type VMVolumeMigrationSpec struct {
+	// VM names the virtual machine.
+	VM VMReference `json:"vm"`
+	// TargetStorageClass is a storage class the profile declares.
+	// +kubebuilder:validation:MinLength=1
+	TargetStorageClass string `json:"targetStorageClass"`
+	// Mode is how the volumes move (default Auto).
+	// +optional
+	Mode MigrationMode `json:"mode,omitempty"`
+	// Snapshots says which snapshot bookends to take.
+	// +optional
+	Snapshots SnapshotBookends `json:"snapshots,omitempty"`
+	// VerifyChecksums compares source and target checksums before the
+	// source volume is released (default true).
+	// +optional
+	VerifyChecksums *bool `json:"verifyChecksums,omitempty"`
+}
+
+// VMReference names a KubeVirt VirtualMachine.
+type VMReference struct {
+	// Namespace of the VirtualMachine.
+	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`
+	// +kubebuilder:validation:MaxLength=63
+	Namespace string `json:"namespace"`
+	// Name of the VirtualMachine.
+	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$`
+	// +kubebuilder:validation:MaxLength=253
+	Name string `json:"name"`
+}
+
+// SnapshotBookends are the snapshots around a migration.
+type SnapshotBookends struct {
+	// Before takes a snapshot of the source volumes first (default true).
+	// +optional
+	Before *bool `json:"before,omitempty"`
+	// After takes a snapshot of the target volumes when done (default true).
+	// +optional
+	After *bool `json:"after,omitempty"`
+}
+
+// OperationStatus is the observed progress of an operation.
+type OperationStatus struct {
+	// Phase is the current phase of the operation's state machine.
+	// +optional
+	Phase string `json:"phase,omitempty"`
+	// ObservedGeneration is the generation the status describes.
+	// +optional
+	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
+	// Conditions follow Kubernetes conventions: Ready, Reconciling, Stalled.
+	// +optional
+	// +listType=map
+	// +listMapKey=type
+	Conditions []metav1.Condition `json:"conditions,omitempty"`
+	// Progress lists each node or resource step.
+	// +optional
+	Progress []StepProgress `json:"progress,omitempty"`
+}
+
+// StepProgress is the state of one step on one node or resource.
+type StepProgress struct {
+	// Target is the node or resource the step acts on.
+	Target string `json:"target"`
+	// Phase is the step's phase.
+	Phase string `json:"phase"`
+	// Message says what happens or what went wrong.
+	// +optional
+	Message string `json:"message,omitempty"`
+	// LastTransitionTime is when Phase last changed.
+	// +optional
+	LastTransitionTime metav1.Time `json:"lastTransitionTime,omitempty"`
+}
+
+// +kubebuilder:object:root=true
+
+// BondModeFlipPlanList is a list of BondModeFlipPlans.
+type BondModeFlipPlanList struct {
+	metav1.TypeMeta `json:",inline"`
+	metav1.ListMeta `json:"metadata,omitempty"`
+	Items           []BondModeFlipPlan `json:"items"`
+}
+
+// +kubebuilder:object:root=true
+
+// ReplicationUpgradeList is a list of ReplicationUpgrades.
+type ReplicationUpgradeList struct {
+	metav1.TypeMeta `json:",inline"`
+	metav1.ListMeta `json:"metadata,omitempty"`
+	Items           []ReplicationUpgrade `json:"items"`
+}
+
+// +kubebuilder:object:root=true
+
+// VMVolumeMigrationList is a list of VMVolumeMigrations.
+type VMVolumeMigrationList struct {
+	metav1.TypeMeta `json:",inline"`
+	metav1.ListMeta `json:"metadata,omitempty"`
+	Items           []VMVolumeMigration `json:"items"`
+}
+
+func init() {
+	SchemeBuilder.Register(&BondModeFlipPlan{}, &BondModeFlipPlanList{},
+		&ReplicationUpgrade{}, &ReplicationUpgradeList{},
+		&VMVolumeMigration{}, &VMVolumeMigrationList{})
+}
