@@ -103,7 +103,7 @@ func Profile(doc *manifest.Document, site string) manifest.Problems {
 	c.metadata(&p.ObjectMeta)
 	s := &p.Spec
 	c.pattern("spec.site", s.Site, dnsLabel, 63, "a site name (a DNS label)")
-	if s.Site != "" && s.Site != site {
+	if dnsLabel.MatchString(s.Site) && s.Site != site {
 		c.errorf("spec.site", "%q does not match its folder sites/%s", s.Site, site)
 	}
 	c.pattern("spec.clusterName", s.ClusterName, dnsLabel, 63, "a cluster name (a DNS label)")
@@ -389,7 +389,7 @@ func (c *checker) replication(s *v1.ReplicationUpgradeSpec, profile *v1.EdgeProf
 			holders = append(holders, n.Name)
 		}
 	}
-	if int(s.ToPlaceCount) > len(holders) {
+	if s.ToPlaceCount <= v1.MaxPlaceCount && int(s.ToPlaceCount) > len(holders) {
 		c.errorf("spec.toPlaceCount", "%d exceeds the %d nodes with storage pool %q (%s)", s.ToPlaceCount, len(holders), rg.StoragePool, listOrNone(holders))
 	}
 }
