@@ -13,6 +13,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/nodewright/nodewright/schema/example"
 	"github.com/nodewright/nodewright/test/harness"
 )
 
@@ -128,15 +129,20 @@ func (d *demo) heading(format string, args ...any) {
 	fmt.Fprintf(d.out, "\n%d. %s\n", d.step, fmt.Sprintf(format, args...))
 }
 
-// verify runs the real command line and reports its exit code.
+// verify runs "nodewright verify" and reports its exit code.
 func (d *demo) verify(args ...string) int {
+	return d.nodewright(append([]string{"verify"}, args...)...)
+}
+
+// nodewright runs the real command line and reports its exit code.
+func (d *demo) nodewright(args ...string) int {
 	shown := make([]string, len(args))
 	for i, a := range args {
 		shown[i] = strings.ReplaceAll(a, d.base+"/", "")
 	}
-	d.say("   $ nodewright verify %s", strings.Join(shown, " "))
+	d.say("   $ nodewright %s", strings.Join(shown, " "))
 	w := &indentWriter{w: d.out, prefix: "   "}
-	code := run(append([]string{"verify"}, args...), w, w)
+	code := run(args, w, w)
 	d.say("   (exit %d)", code)
 	return code
 }
@@ -193,24 +199,41 @@ func (d *demo) run() {
 		}
 		work.Git(args...)
 	}
+	files := example.Files()
+	var operations []string
+	for p, data := range files {
+		if strings.Contains(p, "/operations/") {
+			operations = append(operations, p)
+			continue
+		}
+		work.Write(p, string(data))
+	}
 	work.Write(".nodewright/trust.yaml", policy.YAML())
-	work.Write("bases/edge-profile.yaml", demoBase)
-	work.Write("sites/edge-042/kustomization.yaml", demoKustomization)
-	d.commit(work, "Start the fleet: trust policy version 1 and site edge-042", alice)
-	work.Write("sites/edge-042/operations/bondflip.yaml", demoBondFlip)
-	d.commit(work, "Plan a bond mode flip on edge-042", bob)
+	d.commit(work, "Start the fleet: trust policy version 1, a shared base and sites edge-001, edge-002", alice)
+	for _, p := range operations {
+		work.Write(p, string(files[p]))
+	}
+	d.commit(work, "Plan a bond flip, a replication upgrade and a VM volume migration", bob)
 	push(false)
 	d.say("   served at %s", url)
+
+	d.heading("Lint the fleet as a pull-request check would: render every site, validate every operation")
+	d.expect(d.nodewright("lint", "--repo", work.Dir), exitOK)
+	flip := "sites/edge-001/operations/bond-flip.yaml"
+	d.say("   A typo in a bond mode is caught with its file, line and field:")
+	work.Write(flip, strings.Replace(string(files[flip]), "toMode: 802.3ad", "toMode: 8023ad", 1))
+	d.expect(d.nodewright("lint", "--repo", work.Dir, "--site", "edge-001"), exitRefused)
+	work.Git("checkout", "--", flip)
 
 	d.heading("First verification: the whole history against the trust root")
 	state := filepath.Join(d.base, "state")
 	d.expect(d.verify("--repo", url, "--trust-root", root, "--state-dir", state), exitOK)
 
 	d.heading("Two new commits land; only they are verified")
-	work.Write("sites/edge-042/operations/bondflip.yaml", strings.Replace(demoBondFlip, "maxUnavailable: 1", "maxUnavailable: 1\n  revertAfter: 90s", 1))
+	work.Write(flip, strings.Replace(string(files[flip]), "revertAfter: 2m", "revertAfter: 90s", 1))
 	d.commit(work, "Revert automatically after 90s without contact", alice)
 	goodTip := work.Head()
-	d.commit(work, "Approve the bond flip\n\nNodewright-Approve: sites/edge-042/operations/bondflip.yaml@"+work.BlobID("HEAD", "sites/edge-042/operations/bondflip.yaml"), carol)
+	d.commit(work, "Approve the bond flip\n\nNodewright-Approve: "+flip+"@"+work.BlobID("HEAD", flip), carol)
 	push(false)
 	d.expect(d.verify("--repo", url, "--trust-root", root, "--state-dir", state), exitOK)
 
@@ -222,7 +245,7 @@ func (d *demo) run() {
 
 	d.heading("Attack: an unsigned commit slipped in between two signed ones")
 	work.Reset(accepted)
-	work.Write("sites/edge-042/operations/bondflip.yaml", strings.Replace(demoBondFlip, "toMode: 802.3ad", "toMode: balance-rr", 1))
+	work.Write(flip, strings.Replace(string(files[flip]), "toMode: 802.3ad", "toMode: balance-rr", 1))
 	d.commit(work, "Quietly change the target mode", nil)
 	d.commit(work, "Looks innocent", alice)
 	push(true)
@@ -230,7 +253,7 @@ func (d *demo) run() {
 
 	d.heading("Attack: a commit signed by a key no principal holds")
 	work.Reset(accepted)
-	work.Write("sites/edge-042/kustomization.yaml", demoKustomization+"# mallory was here\n")
+	work.Write("sites/edge-001/kustomization.yaml", string(files["sites/edge-001/kustomization.yaml"])+"# mallory was here\n")
 	d.commit(work, "Helpful change", mallory)
 	push(true)
 	d.expect(d.verify("--repo", url, "--trust-root", root, "--state-dir", state), exitRefused)
@@ -254,36 +277,9 @@ func (d *demo) commit(r *harness.Repo, msg string, s harness.Signer) {
 
 func (d *demo) expect(got, want int) {
 	if got != want {
-		d.tb.Fatalf("verify exited %d, expected %d", got, want)
+		d.tb.Fatalf("nodewright exited %d, expected %d", got, want)
 	}
 }
-
-const demoBase = `apiVersion: nodewright.io/v1alpha1
-kind: EdgeProfile
-metadata:
-  name: edge-profile
-spec:
-  healthThresholds:
-    minReadyNodes: 2
-`
-
-const demoKustomization = `apiVersion: kustomize.config.k8s.io/v1beta1
-kind: Kustomization
-resources:
-  - ../../bases/edge-profile.yaml
-`
-
-const demoBondFlip = `apiVersion: nodewright.io/v1alpha1
-kind: BondModeFlipPlan
-metadata:
-  name: bondflip
-spec:
-  bond: bond0
-  fromMode: active-backup
-  toMode: 802.3ad
-  nodes: [node-a, node-b, node-c]
-  maxUnavailable: 1
-`
 
 // indentWriter prefixes every line it writes, so command output nests
 // under the demo's narration.

@@ -37,8 +37,7 @@ func TestInitWithKeyMakesAValidPolicy(t *testing.T) {
 	require.Equal(t, 0, code, stderr)
 
 	// The policy init wrote is a trust root that verifies the first signed commit.
-	r := &harness.Repo{Dir: dir}
-	*r = *harness.InitRepo(t, dir)
+	r := harness.InitRepo(t, dir) // reopens the repository init made
 	r.Commit("Start the fleet", key)
 	stdout, stderr, code := nodewright(t, "verify", "--repo", dir, "--trust-root", filepath.Join(dir, ".nodewright", "trust.yaml"))
 	require.Equal(t, 0, code, stderr)
