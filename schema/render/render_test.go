@@ -106,8 +106,8 @@ func FuzzRender(f *testing.F) {
 	f.Add([]byte("patches:\n  - target: {kind: EdgeProfile}\n    patch: '[{op: remove, path: /spec}]'\nresources: [p.yaml]\n"), []byte("kind: EdgeProfile\n"))
 	f.Fuzz(func(t *testing.T, kustomization, profile []byte) {
 		tree := NewTree(map[string][]byte{
-			"sites/s/kustomization.yaml": kustomization,
-			"sites/s/p.yaml":             profile,
+			"sites/s/kustomization.yaml":            kustomization,
+			"sites/s/p.yaml":                        profile,
 			"bases/edge-profile/kustomization.yaml": []byte("resources: [p.yaml]\n"),
 			"bases/edge-profile/p.yaml":             profile,
 		})
