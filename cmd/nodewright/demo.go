@@ -21,11 +21,12 @@ func newDemoCommand() *cobra.Command {
 	var keep bool
 	cmd := &cobra.Command{
 		Use:   "demo",
-		Short: "Build a sample signed fleet repository with throwaway keys and show verify accept and refuse",
+		Short: "Build a sample signed fleet repository with throwaway keys; show lint, and verify accept and refuse",
 		Long: `demo needs git, gpg and ssh-keygen. It makes throwaway keys, builds a sample fleet
-repository with signed commits, serves it over smart HTTP with git http-backend on
-loopback, and runs "nodewright verify" against it: first accepting the history, then only
-the new commits, then refusing a rollback, an unsigned commit and an untrusted key.
+repository (two sites, one operation of each kind) with signed commits, serves it over
+smart HTTP with git http-backend on loopback, lints it (catching a deliberate typo), and
+runs "nodewright verify" against it: first accepting the history, then only the new
+commits, then refusing a rollback, an unsigned commit and an untrusted key.
 Everything lives in a temporary folder that is removed on exit or Ctrl-C.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
