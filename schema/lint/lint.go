@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"path"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 
@@ -78,6 +79,8 @@ func Lint(tree *render.Tree, sites ...string) *Report {
 		}
 	}
 	rep.Problems.Sort()
+	// A problem in a shared base shows once, not once per site using it.
+	rep.Problems = slices.Compact(rep.Problems)
 	return rep
 }
 

@@ -40,10 +40,15 @@ type Document struct {
 	Object v1alpha1.Object
 	// fields maps a field path (spec.nodes[0].name) to its position.
 	fields map[string]Position
-	// hidePositions is set when positions are those of rendered output,
-	// which mean nothing to the person reading the problem.
-	hidePositions bool
+	// locate, when set, places a field in the source files a rendered
+	// document came from: positions in rendered output mean nothing to
+	// the person reading the problem.
+	locate Locator
 }
+
+// Locator finds where a field of a rendered document was written: the
+// file and position of the patch or source manifest that set it.
+type Locator func(path string) (file string, pos Position, ok bool)
 
 // Has reports whether the manifest sets the field at path.
 func (d *Document) Has(path string) bool {
@@ -55,8 +60,16 @@ func (d *Document) Has(path string) bool {
 // or at its nearest ancestor the manifest sets.
 func (d *Document) Problem(sev Severity, path, format string, args ...any) Problem {
 	p := Problem{File: d.File, Field: path, Severity: sev, Message: fmt.Sprintf(format, args...)}
-	if d.hidePositions {
-		return p
+	if d.locate != nil {
+		for q := path; ; q = parentPath(q) {
+			if file, pos, ok := d.locate(q); ok {
+				p.File, p.Line, p.Column = file, pos.Line, pos.Column
+				return p
+			}
+			if q == "" {
+				return p
+			}
+		}
 	}
 	for q := path; ; q = parentPath(q) {
 		if pos, ok := d.fields[q]; ok {
@@ -69,9 +82,21 @@ func (d *Document) Problem(sev Severity, path, format string, args ...any) Probl
 	}
 }
 
-// HidePositions drops line and column from the document's problems, for
-// documents decoded from rendered output.
-func (d *Document) HidePositions() { d.hidePositions = true }
+// Rendered marks the document as decoded from rendered output: its
+// problems are placed by locate (in the files the output came from), or
+// name the document's file without a position.
+func (d *Document) Rendered(locate Locator) {
+	if locate == nil {
+		locate = func(string) (string, Position, bool) { return "", Position{}, false }
+	}
+	d.locate = locate
+}
+
+// Position returns where the document sets the field at path.
+func (d *Document) Position(path string) (Position, bool) {
+	pos, ok := d.fields[path]
+	return pos, ok
+}
 
 // parentPath strips the last element: spec.nodes[0].name -> spec.nodes[0] -> spec.nodes -> spec -> "".
 func parentPath(p string) string {

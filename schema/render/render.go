@@ -80,12 +80,19 @@ func (t *Tree) Profile(site string) (*manifest.Document, manifest.Problems) {
 	if problems.Errors() > 0 {
 		return nil, problems
 	}
-	doc, decodeProblems := manifest.Decode(kfile+" (rendered EdgeProfile)", profile, v1.KindEdgeProfile)
-	if doc != nil {
-		doc.HidePositions()
-	}
-	for i := range decodeProblems {
+	doc, decodeProblems := manifest.Decode(kfile, profile, v1.KindEdgeProfile)
+	locate := t.locator(site)
+	for i, p := range decodeProblems {
 		decodeProblems[i].Line, decodeProblems[i].Column = 0, 0
+		for q := p.Field; q != ""; q = parent(q) {
+			if file, pos, ok := locate(q); ok {
+				decodeProblems[i].File, decodeProblems[i].Line, decodeProblems[i].Column = file, pos.Line, pos.Column
+				break
+			}
+		}
+	}
+	if doc != nil {
+		doc.Rendered(locate)
 	}
 	return doc, append(problems, decodeProblems...)
 }
@@ -131,4 +138,15 @@ func checkKustomization(file string, data []byte) manifest.Problems {
 func isRemote(s string) bool {
 	return strings.Contains(s, "://") || strings.HasPrefix(s, "git@") || strings.HasPrefix(s, "github.com/") ||
 		strings.HasPrefix(s, "gitlab.com/") || strings.HasPrefix(s, "bitbucket.org/") || strings.Contains(s, "?ref=")
+}
+
+// parent strips the last element of a field path.
+func parent(p string) string {
+	if strings.HasSuffix(p, "]") {
+		return p[:strings.LastIndexByte(p, '[')]
+	}
+	if i := strings.LastIndexByte(p, '.'); i >= 0 {
+		return p[:i]
+	}
+	return ""
 }

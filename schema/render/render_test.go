@@ -2,6 +2,7 @@ package render
 
 import (
 	"flag"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -65,7 +66,7 @@ func TestRenderProblems(t *testing.T) {
 		{"renders an operation", map[string]string{k: "resources:\n  - ../../bases/edge-profile\n  - operations-copy.yaml\n", "sites/edge-001/operations-copy.yaml": "apiVersion: nodewright.io/v1alpha1\nkind: ReplicationUpgrade\nmetadata: {name: r}\n"}, `renders ReplicationUpgrade "r"; a site's kustomization renders only its EdgeProfile`},
 		{"no profile", map[string]string{k: "resources: []\n"}, "renders no EdgeProfile; a site has exactly one"},
 		{"two profiles", map[string]string{k: "resources:\n  - ../../bases/edge-profile\n  - second.yaml\n", "sites/edge-001/second.yaml": "apiVersion: nodewright.io/v1alpha1\nkind: EdgeProfile\nmetadata: {name: second}\nspec: {site: edge-001}\n"}, "renders more than one EdgeProfile"},
-		{"unknown field in base", map[string]string{"bases/edge-profile/profile.yaml": strings.Replace(string(example.Files()["bases/edge-profile/profile.yaml"]), "  clusterName: base", "  clustername: base", 1)}, `sites/edge-001/kustomization.yaml (rendered EdgeProfile): spec.clustername: unknown field; did you mean "clusterName"?`},
+		{"unknown field in base", map[string]string{"bases/edge-profile/profile.yaml": strings.Replace(string(example.Files()["bases/edge-profile/profile.yaml"]), "  clusterName: base", "  clustername: base", 1)}, `bases/edge-profile/profile.yaml:9:3: spec.clustername: unknown field; did you mean "clusterName"?`},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -74,10 +75,24 @@ func TestRenderProblems(t *testing.T) {
 			assert.Contains(t, problems.Error(), c.want)
 			for _, p := range problems {
 				assert.Equal(t, manifest.Error, p.Severity)
-				assert.Zero(t, p.Line, "rendered output has no lines worth showing")
 			}
 		})
 	}
+}
+
+func TestProfileProblemsPointAtTheirSource(t *testing.T) {
+	base := string(example.Files()["bases/edge-profile/profile.yaml"])
+	tree := withFiles(map[string]string{
+		"bases/edge-profile/profile.yaml":   strings.Replace(base, "placeCount: 3}", "placeCount: 4}", 1),
+		"sites/edge-001/kustomization.yaml": strings.Replace(string(example.Files()["sites/edge-001/kustomization.yaml"]), "value: Europe/Berlin", "value: Europe/Berln", 1),
+	})
+	doc, problems := tree.Profile("edge-001")
+	require.Empty(t, problems)
+	p := doc.Problem(manifest.Error, "spec.resourceGroups[1].placeCount", "x")
+	assert.Equal(t, "bases/edge-profile/profile.yaml:25:46", fmt.Sprintf("%s:%d:%d", p.File, p.Line, p.Column), "a value from the base points at the base")
+	p = doc.Problem(manifest.Error, "spec.maintenanceWindows[0].timeZone", "x")
+	assert.Equal(t, "sites/edge-001/kustomization.yaml:11:29", fmt.Sprintf("%s:%d:%d", p.File, p.Line, p.Column), "a patched value points at its patch")
+	assert.Equal(t, "/spec/nodes/0/bonds/1/name", pointer("spec.nodes[0].bonds[1].name"))
 }
 
 func TestTreeFromCommitMatchesWorkingTree(t *testing.T) {
