@@ -3,8 +3,9 @@ GO        ?= go
 BIN       := $(CURDIR)/bin
 FUZZTIME  ?= 5s
 STATICCHECK_VERSION := v0.8.2
+CONTROLLER_TOOLS_VERSION := v0.23.0
 
-.PHONY: all build test unit fuzz bench verify demo deps clean
+.PHONY: all build test unit fuzz bench verify generate demo deps controlplane clean
 
 all: build
 
@@ -16,26 +17,36 @@ build:
 deps:
 	@hack/deps.sh
 
+## controlplane: kube-apiserver and etcd for the envtest integration tests, built
+## from the Go module proxy into bin/k8s (first run only)
+controlplane:
+	@hack/controlplane.sh
+
 ## test: a short run of every fuzz target, then every test
-test: deps fuzz unit
+test: deps controlplane fuzz unit
 
 unit:
-	$(GO) test -count=1 ./...
+	KUBEBUILDER_ASSETS=$(BIN)/k8s $(GO) test -count=1 ./...
 
 fuzz:
 	@FUZZTIME=$(FUZZTIME) hack/fuzz-smoke.sh
 
 ## bench: speed and memory targets, with comparison runs against the git CLI
-bench: deps
-	$(GO) test -run='^$$' -bench=. -benchtime=1x -timeout=60m ./...
+bench: deps controlplane
+	KUBEBUILDER_ASSETS=$(BIN)/k8s $(GO) test -run='^$$' -bench=. -benchtime=1x -timeout=60m ./...
 
-## verify: formatting, vet, staticcheck, tidy modules
-verify:
+## generate: CRDs (config/crd/bases) and deepcopy functions with controller-gen
+generate:
+	@cg=$$(hack/tool.sh controller-gen sigs.k8s.io/controller-tools/cmd/controller-gen $(CONTROLLER_TOOLS_VERSION)) && \
+	  $$cg object:headerFile=hack/boilerplate.go.txt paths=./schema/... && \
+	  $$cg crd paths=./schema/... output:crd:artifacts:config=config/crd/bases
+
+## verify: formatting, vet, staticcheck, generated files and modules up to date
+verify: generate
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { echo "gofmt needed:"; gofmt -l $$(git ls-files '*.go'); exit 1; }
 	$(GO) vet ./...
-	@test -x $(BIN)/staticcheck-$(STATICCHECK_VERSION) || GOBIN=$(BIN)/.staticcheck $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
-	@test -x $(BIN)/staticcheck-$(STATICCHECK_VERSION) || mv $(BIN)/.staticcheck/staticcheck $(BIN)/staticcheck-$(STATICCHECK_VERSION)
-	$(BIN)/staticcheck-$(STATICCHECK_VERSION) ./...
+	$$(hack/tool.sh staticcheck honnef.co/go/tools/cmd/staticcheck $(STATICCHECK_VERSION)) ./...
+	@test -z "$$(git status --porcelain -- config/crd ':(glob)**/zz_generated.*')" || { echo "generated files differ from the tree: run make generate and commit"; git status --porcelain -- config/crd ':(glob)**/zz_generated.*'; exit 1; }
 	$(GO) mod tidy -diff
 
 ## demo: build the binary and run the demo on embedded defaults
