@@ -212,8 +212,3 @@ type NodewrightClusterList struct {
 	metav1.ListMeta `json:"metadata,omitempty"`
 	Items           []NodewrightCluster `json:"items"`
 }
-
-func init() {
-	SchemeBuilder.Register(&FleetSource{}, &FleetSourceList{}, &NodeTask{}, &NodeTaskList{},
-		&NodewrightAgentStatus{}, &NodewrightAgentStatusList{}, &NodewrightCluster{}, &NodewrightClusterList{})
-}

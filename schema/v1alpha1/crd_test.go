@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	"sigs.k8s.io/yaml"
 
 	"github.com/nodewright/nodewright/config/crd"
@@ -123,4 +124,14 @@ func TestDefaults(t *testing.T) {
 	p := &v1.EdgeProfile{Spec: v1.EdgeProfileSpec{Nodes: make([]v1.Node, 3)}}
 	v1.Default(p)
 	assert.Equal(t, int32(2), *p.Spec.Health.MinReadyNodes, "all nodes but one")
+}
+
+func TestSchemeKnowsEveryKind(t *testing.T) {
+	s := runtime.NewScheme()
+	require.NoError(t, v1.AddToScheme(s))
+	for _, kind := range []string{v1.KindEdgeProfile, v1.KindBondModeFlipPlan, v1.KindReplicationUpgrade, v1.KindVMVolumeMigration,
+		v1.KindFleetSource, v1.KindNodeTask, v1.KindNodewrightAgentStatus, v1.KindNodewrightCluster} {
+		assert.True(t, s.Recognizes(v1.GroupVersion.WithKind(kind)), kind)
+		assert.True(t, s.Recognizes(v1.GroupVersion.WithKind(kind+"List")), kind+"List")
+	}
 }

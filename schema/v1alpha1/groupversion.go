@@ -1,9 +1,9 @@
 package v1alpha1
 
 import (
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
-	"sigs.k8s.io/controller-runtime/pkg/scheme"
 )
 
 // Group is the API group of every Nodewright kind.
@@ -20,11 +20,26 @@ var (
 	GroupVersion = schema.GroupVersion{Group: Group, Version: Version}
 
 	// SchemeBuilder registers the kinds with a runtime.Scheme.
-	SchemeBuilder = &scheme.Builder{GroupVersion: GroupVersion}
+	SchemeBuilder = runtime.NewSchemeBuilder(addKnownTypes)
 
 	// AddToScheme adds the kinds to a scheme.
 	AddToScheme = SchemeBuilder.AddToScheme
 )
+
+func addKnownTypes(s *runtime.Scheme) error {
+	s.AddKnownTypes(GroupVersion,
+		&EdgeProfile{}, &EdgeProfileList{},
+		&BondModeFlipPlan{}, &BondModeFlipPlanList{},
+		&ReplicationUpgrade{}, &ReplicationUpgradeList{},
+		&VMVolumeMigration{}, &VMVolumeMigrationList{},
+		&FleetSource{}, &FleetSourceList{},
+		&NodeTask{}, &NodeTaskList{},
+		&NodewrightAgentStatus{}, &NodewrightAgentStatusList{},
+		&NodewrightCluster{}, &NodewrightClusterList{},
+	)
+	metav1.AddToGroupVersion(s, GroupVersion)
+	return nil
+}
 
 // Kind names, as manifests spell them.
 const (

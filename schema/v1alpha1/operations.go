@@ -224,9 +224,3 @@ type VMVolumeMigrationList struct {
 	metav1.ListMeta `json:"metadata,omitempty"`
 	Items           []VMVolumeMigration `json:"items"`
 }
-
-func init() {
-	SchemeBuilder.Register(&BondModeFlipPlan{}, &BondModeFlipPlanList{},
-		&ReplicationUpgrade{}, &ReplicationUpgradeList{},
-		&VMVolumeMigration{}, &VMVolumeMigrationList{})
-}

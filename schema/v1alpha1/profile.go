@@ -145,7 +145,3 @@ type EdgeProfileList struct {
 	metav1.ListMeta `json:"metadata,omitempty"`
 	Items           []EdgeProfile `json:"items"`
 }
-
-func init() {
-	SchemeBuilder.Register(&EdgeProfile{}, &EdgeProfileList{})
-}
