@@ -3,7 +3,6 @@ package source
 import (
 	"context"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"testing"
 
@@ -25,16 +24,12 @@ type published struct {
 
 func publish(t *testing.T, work *harness.Repo) *published {
 	root := t.TempDir()
-	bare := filepath.Join(root, "fleet.git")
-	out, err := exec.Command("git", "init", "-q", "--bare", "-b", "main", bare).CombinedOutput()
-	require.NoError(t, err, "%s", out)
+	bare := work.Publish(filepath.Join(root, "fleet.git"))
 	srv := harness.ServeGit(t, root)
-	p := &published{work: work, bare: bare, url: srv.URL + "/fleet.git"}
-	p.push()
-	return p
+	return &published{work: work, bare: bare, url: srv.URL + "/fleet.git"}
 }
 
-func (p *published) push() { p.work.Git("push", "-q", "--force", p.bare, "HEAD:refs/heads/main") }
+func (p *published) push() { p.work.Publish(p.bare) }
 
 func TestSourceOverSmartHTTP(t *testing.T) {
 	p := newPeople(t)
@@ -166,29 +161,24 @@ func TestSourceOverSSH(t *testing.T) {
 	pol := p.policy(1)
 	r := seed(t, p, pol)
 	root := t.TempDir()
-	bare := filepath.Join(root, "fleet.git")
-	out, err := exec.Command("git", "init", "-q", "--bare", "-b", "main", bare).CombinedOutput()
-	require.NoError(t, err, "%s", out)
-	r.Git("push", "-q", bare, "HEAD:refs/heads/main")
+	r.Publish(filepath.Join(root, "fleet.git"))
 	client := harness.NewSSHKey(t, "cluster")
 	srv := harness.ServeGitSSH(t, root, client)
 
-	auth, err := gitssh.NewPublicKeysFromFile("git", client.PrivatePath, "")
-	require.NoError(t, err)
-	auth.HostKeyCallback, err = gitssh.NewKnownHostsCallback(srv.KnownHosts)
-	require.NoError(t, err)
-	src := &Source{Repo: srv.URL("fleet.git"), StateDir: t.TempDir(), Root: parsePolicy(t, pol), Auth: auth}
+	sshAuth := func(key *harness.SSHKey) *gitssh.PublicKeys {
+		auth, err := gitssh.NewPublicKeysFromFile("git", key.PrivatePath, "")
+		require.NoError(t, err)
+		auth.HostKeyCallback, err = gitssh.NewKnownHostsCallback(srv.KnownHosts)
+		require.NoError(t, err)
+		return auth
+	}
+	src := &Source{Repo: srv.URL("fleet.git"), StateDir: t.TempDir(), Root: parsePolicy(t, pol), Auth: sshAuth(client)}
 	res, err := src.Sync(context.Background())
 	require.NoError(t, err)
 	require.True(t, res.Accepted(), "%v", res.Refusals)
 	assert.Equal(t, r.Head(), res.Tip.String())
 
-	stranger := harness.NewSSHKey(t, "stranger")
-	auth, err = gitssh.NewPublicKeysFromFile("git", stranger.PrivatePath, "")
-	require.NoError(t, err)
-	auth.HostKeyCallback, err = gitssh.NewKnownHostsCallback(srv.KnownHosts)
-	require.NoError(t, err)
-	src = &Source{Repo: srv.URL("fleet.git"), StateDir: t.TempDir(), Root: parsePolicy(t, pol), Auth: auth}
+	src = &Source{Repo: srv.URL("fleet.git"), StateDir: t.TempDir(), Root: parsePolicy(t, pol), Auth: sshAuth(harness.NewSSHKey(t, "stranger"))}
 	_, err = src.Sync(context.Background())
 	require.Error(t, err, "a client key the server does not know is refused")
 }
@@ -198,14 +188,11 @@ func TestSourceOverHTTPS(t *testing.T) {
 	pol := p.policy(1)
 	r := seed(t, p, pol)
 	root := t.TempDir()
-	bare := filepath.Join(root, "fleet.git")
-	out, err := exec.Command("git", "init", "-q", "--bare", "-b", "main", bare).CombinedOutput()
-	require.NoError(t, err, "%s", out)
-	r.Git("push", "-q", bare, "HEAD:refs/heads/main")
+	r.Publish(filepath.Join(root, "fleet.git"))
 	srv := harness.ServeGitTLS(t, root)
 
 	src := &Source{Repo: srv.URL + "/fleet.git", StateDir: t.TempDir(), Root: parsePolicy(t, pol)}
-	_, err = src.Sync(context.Background())
+	_, err := src.Sync(context.Background())
 	require.Error(t, err, "an untrusted certificate is refused")
 
 	src.CABundle = srv.CAPEM

@@ -187,19 +187,10 @@ func (d *demo) run() {
 	d.heading("A fleet repository with signed commits, served over smart HTTP by git http-backend")
 	serverRoot := filepath.Join(d.base, "server")
 	bare := filepath.Join(serverRoot, "fleet.git")
-	if out, err := exec.Command("git", "init", "-q", "--bare", "-b", "main", bare).CombinedOutput(); err != nil {
-		d.tb.Fatalf("git init --bare: %v\n%s", err, out)
-	}
 	srv := harness.ServeGit(d.tb, serverRoot)
 	url := srv.URL + "/fleet.git"
 	work := harness.InitRepo(d.tb, filepath.Join(d.base, "work"))
-	push := func(force bool) {
-		args := []string{"push", "-q", bare, "HEAD:refs/heads/main"}
-		if force {
-			args = append(args, "--force")
-		}
-		work.Git(args...)
-	}
+	push := func() { work.Publish(bare) }
 	files := example.Files()
 	var operations []string
 	for p, data := range files {
@@ -215,7 +206,7 @@ func (d *demo) run() {
 		work.Write(p, string(files[p]))
 	}
 	d.commit(work, "Plan a bond flip, a replication upgrade and a VM volume migration", bob)
-	push(false)
+	push()
 	d.say("   served at %s", url)
 
 	d.heading("Lint the fleet as a pull-request check would: render every site, validate every operation")
@@ -235,13 +226,13 @@ func (d *demo) run() {
 	d.commit(work, "Revert automatically after 90s without contact", alice)
 	goodTip := work.Head()
 	d.commit(work, "Approve the bond flip\n\nNodewright-Approve: "+flip+"@"+work.BlobID("HEAD", flip), carol)
-	push(false)
+	push()
 	d.expect(d.verify("--repo", url, "--trust-root", root, "--state-dir", state), exitOK)
 
 	d.heading("Attack: the branch is force-pushed back to an older, validly signed commit")
 	accepted := work.Head()
 	work.Reset(goodTip)
-	push(true)
+	push()
 	d.expect(d.verify("--repo", url, "--trust-root", root, "--state-dir", state), exitRefused)
 
 	d.heading("Attack: an unsigned commit slipped in between two signed ones")
@@ -249,19 +240,19 @@ func (d *demo) run() {
 	work.Write(flip, strings.Replace(string(files[flip]), "toMode: 802.3ad", "toMode: balance-rr", 1))
 	d.commit(work, "Quietly change the target mode", nil)
 	d.commit(work, "Looks innocent", alice)
-	push(true)
+	push()
 	d.expect(d.verify("--repo", url, "--trust-root", root, "--state-dir", state), exitRefused)
 
 	d.heading("Attack: a commit signed by a key no principal holds")
 	work.Reset(accepted)
 	work.Write("sites/edge-001/kustomization.yaml", string(files["sites/edge-001/kustomization.yaml"])+"# mallory was here\n")
 	d.commit(work, "Helpful change", mallory)
-	push(true)
+	push()
 	d.expect(d.verify("--repo", url, "--trust-root", root, "--state-dir", state), exitRefused)
 
 	d.heading("The honest history comes back and is accepted again; nothing was lost")
 	work.Reset(accepted)
-	push(true)
+	push()
 	d.expect(d.verify("--repo", url, "--trust-root", root, "--state-dir", state, "-o", "json"), exitOK)
 	d.say("\nDone: every refusal kept the last accepted commit %s.", accepted[:12])
 }

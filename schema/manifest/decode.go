@@ -61,7 +61,7 @@ func (d *Document) Has(path string) bool {
 func (d *Document) Problem(sev Severity, path, format string, args ...any) Problem {
 	p := Problem{File: d.File, Field: path, Severity: sev, Message: fmt.Sprintf(format, args...)}
 	if d.locate != nil {
-		for q := path; ; q = parentPath(q) {
+		for q := path; ; q = ParentPath(q) {
 			if file, pos, ok := d.locate(q); ok {
 				p.File, p.Line, p.Column = file, pos.Line, pos.Column
 				return p
@@ -71,7 +71,7 @@ func (d *Document) Problem(sev Severity, path, format string, args ...any) Probl
 			}
 		}
 	}
-	for q := path; ; q = parentPath(q) {
+	for q := path; ; q = ParentPath(q) {
 		if pos, ok := d.fields[q]; ok {
 			p.Line, p.Column = pos.Line, pos.Column
 			return p
@@ -98,8 +98,8 @@ func (d *Document) Position(path string) (Position, bool) {
 	return pos, ok
 }
 
-// parentPath strips the last element: spec.nodes[0].name -> spec.nodes[0] -> spec.nodes -> spec -> "".
-func parentPath(p string) string {
+// ParentPath strips the last element of a field path: spec.nodes[0].name -> spec.nodes[0] -> spec.nodes -> spec -> "".
+func ParentPath(p string) string {
 	if strings.HasSuffix(p, "]") {
 		return p[:strings.LastIndexByte(p, '[')]
 	}

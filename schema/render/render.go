@@ -84,7 +84,7 @@ func (t *Tree) Profile(site string) (*manifest.Document, manifest.Problems) {
 	locate := t.locator(site)
 	for i, p := range decodeProblems {
 		decodeProblems[i].Line, decodeProblems[i].Column = 0, 0
-		for q := p.Field; q != ""; q = parent(q) {
+		for q := p.Field; q != ""; q = manifest.ParentPath(q) {
 			if file, pos, ok := locate(q); ok {
 				decodeProblems[i].File, decodeProblems[i].Line, decodeProblems[i].Column = file, pos.Line, pos.Column
 				break
@@ -138,15 +138,4 @@ func checkKustomization(file string, data []byte) manifest.Problems {
 func isRemote(s string) bool {
 	return strings.Contains(s, "://") || strings.HasPrefix(s, "git@") || strings.HasPrefix(s, "github.com/") ||
 		strings.HasPrefix(s, "gitlab.com/") || strings.HasPrefix(s, "bitbucket.org/") || strings.Contains(s, "?ref=")
-}
-
-// parent strips the last element of a field path.
-func parent(p string) string {
-	if strings.HasSuffix(p, "]") {
-		return p[:strings.LastIndexByte(p, '[')]
-	}
-	if i := strings.LastIndexByte(p, '.'); i >= 0 {
-		return p[:i]
-	}
-	return ""
 }

@@ -182,3 +182,17 @@ func (r *Repo) Reset(rev string) {
 	r.t.Helper()
 	r.Git("reset", "-q", "--hard", rev)
 }
+
+// Publish force-pushes HEAD to branch main of the bare repository at bare,
+// creating it on first use, as pushing to a forge would. It returns bare.
+func (r *Repo) Publish(bare string) string {
+	r.t.Helper()
+	if _, err := os.Stat(bare); os.IsNotExist(err) {
+		cmd := exec.Command("git", "init", "-q", "--bare", "-b", "main", bare)
+		if out, err := cmd.CombinedOutput(); err != nil {
+			r.t.Fatalf("git init --bare %s: %v\n%s", bare, err, out)
+		}
+	}
+	r.Git("push", "-q", "--force", bare, "HEAD:refs/heads/main")
+	return bare
+}
