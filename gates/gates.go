@@ -1,0 +1,351 @@
+package gates
+
+import (
+	"fmt"
+	"slices"
+	"sort"
+	"strings"
+	"time"
+
+	v1 "github.com/nodewright/nodewright/schema/v1alpha1"
+	"github.com/nodewright/nodewright/source/trust"
+)
+
+// Reason is a stable code for a blocked gate.
+type Reason string
+
+// The gate reason codes; each surfaces in plan output and as a condition
+// reason on the operation.
+const (
+	// ApprovalMissing surfaces when fewer approvals than the policy asks for count.
+	ApprovalMissing Reason = "ApprovalMissing"
+	// ApprovalStale surfaces when approvals exist only for an earlier version of the file.
+	ApprovalStale Reason = "ApprovalStale"
+	// SelfApproval surfaces when the operation's author approved it and that is why approvals are short.
+	SelfApproval Reason = "SelfApproval"
+	// Stale surfaces when the source's newest accepted commit is older than freshness.maxAge.
+	Stale Reason = "Stale"
+	// Paused surfaces when the site's profile sets paused.
+	Paused Reason = "Paused"
+	// OutsideWindow surfaces when no maintenance window is open.
+	OutsideWindow Reason = "OutsideWindow"
+	// HealthBlocked surfaces when nodes, DRBD or another operation make the site unfit.
+	HealthBlocked Reason = "HealthBlocked"
+	// BlastRadius surfaces when another disruptive operation runs or too many nodes are down.
+	BlastRadius Reason = "BlastRadius"
+)
+
+// Approval is one principal's approval of a file version, from a verified
+// commit.
+type Approval struct {
+	// Principal approved; Key is the key they signed with.
+	Principal string `json:"principal"`
+	Key       string `json:"key"`
+	// Blob is the approved blob id of the file.
+	Blob string `json:"blob"`
+	// Commit is the approval commit.
+	Commit string `json:"commit"`
+}
+
+// Operation is what the gates need to know of one operation.
+type Operation struct {
+	Kind string `json:"kind"`
+	Name string `json:"name"`
+	// Path is the manifest's path in the fleet repository; Blob its blob id
+	// at the commit being applied.
+	Path string `json:"path"`
+	Blob string `json:"blob"`
+	// Author is the principal who signed the commit that last changed the
+	// file to Blob.
+	Author string `json:"author"`
+	// Nodes are the nodes the operation acts on.
+	Nodes []string `json:"nodes"`
+	// Disruptive operations take nodes or VMs down while they run.
+	Disruptive bool `json:"disruptive"`
+	// MaxUnavailable bounds how many of Nodes may be down at once.
+	MaxUnavailable int `json:"maxUnavailable"`
+	// StepInProgress is set when a step already runs: pause and windows
+	// let it finish; they only stop new steps.
+	StepInProgress bool `json:"stepInProgress,omitempty"`
+}
+
+// Health is the site's state as gathered from the cluster.
+type Health struct {
+	// Reported is false when no health report was gathered.
+	Reported bool
+	// Nodes maps node name to Ready.
+	Nodes map[string]bool
+	// DRBD lists replicated resources.
+	DRBD []DRBDResource
+	// InFlight lists the other operations of the site that are running.
+	InFlight []Operation
+}
+
+// DRBDResource is one replicated volume's state.
+type DRBDResource struct {
+	Name     string `json:"name"`
+	Replicas int    `json:"replicas"`
+	UpToDate int    `json:"upToDate"`
+}
+
+// Input is everything the chain looks at, gathered beforehand.
+type Input struct {
+	Now       time.Time
+	Operation Operation
+	Profile   *v1.EdgeProfile
+	Policy    *trust.Policy
+	// Approvals are the approvals of the operation's Path, any version.
+	Approvals []Approval
+	// Stale is the source's Stale message, or "".
+	Stale  string
+	Health Health
+}
+
+// Verdict is one gate's answer.
+type Verdict struct {
+	Gate    string `json:"gate"`
+	Allowed bool   `json:"allowed"`
+	Reason  Reason `json:"reason,omitempty"`
+	Message string `json:"message"`
+}
+
+// Decision is the chain's answer: allowed only when every gate allows.
+type Decision struct {
+	Allowed  bool      `json:"allowed"`
+	Verdicts []Verdict `json:"verdicts"`
+}
+
+// Gate is one pure check.
+type Gate struct {
+	Name  string
+	Check func(Input) Verdict
+}
+
+// Chain is the gates in the order they are evaluated and shown.
+var Chain = []Gate{
+	{"approvals", checkApprovals},
+	{"freshness", checkFreshness},
+	{"pause", checkPause},
+	{"window", checkWindow},
+	{"health", checkHealth},
+	{"blast-radius", checkBlastRadius},
+}
+
+// Evaluate runs every gate of the chain; none short-circuits, so a
+// person sees everything that stands in the way at once.
+func Evaluate(in Input) Decision {
+	d := Decision{Allowed: true}
+	for _, g := range Chain {
+		v := g.Check(in)
+		v.Gate = g.Name
+		d.Allowed = d.Allowed && v.Allowed
+		d.Verdicts = append(d.Verdicts, v)
+	}
+	return d
+}
+
+func allow(format string, args ...any) Verdict {
+	return Verdict{Allowed: true, Message: fmt.Sprintf(format, args...)}
+}
+
+func block(r Reason, format string, args ...any) Verdict {
+	return Verdict{Reason: r, Message: fmt.Sprintf(format, args...)}
+}
+
+func checkApprovals(in Input) Verdict {
+	op := in.Operation
+	rule, ok := in.Policy.Operations[op.Kind]
+	if !ok {
+		return allow("the trust policy asks no approvals for %s", op.Kind)
+	}
+	counted := map[string]bool{}
+	var self, stale, outside []string
+	for _, a := range in.Approvals {
+		switch {
+		case a.Blob != op.Blob:
+			stale = append(stale, a.Principal)
+		case a.Principal == op.Author:
+			self = append(self, a.Principal)
+		case !in.Policy.HasRole(a.Principal, rule.Role):
+			outside = append(outside, a.Principal)
+		case keyRevoked(in.Policy, a.Key):
+			outside = append(outside, a.Principal+" (revoked key)")
+		default:
+			counted[a.Principal] = true
+		}
+	}
+	have := sortedKeys(counted)
+	if len(have) >= rule.Threshold {
+		return allow("%d of %d approvals from role %s: %s", len(have), rule.Threshold, rule.Role, strings.Join(have, ", "))
+	}
+	var candidates []string
+	for _, p := range in.Policy.Roles[rule.Role].Principals {
+		if !counted[p] && p != op.Author {
+			candidates = append(candidates, p)
+		}
+	}
+	msg := fmt.Sprintf("needs %d more %s from role %s: any of %s", rule.Threshold-len(have), plural(rule.Threshold-len(have), "approval", "approvals"),
+		rule.Role, orNone(candidates))
+	if len(have) > 0 {
+		msg += fmt.Sprintf(" (counted: %s)", strings.Join(have, ", "))
+	}
+	if len(outside) > 0 {
+		msg += fmt.Sprintf("; not counted, not in role %s: %s", rule.Role, strings.Join(uniq(outside), ", "))
+	}
+	switch {
+	case len(self) > 0:
+		return block(SelfApproval, "%s; %s wrote this version and cannot approve it", msg, op.Author)
+	case len(stale) > 0:
+		return block(ApprovalStale, "%s; approvals by %s are for an earlier version of %s and were voided by the edit", msg, strings.Join(uniq(stale), ", "), op.Path)
+	}
+	return block(ApprovalMissing, "%s", msg)
+}
+
+func keyRevoked(p *trust.Policy, key string) bool {
+	h, ok := p.Keyring().HolderByID(key)
+	return ok && h.Revoked
+}
+
+func checkFreshness(in Input) Verdict {
+	if in.Stale != "" {
+		return block(Stale, "%s", in.Stale)
+	}
+	return allow("the source is fresh")
+}
+
+func checkPause(in Input) Verdict {
+	if in.Profile.Spec.Paused {
+		if in.Operation.StepInProgress {
+			return allow("the site is paused; the step in flight may finish")
+		}
+		return block(Paused, "site %s is paused (spec.paused in its profile); no new step starts until it is unpaused", in.Profile.Spec.Site)
+	}
+	return allow("the site is not paused")
+}
+
+func checkWindow(in Input) Verdict {
+	windows := in.Profile.Spec.MaintenanceWindows
+	if len(windows) == 0 {
+		return allow("the site has no maintenance windows: any time")
+	}
+	if w, end, ok := OpenWindow(windows, in.Now); ok {
+		return allow("inside the window %s until %s", describeWindow(w), end.Format("Mon 15:04 MST"))
+	}
+	if in.Operation.StepInProgress {
+		return allow("outside every window, but the step in flight started inside one and may finish; no new node starts")
+	}
+	next, w, ok := NextWindow(windows, in.Now)
+	if !ok {
+		return block(OutsideWindow, "outside every maintenance window")
+	}
+	return block(OutsideWindow, "outside every maintenance window; the next (%s) opens %s, in %s", describeWindow(w), next.Format("Mon 2006-01-02 15:04 MST"), next.Sub(in.Now).Round(time.Minute))
+}
+
+func describeWindow(w v1.MaintenanceWindow) string {
+	days := make([]string, len(w.Days))
+	for i, d := range w.Days {
+		days[i] = string(d)
+	}
+	return fmt.Sprintf("%s %s for %s, %s", strings.Join(days, ","), w.Start, w.Duration.Duration, w.TimeZone)
+}
+
+func checkHealth(in Input) Verdict {
+	h := in.Health
+	if !h.Reported {
+		return block(HealthBlocked, "no health report; the reconciler gathers one from the cluster (plan: --health FILE)")
+	}
+	var problems []string
+	ready := 0
+	var notReady []string
+	for _, name := range sortedKeys(h.Nodes) {
+		if h.Nodes[name] {
+			ready++
+		} else {
+			notReady = append(notReady, name)
+		}
+	}
+	if m := in.Profile.Spec.Health.MinReadyNodes; m != nil && ready < int(*m) {
+		problems = append(problems, fmt.Sprintf("%d nodes Ready, the profile needs %d (not Ready: %s)", ready, *m, orNone(notReady)))
+	}
+	if r := in.Profile.Spec.Health.RequireDRBDUpToDate; r == nil || *r {
+		for _, d := range h.DRBD {
+			if d.UpToDate < d.Replicas {
+				problems = append(problems, fmt.Sprintf("DRBD resource %s has %d of %d replicas UpToDate", d.Name, d.UpToDate, d.Replicas))
+			}
+		}
+	}
+	for _, other := range h.InFlight {
+		if other.Kind == in.Operation.Kind && other.Name == in.Operation.Name {
+			continue
+		}
+		if shared := intersect(other.Nodes, in.Operation.Nodes); len(shared) > 0 {
+			problems = append(problems, fmt.Sprintf("%s %s is in flight on %s", other.Kind, other.Name, strings.Join(shared, ", ")))
+		}
+	}
+	if len(problems) > 0 {
+		return block(HealthBlocked, "%s", strings.Join(problems, "; "))
+	}
+	return allow("%d nodes Ready, storage in sync, no other operation on these nodes", ready)
+}
+
+func checkBlastRadius(in Input) Verdict {
+	op := in.Operation
+	if op.Disruptive {
+		for _, other := range in.Health.InFlight {
+			if other.Disruptive && !(other.Kind == op.Kind && other.Name == op.Name) {
+				return block(BlastRadius, "%s %s is a disruptive operation in flight at this site; one at a time", other.Kind, other.Name)
+			}
+		}
+	}
+	if op.MaxUnavailable > 0 && in.Health.Reported && !op.StepInProgress {
+		var down []string
+		for _, n := range op.Nodes {
+			if ready, known := in.Health.Nodes[n]; known && !ready {
+				down = append(down, n)
+			}
+		}
+		if len(down)+1 > op.MaxUnavailable {
+			return block(BlastRadius, "%d of its nodes are already down (%s); another step would exceed maxUnavailable %d", len(down), strings.Join(down, ", "), op.MaxUnavailable)
+		}
+	}
+	return allow("within the blast radius")
+}
+
+func intersect(a, b []string) []string {
+	var out []string
+	for _, x := range a {
+		if slices.Contains(b, x) {
+			out = append(out, x)
+		}
+	}
+	return out
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+func uniq(xs []string) []string {
+	s := slices.Clone(xs)
+	slices.Sort(s)
+	return slices.Compact(s)
+}
+
+func orNone(xs []string) string {
+	if len(xs) == 0 {
+		return "none left"
+	}
+	return strings.Join(xs, ", ")
+}
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
+}
