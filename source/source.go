@@ -103,6 +103,9 @@ func (s *Source) Sync(ctx context.Context) (*Result, error) {
 	if !res.Accepted() {
 		return res, nil
 	}
+	if err := appendIndex(s.StateDir, res.Index); err != nil {
+		return nil, err
+	}
 	if err := m.Pin(tip); err != nil {
 		return nil, err
 	}

@@ -216,3 +216,37 @@ func TestSourceStateDirIsExclusive(t *testing.T) {
 	require.NoError(t, err)
 	assert.True(t, res.Accepted())
 }
+
+func TestSourceIndexesApprovalsOfAcceptedRangesOnly(t *testing.T) {
+	p := newPeople(t)
+	pol := p.policy(1)
+	r := seed(t, p, pol)
+	op := "sites/edge-001/operations/flip.yaml"
+	r.Write(op, "kind: BondModeFlipPlan\n")
+	r.Commit("Plan a flip", p.bob)
+	blob := r.BlobID("HEAD", op)
+	r.Approve(p.carol, op)
+	r.Commit("Approve\n\nNodewright-Approve: "+op+"@not-a-blob\nNodewright-Approve: no-at-sign\n", p.alice)
+	state := t.TempDir()
+	src := &Source{Repo: r.Dir, StateDir: state, Root: parsePolicy(t, pol)}
+	res, err := src.Sync(context.Background())
+	require.NoError(t, err)
+	require.True(t, res.Accepted(), "%v", res.Refusals)
+
+	idx, err := LoadIndex(state)
+	require.NoError(t, err)
+	require.Len(t, idx, 3)
+	assert.Equal(t, "bob", idx[0].Principal)
+	assert.Equal(t, []FileVersion{{Path: op, Blob: blob}}, idx[0].Changes, "the plan's commit makes bob its author")
+	assert.Equal(t, "carol", idx[1].Principal)
+	assert.Equal(t, []FileVersion{{Path: op, Blob: blob}}, idx[1].Approves)
+	assert.Equal(t, []string{op + "@not-a-blob", "no-at-sign"}, idx[2].Invalid)
+
+	r.Approve(nil, op) // unsigned: the range is refused
+	res, err = src.Sync(context.Background())
+	require.NoError(t, err)
+	require.False(t, res.Accepted())
+	idx, err = LoadIndex(state)
+	require.NoError(t, err)
+	assert.Len(t, idx, 3, "approvals in a refused range are not indexed")
+}

@@ -71,6 +71,9 @@ type Result struct {
 	TipTime time.Time
 	// Stale is set when Tip is older than the policy's freshness.maxAge.
 	Stale *reason.Error
+	// Index holds what each verified commit contributes to approvals,
+	// oldest first; the Source appends it to its index on acceptance.
+	Index []IndexEntry
 }
 
 // Accepted reports whether the whole range was accepted.
@@ -254,6 +257,11 @@ func (v *Verifier) judge(o *objects, w *rangeWalk, res *Result, c *commit, appro
 			approvals[a.blob] = append(approvals[a.blob], signer.Key)
 		}
 	}
+	entry, err := indexEntry(o, c, parentTree, signer.Principal, signer.Key)
+	if err != nil {
+		return nil, err
+	}
+	res.Index = append(res.Index, entry)
 	newBlob, err := o.trustBlobAt(c.tree)
 	if err != nil {
 		return nil, err
@@ -380,17 +388,19 @@ func (v *Verifier) policy(o *objects, blob plumbing.Hash, at *commit) (*trust.Po
 	return pol, err
 }
 
-// approval is one Nodewright-Approve trailer.
+// approval is one Nodewright-Approve trailer; invalid holds the trailer
+// as written when it cannot be read.
 type approval struct {
-	path string
-	blob plumbing.Hash
+	path    string
+	blob    plumbing.Hash
+	invalid string
 }
 
 // approveTrailers reads the Nodewright-Approve trailers of a message.
-// Malformed ones are ignored here; the gates report them.
 func approveTrailers(msg []byte) []approval {
 	var out []approval
 	sc := bufio.NewScanner(bytes.NewReader(msg))
+	sc.Buffer(make([]byte, 0, 4096), 1<<20)
 	prefix := ApproveTrailer + ":"
 	for sc.Scan() {
 		line := sc.Text()
@@ -399,12 +409,15 @@ func approveTrailers(msg []byte) []approval {
 		}
 		val := strings.TrimSpace(line[len(prefix):])
 		at := strings.LastIndexByte(val, '@')
-		if at < 0 {
+		h, ok := plumbing.ZeroHash, false
+		if at > 0 {
+			h, ok = parseHash([]byte(val[at+1:]))
+		}
+		if !ok || strings.ContainsAny(val[:max(at, 0)], " \t") {
+			out = append(out, approval{invalid: val})
 			continue
 		}
-		if h, ok := parseHash([]byte(val[at+1:])); ok {
-			out = append(out, approval{path: val[:at], blob: h})
-		}
+		out = append(out, approval{path: val[:at], blob: h})
 	}
 	return out
 }
