@@ -83,9 +83,9 @@ type Health struct {
 
 // DRBDResource is one replicated volume's state.
 type DRBDResource struct {
-	Name     string `json:"name"`
-	Replicas int    `json:"replicas"`
-	UpToDate int    `json:"upToDate"`
+	Name     string `json:"name" yaml:"name"`
+	Replicas int    `json:"replicas" yaml:"replicas"`
+	UpToDate int    `json:"upToDate" yaml:"upToDate"`
 }
 
 // Input is everything the chain looks at, gathered beforehand.

@@ -136,7 +136,7 @@ func (o *objects) changedOperations(parent, tree plumbing.Hash) ([]FileVersion, 
 	}
 	var out []FileVersion
 	for _, site := range newSites {
-		if oldSites.hash(site.name) == site.hash {
+		if !site.tree || oldSites.hash(site.name) == site.hash {
 			continue
 		}
 		opsNew, err := o.subtree(site.hash, "operations")
@@ -144,7 +144,7 @@ func (o *objects) changedOperations(parent, tree plumbing.Hash) ([]FileVersion, 
 			return nil, err
 		}
 		var opsOld plumbing.Hash
-		if h := oldSites.hash(site.name); !h.IsZero() {
+		if h := oldSites.hash(site.name); !h.IsZero() && oldSites.isTree(site.name) {
 			if opsOld, err = o.subtree(h, "operations"); err != nil {
 				return nil, err
 			}
@@ -176,6 +176,15 @@ type treeEntryInfo struct {
 }
 
 type treeEntries []treeEntryInfo
+
+func (es treeEntries) isTree(name string) bool {
+	for _, e := range es {
+		if e.name == name {
+			return e.tree
+		}
+	}
+	return false
+}
 
 func (es treeEntries) hash(name string) plumbing.Hash {
 	for _, e := range es {

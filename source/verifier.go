@@ -421,3 +421,17 @@ func approveTrailers(msg []byte) []approval {
 	}
 	return out
 }
+
+// PolicyAt returns the policy in force after commit h: the one that
+// judges its children.
+func (v *Verifier) PolicyAt(h plumbing.Hash) (*trust.Policy, error) {
+	if v.policies == nil {
+		v.policies = map[plumbing.Hash]parsedPolicy{}
+	}
+	o := newObjects(v.Store)
+	c, err := o.commit(h)
+	if err != nil {
+		return nil, err
+	}
+	return v.inForce(o, c)
+}

@@ -22,6 +22,8 @@ type Site struct {
 	Profile *v1.EdgeProfile `json:"-"`
 	// Operations are the decoded, defaulted operations that had no errors.
 	Operations []v1.Object `json:"-"`
+	// OperationPaths are the files of Operations, index for index.
+	OperationPaths []string `json:"-"`
 	// OperationFiles counts the operation files read.
 	OperationFiles int `json:"operationFiles"`
 	// Problems are the site's problems.
@@ -132,6 +134,7 @@ func Check(tree *render.Tree, site string) *Site {
 		names[key] = file
 		if problems.Errors() == 0 && vp.Errors() == 0 {
 			s.Operations = append(s.Operations, op.Object)
+			s.OperationPaths = append(s.OperationPaths, file)
 		}
 	}
 	s.Problems.Sort()

@@ -196,3 +196,18 @@ func (r *Repo) Publish(bare string) string {
 	r.Git("push", "-q", "--force", bare, "HEAD:refs/heads/main")
 	return bare
 }
+
+// ConfigureSigner writes s into the repository's own git config as its
+// signing key, as a user's setup would, for commands that sign with
+// "the user's git setup" (nodewright approve). Env returns what else the
+// signer needs in the environment (GNUPGHOME for gpg).
+func (r *Repo) ConfigureSigner(s Signer) {
+	r.t.Helper()
+	cfg := s.GitConfig()
+	for i := 0; i+1 < len(cfg); i += 2 {
+		key, value, _ := strings.Cut(cfg[i+1], "=")
+		r.Git("config", key, value)
+	}
+	r.Git("config", "user.name", "Nodewright Test")
+	r.Git("config", "user.email", "test@example.test")
+}

@@ -1,0 +1,162 @@
+package gather
+
+import (
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/go-git/go-git/v5"
+	"github.com/go-git/go-git/v5/plumbing"
+
+	"github.com/nodewright/nodewright/gates"
+	"github.com/nodewright/nodewright/schema/lint"
+	"github.com/nodewright/nodewright/schema/manifest"
+	"github.com/nodewright/nodewright/schema/render"
+	v1 "github.com/nodewright/nodewright/schema/v1alpha1"
+	"github.com/nodewright/nodewright/source"
+	"github.com/nodewright/nodewright/source/trust"
+)
+
+// Inputs are where the gatherer reads from.
+type Inputs struct {
+	// Repo holds the accepted commit (the source's mirror).
+	Repo *git.Repository
+	// Commit is the accepted commit to plan against.
+	Commit plumbing.Hash
+	// Site is the site to plan.
+	Site string
+	// Policy is the trust policy in force at Commit.
+	Policy *trust.Policy
+	// Index is the source's approvals index.
+	Index []source.IndexEntry
+	// Stale is the source's Stale message, or "".
+	Stale string
+	// Health is the site's health report.
+	Health gates.Health
+	// InProgress names operations (kind/name) with a step in flight.
+	InProgress map[string]bool
+	// Now is the clock.
+	Now time.Time
+}
+
+// Plan is the gates' verdict on every operation of a site.
+type Plan struct {
+	Site          string            `json:"site"`
+	Commit        string            `json:"commit"`
+	PolicyVersion int               `json:"policyVersion"`
+	Operations    []OperationPlan   `json:"operations"`
+	Problems      manifest.Problems `json:"problems"`
+	// IgnoredApprovals are approval trailers that could not be read.
+	IgnoredApprovals []string `json:"ignoredApprovals,omitempty"`
+}
+
+// OperationPlan is one operation and the chain's decision on it.
+type OperationPlan struct {
+	gates.Operation
+	Decision gates.Decision `json:"decision"`
+}
+
+// Index is the approvals index arranged for lookups by file.
+type Index struct {
+	approvals map[string][]gates.Approval // path -> approvals of any version
+	authors   map[source.FileVersion]string
+	invalid   []string
+}
+
+// NewIndex arranges index entries (oldest first) for lookups: it is built
+// once, so counting approvals costs a map lookup per operation.
+func NewIndex(entries []source.IndexEntry) *Index {
+	ix := &Index{approvals: map[string][]gates.Approval{}, authors: map[source.FileVersion]string{}}
+	for _, e := range entries {
+		for _, a := range e.Approves {
+			ix.approvals[a.Path] = append(ix.approvals[a.Path], gates.Approval{Principal: e.Principal, Key: e.Key, Blob: a.Blob, Commit: e.Commit})
+		}
+		for _, c := range e.Changes {
+			ix.authors[c] = e.Principal // the latest change wins
+		}
+		for _, inv := range e.Invalid {
+			ix.invalid = append(ix.invalid, fmt.Sprintf("%s in commit %s", inv, e.Commit[:12]))
+		}
+	}
+	return ix
+}
+
+// Approvals returns the approvals of path, any version.
+func (ix *Index) Approvals(path string) []gates.Approval { return ix.approvals[path] }
+
+// Author returns who signed the commit that last set path to blob.
+func (ix *Index) Author(path, blob string) string {
+	return ix.authors[source.FileVersion{Path: path, Blob: blob}]
+}
+
+// Build gathers the inputs of every valid operation of the site and
+// evaluates the gate chain on each.
+func Build(in Inputs) (*Plan, error) {
+	tree, err := render.FromCommit(in.Repo, in.Commit.String())
+	if err != nil {
+		return nil, err
+	}
+	c, err := in.Repo.CommitObject(in.Commit)
+	if err != nil {
+		return nil, err
+	}
+	gitTree, err := c.Tree()
+	if err != nil {
+		return nil, err
+	}
+	site := lint.Check(tree, in.Site)
+	plan := &Plan{Site: in.Site, Commit: in.Commit.String(), PolicyVersion: in.Policy.Version, Problems: site.Problems, Operations: []OperationPlan{}}
+	if plan.Problems == nil {
+		plan.Problems = manifest.Problems{}
+	}
+	if site.Profile == nil {
+		if len(tree.Files("sites/"+in.Site)) == 0 {
+			return nil, fmt.Errorf("site %s is not in the repository at %s", in.Site, in.Commit.String()[:12])
+		}
+		return plan, nil
+	}
+	ix := NewIndex(in.Index)
+	plan.IgnoredApprovals = ix.invalid
+	for i, obj := range site.Operations {
+		path := site.OperationPaths[i]
+		entry, err := gitTree.FindEntry(path)
+		if err != nil {
+			return nil, fmt.Errorf("%s at %s: %w", path, in.Commit.String()[:12], err)
+		}
+		op := describe(obj, site.Profile)
+		op.Path, op.Blob = path, entry.Hash.String()
+		op.Author = ix.Author(path, op.Blob)
+		op.StepInProgress = in.InProgress[op.Kind+"/"+op.Name]
+		decision := gates.Evaluate(gates.Input{
+			Now: in.Now, Operation: op, Profile: site.Profile, Policy: in.Policy,
+			Approvals: ix.Approvals(path), Stale: in.Stale, Health: in.Health,
+		})
+		plan.Operations = append(plan.Operations, OperationPlan{Operation: op, Decision: decision})
+	}
+	return plan, nil
+}
+
+// describe says what the gates need of an operation: its nodes, whether it
+// disrupts them, and how many may be down at once.
+func describe(obj v1.Object, profile *v1.EdgeProfile) gates.Operation {
+	op := gates.Operation{Name: obj.GetName()}
+	switch o := obj.(type) {
+	case *v1.BondModeFlipPlan:
+		op.Kind, op.Nodes, op.Disruptive, op.MaxUnavailable = v1.KindBondModeFlipPlan, o.Spec.Nodes, true, int(o.Spec.MaxUnavailable)
+	case *v1.ReplicationUpgrade:
+		op.Kind = v1.KindReplicationUpgrade
+		for _, rg := range profile.Spec.ResourceGroups {
+			if rg.Name != o.Spec.ResourceGroup {
+				continue
+			}
+			for _, n := range profile.Spec.Nodes {
+				if slices.Contains(n.StoragePools, rg.StoragePool) {
+					op.Nodes = append(op.Nodes, n.Name)
+				}
+			}
+		}
+	case *v1.VMVolumeMigration:
+		op.Kind, op.Disruptive = v1.KindVMVolumeMigration, o.Spec.Mode == v1.MigrationCold
+	}
+	return op
+}
