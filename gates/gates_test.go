@@ -85,7 +85,9 @@ func TestGates(t *testing.T) {
 		{"stale approval", func(in *Input) { in.Approvals = append(in.Approvals, Approval{Principal: "bob", Blob: "b1"}) }, "approvals", ApprovalStale, "approvals by bob are for an earlier version of sites/s/operations/flip.yaml"},
 		{"self approval", func(in *Input) { in.Approvals = append(in.Approvals, Approval{Principal: "alice", Blob: "b2"}) }, "approvals", SelfApproval, "alice wrote this version and cannot approve it"},
 		{"outside the role", func(in *Input) { in.Approvals = append(in.Approvals, Approval{Principal: "dave", Blob: "b2"}) }, "approvals", ApprovalMissing, "not counted, not in role approvers: dave"},
-		{"one principal twice", func(in *Input) { in.Approvals = append(in.Approvals, Approval{Principal: "carol", Blob: "b2", Key: "other"}) }, "approvals", ApprovalMissing, "needs 1 more"},
+		{"one principal twice", func(in *Input) {
+			in.Approvals = append(in.Approvals, Approval{Principal: "carol", Blob: "b2", Key: "other"})
+		}, "approvals", ApprovalMissing, "needs 1 more"},
 		{"stale source", func(in *Input) { in.Stale = "newest accepted commit is 80h old" }, "freshness", Stale, "80h old"},
 		{"paused", func(in *Input) { in.Profile.Spec.Paused = true }, "pause", Paused, "site s is paused"},
 		{"outside window", func(in *Input) { in.Now = in.Now.Add(4 * time.Hour) }, "window", OutsideWindow, "the next (Tue 02:00 for 3h0m0s, UTC) opens Tue 2026-12-01 02:00 UTC, in 163h30m0s"},
@@ -184,4 +186,3 @@ func TestWindowsAcrossTimeZonesAndDaylightSaving(t *testing.T) {
 	require.True(t, ok)
 	assert.Equal(t, "2026-12-01T01:00:00Z", next.UTC().Format(time.RFC3339), "a week later, in UTC")
 }
-

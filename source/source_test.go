@@ -223,7 +223,7 @@ func TestSourceIndexesApprovalsOfAcceptedRangesOnly(t *testing.T) {
 	r := seed(t, p, pol)
 	op := "sites/edge-001/operations/flip.yaml"
 	r.Write(op, "kind: BondModeFlipPlan\n")
-	r.Write("sites/.gitkeep", "")                      // a file beside the site folders
+	r.Write("sites/.gitkeep", "")                       // a file beside the site folders
 	r.Write("sites/edge-001/operations/old/x.yaml", "") // and a folder beside the operations
 	r.Commit("Plan a flip", p.bob)
 	blob := r.BlobID("HEAD", op)
