@@ -10,10 +10,14 @@ import (
 	"strings"
 	"sync"
 	"syscall"
+	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/nodewright/nodewright/gates"
 	"github.com/nodewright/nodewright/schema/example"
+	"github.com/nodewright/nodewright/schema/render"
+	"github.com/nodewright/nodewright/schema/v1alpha1"
 	"github.com/nodewright/nodewright/test/harness"
 )
 
@@ -221,13 +225,30 @@ func (d *demo) run() {
 	state := filepath.Join(d.base, "state")
 	d.expect(d.verify("--repo", url, "--trust-root", root, "--state-dir", state), exitOK)
 
-	d.heading("Two new commits land; only they are verified")
-	work.Write(flip, strings.Replace(string(files[flip]), "revertAfter: 2m", "revertAfter: 90s", 1))
-	d.commit(work, "Revert automatically after 90s without contact", alice)
+	d.heading("Plan: the bond flip waits for two approvals from role approvers")
+	health := filepath.Join(d.base, "health.yaml")
+	if err := os.WriteFile(health, []byte(demoHealth), 0o644); err != nil {
+		d.tb.Fatalf("write health report: %v", err)
+	}
+	at := d.windowTime(files)
+	plan := func(want int) {
+		d.expect(d.nodewright("plan", "--repo", url, "--site", "edge-001", "--trust-root", root, "--state-dir", state, "--health", health, "--at", at), want)
+	}
+	plan(exitOK)
+
+	d.heading("Two approvers approve with nodewright approve: alice with gpg, carol with an SSH key")
+	d.approve(work, alice, flip)
+	d.approve(work, carol, flip)
 	goodTip := work.Head()
-	d.commit(work, "Approve the bond flip\n\nNodewright-Approve: "+flip+"@"+work.BlobID("HEAD", flip), carol)
 	push()
-	d.expect(d.verify("--repo", url, "--trust-root", root, "--state-dir", state), exitOK)
+	d.say("   After the push, plan verifies just the two approval commits; the bond flip is allowed:")
+	plan(exitOK)
+
+	d.heading("Editing the operation voids its approvals")
+	work.Write(flip, strings.Replace(string(files[flip]), "revertAfter: 2m", "revertAfter: 90s", 1))
+	d.commit(work, "Revert automatically after 90s without contact", bob)
+	push()
+	plan(exitOK)
 
 	d.heading("Attack: the branch is force-pushed back to an older, validly signed commit")
 	accepted := work.Head()
@@ -256,6 +277,59 @@ func (d *demo) run() {
 	d.expect(d.verify("--repo", url, "--trust-root", root, "--state-dir", state, "-o", "json"), exitOK)
 	d.say("\nDone: every refusal kept the last accepted commit %s.", accepted[:12])
 }
+
+// approve runs "nodewright approve" in the working copy as a person with
+// signer as their git signing key would.
+func (d *demo) approve(r *harness.Repo, signer harness.Signer, path string) {
+	r.ConfigureSigner(signer)
+	self, err := os.Executable()
+	if err != nil {
+		d.tb.Fatalf("find own executable: %v", err)
+	}
+	d.say("   $ nodewright approve %s   (as %s, %s)", path, strings.TrimSuffix(strings.Fields(signerName(signer))[0], "@example.test"), signer.Format())
+	cmd := exec.Command(self, "approve", path)
+	cmd.Dir = r.Dir
+	cmd.Env = append(os.Environ(), "GIT_CONFIG_GLOBAL=/dev/null", "GIT_CONFIG_NOSYSTEM=1")
+	cmd.Env = append(cmd.Env, signer.Env()...)
+	w := &indentWriter{w: d.out, prefix: "   "}
+	cmd.Stdout, cmd.Stderr = w, w
+	if err := cmd.Run(); err != nil {
+		d.tb.Fatalf("nodewright approve: %v", err)
+	}
+}
+
+func signerName(s harness.Signer) string {
+	switch k := s.(type) {
+	case *harness.GPGKey:
+		return k.Name
+	case *harness.SSHKey:
+		return k.Name
+	}
+	return "someone"
+}
+
+// windowTime returns a time inside edge-001's next maintenance window, so
+// the demo's plan does not depend on when it runs.
+func (d *demo) windowTime(files map[string][]byte) string {
+	tree := render.NewTree(files)
+	doc, problems := tree.Profile("edge-001")
+	if doc == nil {
+		d.tb.Fatalf("render edge-001: %v", problems)
+	}
+	next, _, ok := gates.NextWindow(doc.Object.(*v1alpha1.EdgeProfile).Spec.MaintenanceWindows, time.Now())
+	if !ok {
+		d.tb.Fatalf("edge-001 has no maintenance window")
+	}
+	return next.Add(30 * time.Minute).Format(time.RFC3339)
+}
+
+const demoHealth = `nodes:
+  - {name: node-a, ready: true}
+  - {name: node-b, ready: true}
+  - {name: node-c, ready: true}
+drbd:
+  - {name: pvc-db-0, replicas: 2, upToDate: 2}
+`
 
 func (d *demo) commit(r *harness.Repo, msg string, s harness.Signer) {
 	r.Commit(msg, s)

@@ -157,7 +157,8 @@ func TestDemo(t *testing.T) {
 	}
 	stdout, stderr, code := nodewright(t, "demo")
 	require.Equal(t, 0, code, "%s\n%s", stdout, stderr)
-	for _, want := range []string{"REJECTED NotFastForward", "REJECTED Unsigned", "REJECTED UnknownKey", `"accepted": true`} {
+	for _, want := range []string{"ApprovalMissing: needs 2 more approvals", "BondModeFlipPlan bond0-to-lacp: ALLOWED", "ApprovalStale",
+		"REJECTED NotFastForward", "REJECTED Unsigned", "REJECTED UnknownKey", `"accepted": true`} {
 		assert.Contains(t, stdout, want)
 	}
 }
