@@ -16,7 +16,6 @@ import (
 	"github.com/nodewright/nodewright/gates/gather"
 	"github.com/nodewright/nodewright/source"
 	"github.com/nodewright/nodewright/source/mirror"
-	"github.com/nodewright/nodewright/source/trust"
 )
 
 type planOptions struct {
@@ -43,11 +42,8 @@ manifest errors.`,
 			return o.run(cmd.Context(), cmd.OutOrStdout(), cmd.ErrOrStderr())
 		},
 	}
+	o.verify.addFlags(cmd)
 	f := cmd.Flags()
-	f.StringVar(&o.verify.repo, "repo", "", "fleet repository: URL, local path, or git bundle file")
-	f.StringVar(&o.verify.branch, "branch", "main", "branch to follow")
-	f.StringVar(&o.verify.trustRoot, "trust-root", "", "TrustPolicy file pinning the first policy this cluster accepts")
-	f.StringVar(&o.verify.stateDir, "state-dir", "", "directory for the mirror, the last accepted commit and the approvals index")
 	f.StringVar(&o.site, "site", "", "site to plan")
 	f.StringVar(&o.health, "health", "", "health report (YAML): nodes, drbd, inFlight")
 	f.StringVar(&o.at, "at", "", "evaluate the gates at this time (RFC 3339) instead of now, e.g. to check a maintenance window")
@@ -57,15 +53,8 @@ manifest errors.`,
 
 func (o *planOptions) run(ctx context.Context, stdout, stderr io.Writer) error {
 	v := &o.verify
-	switch {
-	case v.repo == "":
-		return usageError("--repo is required")
-	case o.site == "":
+	if o.site == "" {
 		return usageError("--site is required")
-	case v.trustRoot == "":
-		return usageError("--trust-root is required")
-	case v.output != "text" && v.output != "json":
-		return usageError("--output %q is not one of text, json", v.output)
 	}
 	now := time.Now()
 	if o.at != "" {
@@ -85,31 +74,19 @@ func (o *planOptions) run(ctx context.Context, stdout, stderr io.Writer) error {
 			return usageError("health report is invalid: %v", err)
 		}
 	}
-	data, err := os.ReadFile(v.trustRoot)
+	src, cleanup, err := v.newSource(stderr)
+	defer cleanup()
 	if err != nil {
-		return usageError("trust root: %v", err)
-	}
-	root, err := trust.Parse(v.trustRoot, data)
-	if err != nil {
-		return usageError("trust root is invalid:\n%v", err)
-	}
-	stateDir := v.stateDir
-	if stateDir == "" {
-		tmp, err := os.MkdirTemp("", "nodewright-plan-")
-		if err != nil {
-			return err
-		}
-		defer os.RemoveAll(tmp)
-		stateDir = tmp
+		return err
 	}
 	if ctx == nil {
 		ctx = context.Background()
 	}
-	src := &source.Source{Repo: v.repo, Branch: v.branch, StateDir: stateDir, Root: root}
 	res, err := src.Sync(ctx)
 	if err != nil {
 		return &exitError{code: exitUsage, err: err}
 	}
+	stateDir, root := src.StateDir, src.Root
 	for _, r := range res.Refusals {
 		fmt.Fprintf(stderr, "REJECTED %s: %s\n", r.Code, r.Message)
 	}

@@ -46,16 +46,76 @@ Without --state-dir a temporary one is used, so the whole history is verified ea
 			return o.run(cmd.Context(), cmd.OutOrStdout(), cmd.ErrOrStderr())
 		},
 	}
+	o.addFlags(cmd)
+	return cmd
+}
+
+// addFlags registers the flags that say where the source is and how to
+// trust and reach it; verify and plan share them.
+func (o *verifyOptions) addFlags(cmd *cobra.Command) {
 	f := cmd.Flags()
 	f.StringVar(&o.repo, "repo", "", "fleet repository: URL (https, ssh, file), local path, or git bundle file")
 	f.StringVar(&o.branch, "branch", "main", "branch to follow")
 	f.StringVar(&o.trustRoot, "trust-root", "", "TrustPolicy file pinning the first policy this cluster accepts")
-	f.StringVar(&o.stateDir, "state-dir", "", "directory for the mirror, the last accepted commit and the verification cache")
+	f.StringVar(&o.stateDir, "state-dir", "", "directory for the mirror, the last accepted commit, the verification cache and the approvals index")
 	f.StringVar(&o.sshKey, "ssh-key", "", "private key for ssh:// repositories (default: the SSH agent)")
 	f.StringVar(&o.knownHost, "ssh-known-hosts", "", "known_hosts file for ssh:// repositories (default: ~/.ssh/known_hosts)")
 	f.StringVar(&o.caFile, "ca-file", "", "PEM bundle of certificate authorities for https:// repositories (default: the system's)")
 	f.StringVarP(&o.output, "output", "o", "text", "output format: text or json")
-	return cmd
+}
+
+// newSource checks the shared flags and builds the Source they describe.
+// Without --state-dir the state lives in a temporary folder that cleanup
+// removes.
+func (o *verifyOptions) newSource(stderr io.Writer) (src *source.Source, cleanup func(), err error) {
+	cleanup = func() {}
+	switch {
+	case o.repo == "":
+		return nil, cleanup, usageError("--repo is required")
+	case o.trustRoot == "":
+		return nil, cleanup, usageError("--trust-root is required")
+	case o.output != "text" && o.output != "json":
+		return nil, cleanup, usageError("--output %q is not one of text, json", o.output)
+	}
+	data, err := os.ReadFile(o.trustRoot)
+	if err != nil {
+		return nil, cleanup, usageError("trust root: %v", err)
+	}
+	root, err := trust.Parse(o.trustRoot, data)
+	if err != nil {
+		return nil, cleanup, usageError("trust root is invalid:\n%v", err)
+	}
+	src = &source.Source{Repo: o.repo, Branch: o.branch, StateDir: o.stateDir, Root: root}
+	if isTerminal(stderr) {
+		src.Progress = stderr // the remote's "Counting objects" lines on long fetches
+	}
+	if o.sshKey != "" {
+		auth, err := gitssh.NewPublicKeysFromFile("git", o.sshKey, "")
+		if err != nil {
+			return nil, cleanup, usageError("--ssh-key: %v", err)
+		}
+		if o.knownHost != "" {
+			if auth.HostKeyCallback, err = gitssh.NewKnownHostsCallback(o.knownHost); err != nil {
+				return nil, cleanup, usageError("--ssh-known-hosts: %v", err)
+			}
+		}
+		src.Auth = auth
+	} else if o.knownHost != "" {
+		return nil, cleanup, usageError("--ssh-known-hosts goes with --ssh-key")
+	}
+	if o.caFile != "" {
+		if src.CABundle, err = os.ReadFile(o.caFile); err != nil {
+			return nil, cleanup, usageError("--ca-file: %v", err)
+		}
+	}
+	if src.StateDir == "" {
+		tmp, err := os.MkdirTemp("", "nodewright-state-")
+		if err != nil {
+			return nil, cleanup, usageError("temporary state dir: %v", err)
+		}
+		src.StateDir, cleanup = tmp, func() { os.RemoveAll(tmp) }
+	}
+	return src, cleanup, nil
 }
 
 // verifyReport is the -o json document.
@@ -79,54 +139,10 @@ type refusalReport struct {
 }
 
 func (o *verifyOptions) run(ctx context.Context, stdout, stderr io.Writer) error {
-	if o.repo == "" {
-		return usageError("--repo is required")
-	}
-	if o.trustRoot == "" {
-		return usageError("--trust-root is required")
-	}
-	if o.output != "text" && o.output != "json" {
-		return usageError("--output %q is not one of text, json", o.output)
-	}
-	data, err := os.ReadFile(o.trustRoot)
+	src, cleanup, err := o.newSource(stderr)
+	defer cleanup()
 	if err != nil {
-		return usageError("trust root: %v", err)
-	}
-	root, err := trust.Parse(o.trustRoot, data)
-	if err != nil {
-		return usageError("trust root is invalid:\n%v", err)
-	}
-	stateDir := o.stateDir
-	if stateDir == "" {
-		tmp, err := os.MkdirTemp("", "nodewright-verify-")
-		if err != nil {
-			return usageError("temporary state dir: %v", err)
-		}
-		defer os.RemoveAll(tmp)
-		stateDir = tmp
-	}
-	src := &source.Source{Repo: o.repo, Branch: o.branch, StateDir: stateDir, Root: root}
-	if isTerminal(stderr) {
-		src.Progress = stderr // the remote's "Counting objects" lines on long fetches
-	}
-	if o.sshKey != "" {
-		auth, err := gitssh.NewPublicKeysFromFile("git", o.sshKey, "")
-		if err != nil {
-			return usageError("--ssh-key: %v", err)
-		}
-		if o.knownHost != "" {
-			if auth.HostKeyCallback, err = gitssh.NewKnownHostsCallback(o.knownHost); err != nil {
-				return usageError("--ssh-known-hosts: %v", err)
-			}
-		}
-		src.Auth = auth
-	} else if o.knownHost != "" {
-		return usageError("--ssh-known-hosts goes with --ssh-key")
-	}
-	if o.caFile != "" {
-		if src.CABundle, err = os.ReadFile(o.caFile); err != nil {
-			return usageError("--ca-file: %v", err)
-		}
+		return err
 	}
 	if ctx == nil {
 		ctx = context.Background()
