@@ -47,7 +47,6 @@ manifest errors.`,
 	f.StringVar(&o.site, "site", "", "site to plan")
 	f.StringVar(&o.health, "health", "", "health report (YAML): nodes, drbd, inFlight")
 	f.StringVar(&o.at, "at", "", "evaluate the gates at this time (RFC 3339) instead of now, e.g. to check a maintenance window")
-	f.StringVarP(&o.verify.output, "output", "o", "text", "output format: text or json")
 	return cmd
 }
 
