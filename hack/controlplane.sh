@@ -39,7 +39,7 @@ fi
 
 # A machine-wide cache keyed by the stamp lets a fresh clone on a machine
 # that built the control plane before reuse it instead of building again.
-cache="${NODEWRIGHT_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/nodewright}/controlplane/$(echo "$want" | sha256sum | cut -c1-16)"
+cache="${NODEWRIGHT_CACHE_DIR:-${XDG_CACHE_HOME:-${HOME:-/tmp}/.cache}/nodewright}/controlplane/$(echo "$want" | sha256sum | cut -c1-16)"
 mkdir -p "$out"
 if [ -x "$cache/kube-apiserver" ] && [ -x "$cache/etcd" ]; then
   cp -f "$cache/kube-apiserver" "$cache/etcd" "$out/"
