@@ -246,7 +246,7 @@ func describeWindow(w v1.MaintenanceWindow) string {
 	for i, d := range w.Days {
 		days[i] = string(d)
 	}
-	return fmt.Sprintf("%s %s for %s, %s", strings.Join(days, ","), w.Start, w.Duration.Duration, w.TimeZone)
+	return fmt.Sprintf("%s %s for %s, %s", strings.Join(days, ","), w.Start, v1.FormatDuration(w.Duration.Duration), w.TimeZone)
 }
 
 func checkHealth(in Input) Verdict {

@@ -90,7 +90,7 @@ func TestGates(t *testing.T) {
 		}, "approvals", ApprovalMissing, "needs 1 more"},
 		{"stale source", func(in *Input) { in.Stale = "newest accepted commit is 80h old" }, "freshness", Stale, "80h old"},
 		{"paused", func(in *Input) { in.Profile.Spec.Paused = true }, "pause", Paused, "site s is paused"},
-		{"outside window", func(in *Input) { in.Now = in.Now.Add(4 * time.Hour) }, "window", OutsideWindow, "the next (Tue 02:00 for 3h0m0s, UTC) opens Tue 2026-12-01 02:00 UTC, in 163h30m0s"},
+		{"outside window", func(in *Input) { in.Now = in.Now.Add(4 * time.Hour) }, "window", OutsideWindow, "the next (Tue 02:00 for 3h, UTC) opens Tue 2026-12-01 02:00 UTC, in 163h30m0s"},
 		{"no health report", func(in *Input) { in.Health = Health{} }, "health", HealthBlocked, "no health report"},
 		{"too few nodes ready", func(in *Input) { in.Health.Nodes["node-b"], in.Health.Nodes["node-c"] = false, false }, "health", HealthBlocked, "1 nodes Ready, the profile needs 2 (not Ready: node-b, node-c)"},
 		{"drbd degraded", func(in *Input) { in.Health.DRBD = []DRBDResource{{Name: "pvc-1", Replicas: 3, UpToDate: 2}} }, "health", HealthBlocked, "DRBD resource pvc-1 has 2 of 3 replicas UpToDate"},

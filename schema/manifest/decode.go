@@ -85,12 +85,7 @@ func (d *Document) Problem(sev Severity, path, format string, args ...any) Probl
 // Rendered marks the document as decoded from rendered output: its
 // problems are placed by locate (in the files the output came from), or
 // name the document's file without a position.
-func (d *Document) Rendered(locate Locator) {
-	if locate == nil {
-		locate = func(string) (string, Position, bool) { return "", Position{}, false }
-	}
-	d.locate = locate
-}
+func (d *Document) Rendered(locate Locator) { d.locate = locate }
 
 // Position returns where the document sets the field at path.
 func (d *Document) Position(path string) (Position, bool) {

@@ -70,16 +70,7 @@ func TestCRDEnumsMatchGo(t *testing.T) {
 }
 
 func celBounds(lo, hi time.Duration) string {
-	f := func(d time.Duration) string {
-		s := d.String()
-		if strings.HasSuffix(s, "m0s") {
-			s = strings.TrimSuffix(s, "0s")
-		}
-		if strings.HasSuffix(s, "h0m") {
-			s = strings.TrimSuffix(s, "0m")
-		}
-		return s
-	}
+	f := v1.FormatDuration
 	return fmt.Sprintf("duration(self) >= duration('%s') && duration(self) <= duration('%s')", f(lo), f(hi))
 }
 

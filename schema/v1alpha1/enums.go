@@ -1,6 +1,9 @@
 package v1alpha1
 
-import "time"
+import (
+	"strings"
+	"time"
+)
 
 // BondMode is a Linux bonding mode by its kernel name.
 // +kubebuilder:validation:Enum=balance-rr;active-backup;balance-xor;broadcast;802.3ad;balance-tlb;balance-alb
@@ -88,3 +91,17 @@ const (
 	DefaultBatchSize      = 10
 	MaxBatchSize          = 1000
 )
+
+// FormatDuration writes d the way manifests and CEL rules spell it: no
+// trailing zero units (2m, 1h30m, 90s), where time.Duration.String
+// writes 2m0s.
+func FormatDuration(d time.Duration) string {
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
+}

@@ -55,7 +55,7 @@ func (c *checker) pattern(path, value string, re *regexp.Regexp, max int, what s
 
 func (c *checker) duration(path string, d metav1.Duration, lo, hi time.Duration) {
 	if d.Duration < lo || d.Duration > hi {
-		c.errorf(path, "%s is out of bounds; must be between %s and %s", short(d.Duration), short(lo), short(hi))
+		c.errorf(path, "%s is out of bounds; must be between %s and %s", v1.FormatDuration(d.Duration), v1.FormatDuration(lo), v1.FormatDuration(hi))
 	}
 }
 
@@ -73,18 +73,6 @@ func (c *checker) metadata(meta *metav1.ObjectMeta) {
 	if meta.Namespace != "" {
 		c.errorf("metadata.namespace", "is chosen by the cluster; remove it from the manifest")
 	}
-}
-
-// short formats a duration without trailing zero units: 2m, 1h30m, 90s.
-func short(d time.Duration) string {
-	s := d.String()
-	if strings.HasSuffix(s, "m0s") {
-		s = strings.TrimSuffix(s, "0s")
-	}
-	if strings.HasSuffix(s, "h0m") {
-		s = strings.TrimSuffix(s, "0m")
-	}
-	return s
 }
 
 func strs[T ~string](xs []T) []string {

@@ -46,9 +46,6 @@ const (
 	HistoryFirstParent History = "first-parent"
 )
 
-// OperationKinds are the operation kinds an operations rule may name.
-var OperationKinds = []string{"BondModeFlipPlan", "ReplicationUpgrade", "VMVolumeMigration"}
-
 // Policy is a TrustPolicy document: who may commit, approve and change
 // trust. Build one with Parse; a zero Policy is not valid.
 type Policy struct {

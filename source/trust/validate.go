@@ -10,6 +10,8 @@ import (
 	"github.com/ProtonMail/go-crypto/openpgp"
 	"go.yaml.in/yaml/v3"
 	"golang.org/x/crypto/ssh"
+
+	"github.com/nodewright/nodewright/schema/v1alpha1"
 )
 
 var principalName = regexp.MustCompile(`^[a-z0-9]([a-z0-9._-]{0,62}[a-z0-9])?$`)
@@ -242,8 +244,8 @@ func (v *validator) operations(pol *Policy) {
 	slices.Sort(kinds)
 	for _, kind := range kinds {
 		rule := pol.Operations[kind]
-		if !slices.Contains(OperationKinds, kind) {
-			v.add(p("operations", kind), "%q is not an operation kind; one of %s", kind, strings.Join(OperationKinds, ", "))
+		if !slices.Contains(v1alpha1.OperationKinds, kind) {
+			v.add(p("operations", kind), "%q is not an operation kind; one of %s", kind, strings.Join(v1alpha1.OperationKinds, ", "))
 			continue
 		}
 		role, ok := pol.Roles[rule.Role]
