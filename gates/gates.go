@@ -156,10 +156,11 @@ func checkApprovals(in Input) Verdict {
 	op := in.Operation
 	rule, ok := in.Policy.Operations[op.Kind]
 	if !ok {
-		return allow("the trust policy asks no approvals for %s", op.Kind)
+		// Fail closed: an operation kind nobody may approve never starts.
+		return block(ApprovalMissing, "the trust policy names no approvers for %s; add operations.%s to .nodewright/trust.yaml", op.Kind, op.Kind)
 	}
 	counted := map[string]bool{}
-	var self, stale, outside []string
+	var self, stale, outside, revoked []string
 	for _, a := range in.Approvals {
 		switch {
 		case a.Blob != op.Blob:
@@ -169,7 +170,7 @@ func checkApprovals(in Input) Verdict {
 		case !in.Policy.HasRole(a.Principal, rule.Role):
 			outside = append(outside, a.Principal)
 		case keyRevoked(in.Policy, a.Key):
-			outside = append(outside, a.Principal+" (revoked key)")
+			revoked = append(revoked, a.Principal)
 		default:
 			counted[a.Principal] = true
 		}
@@ -192,6 +193,10 @@ func checkApprovals(in Input) Verdict {
 	if len(outside) > 0 {
 		msg += fmt.Sprintf("; not counted, not in role %s: %s", rule.Role, strings.Join(uniq(outside), ", "))
 	}
+	if len(revoked) > 0 {
+		msg += fmt.Sprintf("; not counted, signed with a key the policy revoked: %s", strings.Join(uniq(revoked), ", "))
+	}
+	stale = slices.DeleteFunc(stale, func(p string) bool { return counted[p] })
 	switch {
 	case len(self) > 0:
 		return block(SelfApproval, "%s; %s wrote this version and cannot approve it", msg, op.Author)

@@ -91,6 +91,7 @@ func TestGates(t *testing.T) {
 		{"stale source", func(in *Input) { in.Stale = "newest accepted commit is 80h old" }, "freshness", Stale, "80h old"},
 		{"paused", func(in *Input) { in.Profile.Spec.Paused = true }, "pause", Paused, "site s is paused"},
 		{"outside window", func(in *Input) { in.Now = in.Now.Add(4 * time.Hour) }, "window", OutsideWindow, "the next (Tue 02:00 for 3h, UTC) opens Tue 2026-12-01 02:00 UTC, in 163h30m0s"},
+		{"kind without an approval rule", func(in *Input) { delete(in.Policy.Operations, v1.KindBondModeFlipPlan) }, "approvals", ApprovalMissing, "the trust policy names no approvers for BondModeFlipPlan; add operations.BondModeFlipPlan"},
 		{"no health report", func(in *Input) { in.Health = Health{} }, "health", HealthBlocked, "no health report"},
 		{"too few nodes ready", func(in *Input) { in.Health.Nodes["node-b"], in.Health.Nodes["node-c"] = false, false }, "health", HealthBlocked, "1 nodes Ready, the profile needs 2 (not Ready: node-b, node-c)"},
 		{"drbd degraded", func(in *Input) { in.Health.DRBD = []DRBDResource{{Name: "pvc-1", Replicas: 3, UpToDate: 2}} }, "health", HealthBlocked, "DRBD resource pvc-1 has 2 of 3 replicas UpToDate"},
@@ -131,7 +132,14 @@ func TestRevokedKeyApprovalDoesNotCount(t *testing.T) {
 	in.Approvals = append(in.Approvals, Approval{Principal: "bob", Blob: "b2", Key: keyOf(t, in.Policy, "bob")})
 	v := verdict(Evaluate(in), "approvals")
 	assert.Equal(t, ApprovalMissing, v.Reason)
-	assert.Contains(t, v.Message, "bob (revoked key)")
+	assert.Contains(t, v.Message, "signed with a key the policy revoked: bob")
+}
+
+func TestApprovalOfBothVersionsIsNotCalledStale(t *testing.T) {
+	in := base(t)
+	in.Approvals = append(in.Approvals, Approval{Principal: "carol", Blob: "b1"})
+	v := verdict(Evaluate(in), "approvals")
+	assert.Equal(t, ApprovalMissing, v.Reason, "carol's approval of the current version counts: %s", v.Message)
 }
 
 func TestStepInFlightFinishesThroughPauseAndWindow(t *testing.T) {

@@ -60,8 +60,8 @@ func (s *Source) Sync(ctx context.Context) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	repo := s.Repo
-	if abs, err := filepath.Abs(repo); err == nil && mirror.IsBundle(repo) {
+	repo, isBundle := s.Repo, mirror.IsBundle(s.Repo)
+	if abs, err := filepath.Abs(repo); err == nil && isBundle {
 		repo = abs
 	}
 	if state.LastAccepted != "" && (state.Branch != branch) {
@@ -74,7 +74,6 @@ func (s *Source) Sync(ctx context.Context) (*Result, error) {
 	defer m.Close()
 
 	var tip plumbing.Hash
-	isBundle := mirror.IsBundle(repo)
 	if isBundle {
 		tip, err = m.ImportBundle(repo, branch)
 	} else {
@@ -109,14 +108,10 @@ func (s *Source) Sync(ctx context.Context) (*Result, error) {
 	if err := m.Pin(tip); err != nil {
 		return nil, err
 	}
-	now := time.Now
-	if s.Now != nil {
-		now = s.Now
-	}
 	next := State{
 		Repo: mirror.RedactURL(s.Repo), Branch: branch, LastAccepted: tip.String(),
 		PolicyVersion: res.Policy.Version, PolicyDigest: res.Policy.Digest(),
-		CommitTime: res.TipTime, AcceptedAt: now().UTC(),
+		CommitTime: res.TipTime, AcceptedAt: v.now().UTC(),
 	}
 	if tip == state.Last() {
 		next.AcceptedAt = state.AcceptedAt
