@@ -117,8 +117,8 @@ func Build(in Inputs) (*Plan, error) {
 	}
 	ix := NewIndex(in.Index)
 	plan.IgnoredApprovals = ix.invalid
-	for i, obj := range site.Operations {
-		path := site.OperationPaths[i]
+	for _, o := range site.Operations {
+		obj, path := o.Object, o.Path
 		entry, err := gitTree.FindEntry(path)
 		if err != nil {
 			return nil, fmt.Errorf("%s at %s: %w", path, in.Commit.String()[:12], err)

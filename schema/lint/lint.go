@@ -21,13 +21,17 @@ type Site struct {
 	// Profile is the rendered, defaulted profile (nil when it failed).
 	Profile *v1.EdgeProfile `json:"-"`
 	// Operations are the decoded, defaulted operations that had no errors.
-	Operations []v1.Object `json:"-"`
-	// OperationPaths are the files of Operations, index for index.
-	OperationPaths []string `json:"-"`
+	Operations []Operation `json:"-"`
 	// OperationFiles counts the operation files read.
 	OperationFiles int `json:"operationFiles"`
 	// Problems are the site's problems.
 	Problems manifest.Problems `json:"problems"`
+}
+
+// Operation is a valid operation manifest and the file it came from.
+type Operation struct {
+	Path   string
+	Object v1.Object
 }
 
 // Report is the outcome of linting a tree.
@@ -133,8 +137,7 @@ func Check(tree *render.Tree, site string) *Site {
 		}
 		names[key] = file
 		if problems.Errors() == 0 && vp.Errors() == 0 {
-			s.Operations = append(s.Operations, op.Object)
-			s.OperationPaths = append(s.OperationPaths, file)
+			s.Operations = append(s.Operations, Operation{Path: file, Object: op.Object})
 		}
 	}
 	s.Problems.Sort()
