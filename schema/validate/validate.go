@@ -68,6 +68,19 @@ func (c *checker) enum(path, value string, allowed []string, what string) {
 	}
 }
 
+// unique records name at index i of list and reports it when an earlier
+// entry of the list has it already. Empty names are left to required.
+func (c *checker) unique(seen map[string]int, name string, i int, path, what, list string) {
+	if name == "" {
+		return
+	}
+	if j, dup := seen[name]; dup {
+		c.errorf(path, "%s %q is already defined at %s[%d]", what, name, list, j)
+		return
+	}
+	seen[name] = i
+}
+
 func (c *checker) metadata(meta *metav1.ObjectMeta) {
 	c.pattern("metadata.name", meta.Name, dnsSubdomain, 253, "a valid name (lower-case letters, digits, '-' and '.')")
 	if meta.Namespace != "" {
@@ -103,10 +116,7 @@ func Profile(doc *manifest.Document, site string) manifest.Problems {
 	for i, n := range s.Nodes {
 		path := fmt.Sprintf("spec.nodes[%d]", i)
 		c.pattern(path+".name", n.Name, dnsSubdomain, 253, "a node name")
-		if j, dup := nodes[n.Name]; dup && n.Name != "" {
-			c.errorf(path+".name", "node %q is already listed at spec.nodes[%d]", n.Name, j)
-		}
-		nodes[n.Name] = i
+		c.unique(nodes, n.Name, i, path+".name", "node", "spec.nodes")
 		c.bonds(path, n.Bonds)
 		seenPool := map[string]bool{}
 		for j, sp := range n.StoragePools {
@@ -122,10 +132,7 @@ func Profile(doc *manifest.Document, site string) manifest.Problems {
 	for i, rg := range s.ResourceGroups {
 		path := fmt.Sprintf("spec.resourceGroups[%d]", i)
 		if c.required(path+".name", rg.Name) {
-			if j, dup := groups[rg.Name]; dup {
-				c.errorf(path+".name", "resource group %q is already defined at spec.resourceGroups[%d]", rg.Name, j)
-			}
-			groups[rg.Name] = i
+			c.unique(groups, rg.Name, i, path+".name", "resource group", "spec.resourceGroups")
 		}
 		holders := pools[rg.StoragePool]
 		if c.required(path+".storagePool", rg.StoragePool) && len(holders) == 0 {
@@ -142,10 +149,7 @@ func Profile(doc *manifest.Document, site string) manifest.Problems {
 	for i, sc := range s.StorageClasses {
 		path := fmt.Sprintf("spec.storageClasses[%d]", i)
 		if c.required(path+".name", sc.Name) {
-			if j, dup := classes[sc.Name]; dup {
-				c.errorf(path+".name", "storage class %q is already defined at spec.storageClasses[%d]", sc.Name, j)
-			}
-			classes[sc.Name] = i
+			c.unique(classes, sc.Name, i, path+".name", "storage class", "spec.storageClasses")
 		}
 		if _, ok := groups[sc.ResourceGroup]; c.required(path+".resourceGroup", sc.ResourceGroup) && !ok {
 			c.errorf(path+".resourceGroup", "resource group %q is not defined under spec.resourceGroups", sc.ResourceGroup)
@@ -166,10 +170,7 @@ func (c *checker) bonds(node string, bonds []v1.Bond) {
 	for i, b := range bonds {
 		path := fmt.Sprintf("%s.bonds[%d]", node, i)
 		c.pattern(path+".name", b.Name, ifaceName, 15, "an interface name (at most 15 letters, digits, '_', '.', '-')")
-		if j, dup := names[b.Name]; dup && b.Name != "" {
-			c.errorf(path+".name", "bond %q is already defined at %s.bonds[%d]", b.Name, node, j)
-		}
-		names[b.Name] = i
+		c.unique(names, b.Name, i, path+".name", "bond", node+".bonds")
 		c.enum(path+".mode", string(b.Mode), strs(v1.BondModes), "a bond mode")
 		if len(b.Slaves) == 0 {
 			c.errorf(path+".slaves", "a bond needs at least one slave interface")

@@ -68,7 +68,7 @@ func TestProfileRules(t *testing.T) {
 		{"site matches folder", "site: edge-042", "site: edge-041", `p.yaml:6:3: spec.site: "edge-041" does not match its folder sites/edge-042`},
 		{"site name", "site: edge-042", "site: Edge_42", `p.yaml:6:3: spec.site: "Edge_42" is not a site name (a DNS label)`},
 		{"cluster name required", "  clusterName: edge-042\n", "", "p.yaml:5:1: spec.clusterName: is required"},
-		{"duplicate node", "name: node-b", "name: node-a", `p.yaml:13:7: spec.nodes[1].name: node "node-a" is already listed at spec.nodes[0]`},
+		{"duplicate node", "name: node-b", "name: node-a", `p.yaml:13:7: spec.nodes[1].name: node "node-a" is already defined at spec.nodes[0]`},
 		{"bond mode", "mode: balance-rr", "mode: lacp", `p.yaml:15:25: spec.nodes[1].bonds[0].mode: "lacp" is not a bond mode; one of balance-rr, active-backup, balance-xor, broadcast, 802.3ad, balance-tlb, balance-alb`},
 		{"no slaves", "slaves: [eth2]", "slaves: []", "p.yaml:19:46: spec.nodes[2].bonds[0].slaves: a bond needs at least one slave interface"},
 		{"interface name too long", "name: bond1", "name: bond-with-a-long-name", `p.yaml:19:12: spec.nodes[2].bonds[0].name: "bond-with-a-long-name" is not an interface name (at most 15 letters, digits, '_', '.', '-')`},
@@ -181,4 +181,21 @@ func TestDisruptiveFlipIsANotice(t *testing.T) {
 	assert.Equal(t, manifest.Notice, ps[0].Severity)
 	assert.Contains(t, ps[0].Message, "disruptive: the kernel changes a bond's mode only with its slaves released")
 	assert.Contains(t, ps[1].Message, "802.3ad needs LACP configured on the switch ports of eth0, eth1")
+}
+
+func TestDuplicateNames(t *testing.T) {
+	for _, c := range []struct{ old, new, want string }{
+		{"    - {name: vm-disks, storagePool: nvme, placeCount: 2}\n", "    - {name: vm-disks, storagePool: nvme, placeCount: 2}\n    - {name: vm-disks, storagePool: nvme, placeCount: 1}\n",
+			`spec.resourceGroups[1].name: resource group "vm-disks" is already defined at spec.resourceGroups[0]`},
+		{"    - {name: linstor-r2, resourceGroup: vm-disks}\n", "    - {name: linstor-r2, resourceGroup: vm-disks}\n    - {name: linstor-r2, resourceGroup: vm-disks}\n",
+			`spec.storageClasses[1].name: storage class "linstor-r2" is already defined at spec.storageClasses[0]`},
+		{"        - {name: bond1, mode: active-backup, slaves: [eth2]}\n", "        - {name: bond1, mode: active-backup, slaves: [eth2]}\n        - {name: bond1, mode: active-backup, slaves: [eth3]}\n",
+			`spec.nodes[2].bonds[1].name: bond "bond1" is already defined at spec.nodes[2].bonds[0]`},
+	} {
+		doc := strings.Replace(profileYAML, c.old, c.new, 1)
+		require.NotEqual(t, profileYAML, doc)
+		got := errorsOf(Profile(decode(t, "p.yaml", doc), "edge-042"))
+		require.Len(t, got, 1, "%v", got)
+		assert.Contains(t, got[0], c.want)
+	}
 }
