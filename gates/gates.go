@@ -2,8 +2,8 @@ package gates
 
 import (
 	"fmt"
+	"maps"
 	"slices"
-	"sort"
 	"strings"
 	"time"
 
@@ -175,7 +175,7 @@ func checkApprovals(in Input) Verdict {
 			counted[a.Principal] = true
 		}
 	}
-	have := sortedKeys(counted)
+	have := slices.Sorted(maps.Keys(counted))
 	if len(have) >= rule.Threshold {
 		return allow("%d of %d approvals from role %s: %s", len(have), rule.Threshold, rule.Role, strings.Join(have, ", "))
 	}
@@ -262,7 +262,7 @@ func checkHealth(in Input) Verdict {
 	var problems []string
 	ready := 0
 	var notReady []string
-	for _, name := range sortedKeys(h.Nodes) {
+	for _, name := range slices.Sorted(maps.Keys(h.Nodes)) {
 		if h.Nodes[name] {
 			ready++
 		} else {
@@ -323,15 +323,6 @@ func intersect(a, b []string) []string {
 			out = append(out, x)
 		}
 	}
-	return out
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
 	return out
 }
 

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strings"
 
 	"github.com/go-git/go-git/v5/plumbing"
 )
@@ -219,16 +218,12 @@ func (o *objects) entries(tree plumbing.Hash) (treeEntries, error) {
 		return nil, err
 	}
 	var out treeEntries
-	for len(raw) > 0 {
-		sp := bytes.IndexByte(raw, ' ')
-		nul := bytes.IndexByte(raw, 0)
-		if sp < 0 || nul < sp || nul+21 > len(raw) {
-			return nil, fmt.Errorf("tree %s is corrupt", tree)
-		}
-		var h plumbing.Hash
-		copy(h[:], raw[nul+1:nul+21])
-		out = append(out, treeEntryInfo{name: string(raw[sp+1 : nul]), hash: h, tree: strings.HasPrefix(string(raw[:sp]), "40000")})
-		raw = raw[nul+21:]
+	err = eachTreeEntry(raw, func(mode, name []byte, h plumbing.Hash) bool {
+		out = append(out, treeEntryInfo{name: string(name), hash: h, tree: string(mode) == "40000"})
+		return true
+	})
+	if err != nil {
+		return nil, fmt.Errorf("tree %s: %w", tree, err)
 	}
 	return out, nil
 }

@@ -142,20 +142,36 @@ func signatureTime(b []byte) time.Time {
 
 // treeEntry finds name in the raw tree object and returns its id.
 func treeEntry(raw []byte, name string) (plumbing.Hash, bool) {
+	var found plumbing.Hash
+	ok := false
+	_ = eachTreeEntry(raw, func(mode, n []byte, h plumbing.Hash) bool {
+		if string(n) == name {
+			found, ok = h, true
+			return false
+		}
+		return true
+	})
+	return found, ok
+}
+
+// eachTreeEntry calls fn with each entry of a raw tree object ("<mode>
+// <name>\0<20-byte id>" repeated) until fn returns false. It fails on a
+// malformed tree.
+func eachTreeEntry(raw []byte, fn func(mode, name []byte, h plumbing.Hash) bool) error {
 	for len(raw) > 0 {
 		sp := bytes.IndexByte(raw, ' ')
 		nul := bytes.IndexByte(raw, 0)
 		if sp < 0 || nul < sp || nul+21 > len(raw) {
-			return plumbing.ZeroHash, false
+			return fmt.Errorf("malformed tree entry")
 		}
-		if string(raw[sp+1:nul]) == name {
-			var h plumbing.Hash
-			copy(h[:], raw[nul+1:nul+21])
-			return h, true
+		var h plumbing.Hash
+		copy(h[:], raw[nul+1:nul+21])
+		if !fn(raw[:sp], raw[sp+1:nul], h) {
+			return nil
 		}
 		raw = raw[nul+21:]
 	}
-	return plumbing.ZeroHash, false
+	return nil
 }
 
 // trustBlobAt returns the blob id of .nodewright/trust.yaml in tree, or

@@ -2,7 +2,8 @@ package harness
 
 import (
 	"fmt"
-	"sort"
+	"maps"
+	"slices"
 	"strings"
 )
 
@@ -84,25 +85,16 @@ func (p Policy) YAML() string {
 		}
 	}
 	b.WriteString("roles:\n")
-	for _, name := range sortedKeys(p.Roles) {
+	for _, name := range slices.Sorted(maps.Keys(p.Roles)) {
 		r := p.Roles[name]
 		fmt.Fprintf(&b, "  %s: {principals: [%s], threshold: %d}\n", name, strings.Join(r.Principals, ", "), r.Threshold)
 	}
 	if len(p.Operations) > 0 {
 		b.WriteString("operations:\n")
-		for _, kind := range sortedKeys(p.Operations) {
+		for _, kind := range slices.Sorted(maps.Keys(p.Operations)) {
 			o := p.Operations[kind]
 			fmt.Fprintf(&b, "  %s: {role: %s, threshold: %d}\n", kind, o.Role, o.Threshold)
 		}
 	}
 	return b.String()
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }
