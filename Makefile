@@ -1,7 +1,7 @@
 # Nodewright. `make test` sets up what it needs, then runs every test.
 GO        ?= go
 BIN       := $(CURDIR)/bin
-FUZZTIME  ?= 5s
+FUZZTIME  ?= 2000x
 STATICCHECK_VERSION := v0.8.2
 CONTROLLER_TOOLS_VERSION := v0.23.0
 
