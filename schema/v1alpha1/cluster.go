@@ -174,7 +174,27 @@ type NodewrightCluster struct {
 	metav1.TypeMeta   `json:",inline"`
 	metav1.ObjectMeta `json:"metadata,omitempty"`
 
+	// Audit is the head of the cluster's audit hash chain and its most
+	// recent records: the reconciler appends here first, with optimistic
+	// concurrency, so the chain has exactly one next link.
+	// +optional
+	Audit AuditLog `json:"audit,omitempty"`
+
 	Status ClusterStatus `json:"status,omitempty"`
+}
+
+// AuditLog is the head of a cluster's audit chain.
+type AuditLog struct {
+	// Seq is the sequence number of the newest record (0 before the first).
+	// +optional
+	Seq int64 `json:"seq,omitempty"`
+	// Hash is the newest record's hash ("" before the first).
+	// +optional
+	Hash string `json:"hash,omitempty"`
+	// Recent are the newest records, oldest first (at most 64), from which
+	// the sinks are fed.
+	// +optional
+	Recent []AuditRecord `json:"recent,omitempty"`
 }
 
 // +kubebuilder:object:root=true

@@ -49,6 +49,10 @@ type BondModeFlipPlanSpec struct {
 	// VMProtection says what happens to the node's VMs first (default LiveMigrate).
 	// +optional
 	VMProtection VMProtection `json:"vmProtection,omitempty"`
+	// Action resumes or aborts the operation once it has halted; a change
+	// of Action is a new generation that passes the gates again.
+	// +optional
+	Action OperationAction `json:"action,omitempty"`
 }
 
 // Probes confirm that a node works after its bond flipped.
@@ -107,6 +111,10 @@ type ReplicationUpgradeSpec struct {
 	// +optional
 	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('1m') && duration(self) <= duration('48h')",message="must be between 1m and 48h"
 	SyncTimeout metav1.Duration `json:"syncTimeout,omitempty"`
+	// Action resumes or aborts the operation once it has halted; a change
+	// of Action is a new generation that passes the gates again.
+	// +optional
+	Action OperationAction `json:"action,omitempty"`
 }
 
 // VMVolumeMigration moves a VM's volumes to another storage class, with
@@ -142,6 +150,10 @@ type VMVolumeMigrationSpec struct {
 	// source volume is released (default true).
 	// +optional
 	VerifyChecksums *bool `json:"verifyChecksums,omitempty"`
+	// Action resumes or aborts the operation once it has halted; a change
+	// of Action is a new generation that passes the gates again.
+	// +optional
+	Action OperationAction `json:"action,omitempty"`
 }
 
 // VMReference names a KubeVirt VirtualMachine.
@@ -182,6 +194,24 @@ type OperationStatus struct {
 	// Progress lists each node or resource step.
 	// +optional
 	Progress []StepProgress `json:"progress,omitempty"`
+	// PhaseSince is when the operation entered Phase.
+	// +optional
+	PhaseSince *metav1.Time `json:"phaseSince,omitempty"`
+	// Retries counts the failed attempts of the current step; past the
+	// kind's bound the operation halts.
+	// +optional
+	Retries int32 `json:"retries,omitempty"`
+	// SourceCommit is the fleet commit whose spec the operation runs.
+	// +optional
+	SourceCommit string `json:"sourceCommit,omitempty"`
+	// HaltedGeneration is the generation the operation halted at; a Resume
+	// or Abort counts only in a later generation.
+	// +optional
+	HaltedGeneration int64 `json:"haltedGeneration,omitempty"`
+	// Audit holds the operation's most recent audit records (the last 20),
+	// oldest first; the whole chain is on the cluster's audit sinks.
+	// +optional
+	Audit []AuditRecord `json:"audit,omitempty"`
 }
 
 // StepProgress is the state of one step on one node or resource.
