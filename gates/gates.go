@@ -131,11 +131,29 @@ var Chain = []Gate{
 	{"blast-radius", checkBlastRadius},
 }
 
+// AdmissionGates decide whether an operation may start at all; the
+// FleetSource controller evaluates them on every accepted commit.
+var AdmissionGates = []string{"approvals", "freshness"}
+
+// StepGates decide whether an operation's next node or batch may start
+// now; operation controllers evaluate them before each, never mid-step.
+var StepGates = []string{"pause", "window", "health", "blast-radius"}
+
 // Evaluate runs every gate of the chain; none short-circuits, so a
 // person sees everything that stands in the way at once.
 func Evaluate(in Input) Decision {
+	return EvaluateGates(in)
+}
+
+// EvaluateGates runs the named gates of the chain, in chain order (all of
+// them when names is empty). It is the one evaluation path of `plan`, the
+// FleetSource controller and the operation controllers.
+func EvaluateGates(in Input, names ...string) Decision {
 	d := Decision{Allowed: true}
 	for _, g := range Chain {
+		if len(names) > 0 && !slices.Contains(names, g.Name) {
+			continue
+		}
 		v := g.Check(in)
 		v.Gate = g.Name
 		d.Allowed = d.Allowed && v.Allowed
@@ -344,4 +362,15 @@ func plural(n int, one, many string) string {
 		return one
 	}
 	return many
+}
+
+// Blocking returns the verdicts that block, in chain order.
+func (d Decision) Blocking() []Verdict {
+	var out []Verdict
+	for _, v := range d.Verdicts {
+		if !v.Allowed {
+			out = append(out, v)
+		}
+	}
+	return out
 }

@@ -37,6 +37,12 @@ type Source struct {
 	Progress io.Writer
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// Floor, when set, is a commit accepted before and recorded outside
+	// the state directory (in-cluster: the FleetSource status). When the
+	// state directory is new (a restarted pod), the whole history is
+	// verified again and the tip must still descend from Floor, so losing
+	// the state directory never opens the door to a rollback.
+	Floor plumbing.Hash
 }
 
 // Sync fetches the branch, verifies the commits it adds since the last
@@ -90,6 +96,11 @@ func (s *Source) Sync(ctx context.Context) (*Result, error) {
 		return nil, err
 	}
 	v := &Verifier{Root: s.Root, Store: m.Storer(), Cache: cache, Now: s.Now}
+	if state.Last().IsZero() && !s.Floor.IsZero() {
+		if res := floorCheck(v, s.Floor, tip); res != nil {
+			return res, nil
+		}
+	}
 	if isBundle && !state.Last().IsZero() {
 		if res := replayCheck(v, state.Last(), tip, repo); res != nil {
 			return res, nil
@@ -120,6 +131,19 @@ func (s *Source) Sync(ctx context.Context) (*Result, error) {
 		return nil, err
 	}
 	return res, nil
+}
+
+// floorCheck refuses a tip that does not descend from floor.
+func floorCheck(v *Verifier, floor, tip plumbing.Hash) *Result {
+	o := newObjects(v.Store)
+	if _, err := o.commit(floor); err == nil {
+		if w, err := walkRange(o, tip, []plumbing.Hash{floor}); err == nil && w.descends {
+			return nil
+		}
+	}
+	res := &Result{Tip: tip, Previous: floor}
+	res.refuse(reason.NotFastForward, tip, "tip %s does not descend from %s, the commit this cluster accepted last (a rollback or a force-push); keeping %s", short(tip), short(floor), short(floor))
+	return res
 }
 
 // replayCheck refuses a bundle whose tip is the last accepted commit or

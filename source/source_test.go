@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/go-git/go-git/v5/plumbing"
 	gitssh "github.com/go-git/go-git/v5/plumbing/transport/ssh"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -75,6 +76,36 @@ func TestSourceOverSmartHTTP(t *testing.T) {
 	st, err = LoadState(state)
 	require.NoError(t, err)
 	assert.Equal(t, good, st.LastAccepted)
+}
+
+func TestSourceFloorSurvivesLostStateDir(t *testing.T) {
+	p := newPeople(t)
+	pol := p.policy(1)
+	r := seed(t, p, pol)
+	first := r.Head()
+	r.Write("a", "1")
+	r.Commit("new work", p.bob)
+	floor := r.Head()
+	pub := publish(t, r)
+
+	// A fresh state dir that knows the floor accepts a tip descending from it.
+	src := &Source{Repo: pub.url, StateDir: t.TempDir(), Root: parsePolicy(t, pol), Floor: plumbing.NewHash(floor)}
+	res, err := src.Sync(context.Background())
+	require.NoError(t, err)
+	require.True(t, res.Accepted(), "%v", res.Refusals)
+
+	// After a force-push back to an older, validly signed commit, a fresh
+	// state dir still refuses it: the floor is the ratchet.
+	r.Reset(first)
+	pub.push()
+	state := t.TempDir()
+	src = &Source{Repo: pub.url, StateDir: state, Root: parsePolicy(t, pol), Floor: plumbing.NewHash(floor)}
+	res, err = src.Sync(context.Background())
+	require.NoError(t, err)
+	assert.Equal(t, []reason.Code{reason.NotFastForward}, codes(res))
+	st, err := LoadState(state)
+	require.NoError(t, err)
+	assert.Empty(t, st.LastAccepted, "nothing is accepted below the floor")
 }
 
 func bundle(t *testing.T, r *harness.Repo, name string, revs ...string) string {

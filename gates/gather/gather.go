@@ -37,6 +37,9 @@ type Inputs struct {
 	InProgress map[string]bool
 	// Now is the clock.
 	Now time.Time
+	// Gates names the gates to evaluate (gates.AdmissionGates, say); empty
+	// evaluates the whole chain.
+	Gates []string
 }
 
 // Plan is the gates' verdict on every operation of a site.
@@ -46,6 +49,8 @@ type Plan struct {
 	PolicyVersion int               `json:"policyVersion"`
 	Operations    []OperationPlan   `json:"operations"`
 	Problems      manifest.Problems `json:"problems"`
+	// Profile is the site's rendered profile (nil when it does not render).
+	Profile *v1.EdgeProfile `json:"-"`
 	// IgnoredApprovals are approval trailers that could not be read.
 	IgnoredApprovals []string `json:"ignoredApprovals,omitempty"`
 }
@@ -54,6 +59,8 @@ type Plan struct {
 type OperationPlan struct {
 	gates.Operation
 	Decision gates.Decision `json:"decision"`
+	// Object is the rendered, defaulted operation.
+	Object v1.Object `json:"-"`
 }
 
 // Index is the approvals index arranged for lookups by file.
@@ -115,6 +122,7 @@ func Build(in Inputs) (*Plan, error) {
 		}
 		return plan, nil
 	}
+	plan.Profile = site.Profile
 	ix := NewIndex(in.Index)
 	plan.IgnoredApprovals = ix.invalid
 	for _, o := range site.Operations {
@@ -123,22 +131,22 @@ func Build(in Inputs) (*Plan, error) {
 		if err != nil {
 			return nil, fmt.Errorf("%s at %s: %w", path, in.Commit.String()[:12], err)
 		}
-		op := describe(obj, site.Profile)
+		op := Describe(obj, site.Profile)
 		op.Path, op.Blob = path, entry.Hash.String()
 		op.Author = ix.Author(path, op.Blob)
 		op.StepInProgress = in.InProgress[op.Kind+"/"+op.Name]
-		decision := gates.Evaluate(gates.Input{
+		decision := gates.EvaluateGates(gates.Input{
 			Now: in.Now, Operation: op, Profile: site.Profile, Policy: in.Policy,
 			Approvals: ix.Approvals(path), Stale: in.Stale, Health: in.Health,
-		})
-		plan.Operations = append(plan.Operations, OperationPlan{Operation: op, Decision: decision})
+		}, in.Gates...)
+		plan.Operations = append(plan.Operations, OperationPlan{Operation: op, Decision: decision, Object: obj})
 	}
 	return plan, nil
 }
 
-// describe says what the gates need of an operation: its nodes, whether it
+// Describe says what the gates need of an operation: its nodes, whether it
 // disrupts them, and how many may be down at once.
-func describe(obj v1.Object, profile *v1.EdgeProfile) gates.Operation {
+func Describe(obj v1.Object, profile *v1.EdgeProfile) gates.Operation {
 	op := gates.Operation{Name: obj.GetName()}
 	switch o := obj.(type) {
 	case *v1.BondModeFlipPlan:

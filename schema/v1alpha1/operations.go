@@ -204,6 +204,9 @@ type OperationStatus struct {
 	// SourceCommit is the fleet commit whose spec the operation runs.
 	// +optional
 	SourceCommit string `json:"sourceCommit,omitempty"`
+	// HaltedPhase is the phase the operation halted in; Resume returns to it.
+	// +optional
+	HaltedPhase string `json:"haltedPhase,omitempty"`
 	// HaltedGeneration is the generation the operation halted at; a Resume
 	// or Abort counts only in a later generation.
 	// +optional
@@ -223,6 +226,10 @@ type StepProgress struct {
 	// Message says what happens or what went wrong.
 	// +optional
 	Message string `json:"message,omitempty"`
+	// Attempt counts the runs of the step on this target: a resumed step
+	// runs as a new attempt, with a new NodeTask.
+	// +optional
+	Attempt int32 `json:"attempt,omitempty"`
 	// LastTransitionTime is when Phase last changed.
 	// +optional
 	LastTransitionTime metav1.Time `json:"lastTransitionTime,omitempty"`
