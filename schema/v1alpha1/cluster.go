@@ -54,6 +54,11 @@ type FleetSourceStatus struct {
 	// LastAcceptedCommit is the newest commit whose range was accepted.
 	// +optional
 	LastAcceptedCommit string `json:"lastAcceptedCommit,omitempty"`
+	// AppliedCommit is the commit whose site profile and operations are
+	// applied; it trails LastAcceptedCommit when a newer commit's manifests
+	// do not validate.
+	// +optional
+	AppliedCommit string `json:"appliedCommit,omitempty"`
 	// PolicyVersion is the trust policy version in force at that commit.
 	// +optional
 	PolicyVersion int `json:"policyVersion,omitempty"`

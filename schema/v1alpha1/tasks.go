@@ -31,6 +31,9 @@ const (
 	// AnnotationRemoved is set when the operation is no longer in git; the
 	// operation finishes or halts, then is deleted.
 	AnnotationRemoved = "nodewright.io/removed-from-source"
+	// AnnotationRequestedAt on a FleetSource asks for a fetch now; any
+	// change of its value does (like `flux reconcile`).
+	AnnotationRequestedAt = "nodewright.io/requested-at"
 )
 
 // TaskPhase is where a NodeTask stands. The agent moves it forward:

@@ -240,3 +240,18 @@ func start(crdDirs []string) (*Env, error) {
 	}
 	return &Env{Config: cfg, Client: c, Scheme: scheme, CRDs: env.CRDs, AssetsDir: dir, env: env}, nil
 }
+
+// WriteKubeconfig writes a kubeconfig for an administrator of the test
+// API server to path, for a process started beside the tests (or a person
+// running kubectl against the demo).
+func (e *Env) WriteKubeconfig(path string) error {
+	u, err := e.env.AddUser(crenvtest.User{Name: "nodewright-admin", Groups: []string{"system:masters"}}, nil)
+	if err != nil {
+		return fmt.Errorf("envtest: add user: %w", err)
+	}
+	data, err := u.KubeConfig()
+	if err != nil {
+		return fmt.Errorf("envtest: kubeconfig: %w", err)
+	}
+	return os.WriteFile(path, data, 0o600)
+}

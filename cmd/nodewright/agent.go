@@ -1,0 +1,181 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"regexp"
+	"slices"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/go-logr/logr"
+	"github.com/spf13/cobra"
+	"k8s.io/apimachinery/pkg/util/validation"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+	ctrl "sigs.k8s.io/controller-runtime"
+
+	"github.com/nodewright/nodewright/agent"
+	"github.com/nodewright/nodewright/agent/simhost"
+	"github.com/nodewright/nodewright/schema/v1alpha1"
+)
+
+// hostSimulated is the only --host backend built so far.
+const hostSimulated = "simulated"
+
+type agentOptions struct {
+	node       string
+	kubeconfig string
+	namespace  string
+	host       string
+	simBonds   []string
+	heartbeat  time.Duration
+}
+
+func newAgentCommand() *cobra.Command {
+	o := &agentOptions{}
+	cmd := &cobra.Command{
+		Use:   "agent --node NAME --host simulated [--sim-bond bond0=active-backup ...] [--kubeconfig FILE] [--namespace nodewright-system] [--heartbeat 10s]",
+		Short: "Run the node agent: carry out this node's NodeTasks and report its heartbeat",
+		Long: `agent runs the node agent for one node. It watches the NodeTasks labelled
+nodewright.io/node=<node> in the namespace, claims each one (so that exactly one
+agent executes it), carries it out behind a dead-man switch and reports Succeeded,
+Failed or Reverted with a message. A FlipBond task sets the bond's new mode, probes
+the gateway, the API server and the peers, and puts the old mode back when a probe
+fails or the success cannot be reported before revertAfter. The agent also keeps
+the node's NodewrightAgentStatus (bonds, heartbeat, Ready).
+
+--host simulated keeps the bonds in memory (give them with --sim-bond
+NAME=MODE[:SLAVE,SLAVE...]; default bond0=active-backup) and changes no real
+interface: it is for demos and tests. The Linux host backend is not built yet.
+
+The API server is reached through --kubeconfig, else $KUBECONFIG, the in-cluster
+service account or ~/.kube/config.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return o.run(cmd.Context(), cmd.ErrOrStderr())
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.node, "node", "", "the Kubernetes name of the node this agent serves (required)")
+	f.StringVar(&o.kubeconfig, "kubeconfig", "", "kubeconfig file (default: $KUBECONFIG, in-cluster, ~/.kube/config)")
+	f.StringVar(&o.namespace, "namespace", agent.DefaultNamespace, "namespace of the NodeTasks")
+	f.StringVar(&o.host, "host", "", `host backend (required): only "simulated" exists yet`)
+	f.StringArrayVar(&o.simBonds, "sim-bond", nil, "a bond of the simulated host, NAME=MODE[:SLAVE,SLAVE...]; repeatable (default bond0=active-backup)")
+	f.DurationVar(&o.heartbeat, "heartbeat", agent.DefaultHeartbeatInterval, "how often to update the NodewrightAgentStatus")
+	return cmd
+}
+
+func (o *agentOptions) run(ctx context.Context, stderr io.Writer) error {
+	opts, err := o.options()
+	if err != nil {
+		return err
+	}
+	cfg, err := o.restConfig()
+	if err != nil {
+		return err
+	}
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	ctrl.SetLogger(logr.FromSlogHandler(slog.NewTextHandler(stderr, nil)))
+	if err := agent.Run(ctx, cfg, nil, opts); err != nil {
+		return &exitError{code: exitUsage, err: err}
+	}
+	return nil
+}
+
+// options checks the flags and builds the agent's options.
+func (o *agentOptions) options() (agent.Options, error) {
+	switch {
+	case o.node == "":
+		return agent.Options{}, usageError("--node is required")
+	case len(validation.IsDNS1123Subdomain(o.node)) > 0:
+		return agent.Options{}, usageError("--node %q is not a Kubernetes node name (lowercase letters, digits, '-' and '.')", o.node)
+	case o.host == "":
+		return agent.Options{}, usageError(`--host is required: only "simulated" exists yet (the Linux host backend is not built yet)`)
+	case o.host != hostSimulated:
+		return agent.Options{}, usageError(`--host %q: the Linux host backend is not built yet; only --host simulated exists`, o.host)
+	case o.heartbeat <= 0:
+		return agent.Options{}, usageError("--heartbeat %s must be positive", o.heartbeat)
+	case len(validation.IsDNS1123Label(o.namespace)) > 0:
+		return agent.Options{}, usageError("--namespace %q is not a namespace name", o.namespace)
+	}
+	specs := o.simBonds
+	if len(specs) == 0 {
+		specs = []string{"bond0=" + string(v1alpha1.BondActiveBackup)}
+	}
+	var bonds []v1alpha1.Bond
+	for _, s := range specs {
+		b, err := parseSimBond(s)
+		if err != nil {
+			return agent.Options{}, err
+		}
+		if slices.ContainsFunc(bonds, func(x v1alpha1.Bond) bool { return x.Name == b.Name }) {
+			return agent.Options{}, usageError("--sim-bond %s: bond %s is given twice", s, b.Name)
+		}
+		bonds = append(bonds, b)
+	}
+	return agent.Options{
+		Node:              o.node,
+		Namespace:         o.namespace,
+		Host:              simhost.New(bonds...),
+		HeartbeatInterval: o.heartbeat,
+		Version:           version,
+	}, nil
+}
+
+// simBondName is what Linux accepts as an interface name.
+var simBondName = regexp.MustCompile(`^[a-zA-Z0-9_.-]{1,15}$`)
+
+// parseSimBond reads NAME=MODE[:SLAVE,SLAVE...].
+func parseSimBond(s string) (v1alpha1.Bond, error) {
+	name, rest, ok := strings.Cut(s, "=")
+	if !ok {
+		return v1alpha1.Bond{}, usageError("--sim-bond %q: want NAME=MODE[:SLAVE,SLAVE...], e.g. bond0=active-backup", s)
+	}
+	mode, slaves, _ := strings.Cut(rest, ":")
+	b := v1alpha1.Bond{Name: name, Mode: v1alpha1.BondMode(mode)}
+	if !simBondName.MatchString(name) {
+		return v1alpha1.Bond{}, usageError("--sim-bond %q: %q is not an interface name", s, name)
+	}
+	if !slices.Contains(v1alpha1.BondModes, b.Mode) {
+		names := make([]string, len(v1alpha1.BondModes))
+		for i, m := range v1alpha1.BondModes {
+			names[i] = string(m)
+		}
+		return v1alpha1.Bond{}, usageError("--sim-bond %q: %q is not a bond mode (one of %s)", s, mode, strings.Join(names, ", "))
+	}
+	for sl := range strings.SplitSeq(slaves, ",") {
+		if sl = strings.TrimSpace(sl); sl != "" {
+			b.Slaves = append(b.Slaves, sl)
+		}
+	}
+	return b, nil
+}
+
+// restConfig loads the API server connection from --kubeconfig, or the way
+// controller-runtime finds it without one.
+func (o *agentOptions) restConfig() (*rest.Config, error) {
+	var (
+		cfg *rest.Config
+		err error
+	)
+	if o.kubeconfig != "" {
+		cfg, err = clientcmd.BuildConfigFromFlags("", o.kubeconfig)
+	} else {
+		cfg, err = ctrl.GetConfig()
+	}
+	if err != nil {
+		return nil, usageError("no API server to reach: %v", err)
+	}
+	cfg.UserAgent = fmt.Sprintf("nodewright-agent/%s (node %s)", version, o.node)
+	return cfg, nil
+}

@@ -1,0 +1,149 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/go-logr/logr"
+	"github.com/spf13/cobra"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+	ctrl "sigs.k8s.io/controller-runtime"
+
+	"github.com/nodewright/nodewright/reconciler"
+	"github.com/nodewright/nodewright/reconciler/audit"
+	"github.com/nodewright/nodewright/source/trust"
+)
+
+func newReconcilerCommand() *cobra.Command {
+	var configFile string
+	var c reconciler.Config
+	var leaderElect bool
+	cmd := &cobra.Command{
+		Use:   "reconciler",
+		Short: "Run the in-cluster controller manager (FleetSource and operation controllers)",
+		Long: `reconciler runs the controller manager of one cluster: it follows the FleetSources of its
+namespace, verifies every new commit, applies the site's profile and operations as
+custom resources and drives each operation through its phases, with node steps
+sent to the node agents as NodeTasks. Settings come from --config and flags (flags
+win). Leader election is on: of several replicas only one acts.
+
+Logs are JSON lines on stderr; metrics on --metrics-bind-address, /healthz and
+/readyz on --health-probe-bind-address. The LINSTOR and KubeVirt backends are not
+built yet: steps that need them halt with the reason NoVMBackend or similar.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg := reconciler.Config{}
+			if configFile != "" {
+				data, err := os.ReadFile(configFile)
+				if err != nil {
+					return usageError("config: %v", err)
+				}
+				parsed, err := reconciler.ParseConfig(configFile, data)
+				if err != nil {
+					return usageError("%v", err)
+				}
+				cfg = *parsed
+			}
+			flags := cmd.Flags()
+			override := func(name string, dst *string, v string) {
+				if flags.Changed(name) || *dst == "" {
+					*dst = v
+				}
+			}
+			override("cluster-name", &cfg.ClusterName, c.ClusterName)
+			override("site", &cfg.Site, c.Site)
+			override("namespace", &cfg.Namespace, c.Namespace)
+			override("trust-root", &cfg.TrustRoot, c.TrustRoot)
+			override("state-dir", &cfg.StateDir, c.StateDir)
+			override("kubeconfig", &cfg.Kubeconfig, c.Kubeconfig)
+			override("metrics-bind-address", &cfg.MetricsBindAddress, c.MetricsBindAddress)
+			override("health-probe-bind-address", &cfg.HealthProbeBindAddress, c.HealthProbeBindAddress)
+			override("audit-file", &cfg.Audit.File, c.Audit.File)
+			override("audit-url", &cfg.Audit.URL, c.Audit.URL)
+			override("audit-spool-dir", &cfg.Audit.SpoolDir, c.Audit.SpoolDir)
+			if flags.Changed("leader-elect") || cfg.LeaderElect == nil {
+				cfg.LeaderElect = &leaderElect
+			}
+			if err := cfg.Validate(); err != nil {
+				return usageError("reconciler: %v", err)
+			}
+			return runReconciler(cfg)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&configFile, "config", "", "config file (YAML; keys as in config/manager/reconciler.yaml)")
+	f.StringVar(&c.ClusterName, "cluster-name", "", "this cluster's name")
+	f.StringVar(&c.Site, "site", "", "the site this cluster serves")
+	f.StringVar(&c.Namespace, "namespace", "nodewright-system", "namespace of the FleetSources, operations and NodeTasks")
+	f.StringVar(&c.TrustRoot, "trust-root", "", "trust root TrustPolicy file (default: each FleetSource's spec.trustRoot Secret)")
+	f.StringVar(&c.StateDir, "state-dir", "/var/lib/nodewright", "mirrors and verification caches")
+	f.StringVar(&c.Kubeconfig, "kubeconfig", "", "kubeconfig file (default: in-cluster, then $KUBECONFIG)")
+	f.BoolVar(&leaderElect, "leader-elect", true, "elect a leader among replicas")
+	f.StringVar(&c.MetricsBindAddress, "metrics-bind-address", ":8080", `metrics address ("0" disables)`)
+	f.StringVar(&c.HealthProbeBindAddress, "health-probe-bind-address", ":8081", `health probe address ("0" disables)`)
+	f.StringVar(&c.Audit.File, "audit-file", "", "append every audit record to this JSONL file")
+	f.StringVar(&c.Audit.URL, "audit-url", "", "POST audit records to this URL")
+	f.StringVar(&c.Audit.SpoolDir, "audit-spool-dir", "", "keep audit records for --audit-url here until acknowledged")
+	return cmd
+}
+
+// restConfig loads a kubeconfig file, or the in-cluster config, or the
+// default loading rules ($KUBECONFIG, ~/.kube/config).
+func restConfig(kubeconfig string) (*rest.Config, error) {
+	if kubeconfig != "" {
+		return clientcmd.BuildConfigFromFlags("", kubeconfig)
+	}
+	return ctrl.GetConfig()
+}
+
+func runReconciler(c reconciler.Config) error {
+	log := logr.FromSlogHandler(slog.NewJSONHandler(os.Stderr, nil))
+	ctrl.SetLogger(log)
+	cfg, err := restConfig(c.Kubeconfig)
+	if err != nil {
+		return usageError("kubeconfig: %v", err)
+	}
+	o := reconciler.Options{
+		Cluster: c.ClusterName, Site: c.Site, Namespace: c.Namespace, StateDir: c.StateDir,
+		LeaderElection: *c.LeaderElect, MetricsBindAddress: c.MetricsBindAddress, HealthProbeBindAddress: c.HealthProbeBindAddress,
+		Logger: log,
+	}
+	if c.TrustRoot != "" {
+		data, err := os.ReadFile(c.TrustRoot)
+		if err != nil {
+			return usageError("trust root: %v", err)
+		}
+		if o.TrustRoot, err = trust.Parse(c.TrustRoot, data); err != nil {
+			return usageError("%v", err)
+		}
+	}
+	if c.Audit.File != "" {
+		s, err := audit.OpenFile(c.Audit.File)
+		if err != nil {
+			return fmt.Errorf("audit file: %w", err)
+		}
+		defer s.Close()
+		o.Sinks = append(o.Sinks, s)
+	}
+	if c.Audit.URL != "" {
+		s, err := audit.OpenHTTP(audit.HTTPOptions{URL: c.Audit.URL, SpoolDir: c.Audit.SpoolDir, Logger: log})
+		if err != nil {
+			return fmt.Errorf("audit url: %w", err)
+		}
+		defer s.Close()
+		o.Sinks = append(o.Sinks, s)
+	}
+	mgr, err := reconciler.New(cfg, o)
+	if err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	log.Info("starting", "cluster", c.ClusterName, "site", c.Site, "namespace", c.Namespace, "leaderElect", *c.LeaderElect)
+	return mgr.Start(ctx)
+}

@@ -1,0 +1,13 @@
+// Package config holds Nodewright's Kubernetes deployment as kustomize
+// directories: crd (the CustomResourceDefinitions generated into crd/bases),
+// rbac (least-privilege accounts and roles for the reconciler and the node
+// agent), manager (the reconciler's namespace, configuration and
+// Deployment), default (all of these together) and samples (a FleetSource).
+// config/README.md says how to deploy them.
+//
+// The package has no code of its own. Its tests render the directories with
+// kustomize and check what comes out, then apply it to a real API server and
+// prove with SubjectAccessReviews that each account can do what it needs and
+// nothing else. It must not hold product logic: the reconciler reads the
+// configuration file, this package only ships it.
+package config

@@ -1,0 +1,349 @@
+package config_test
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	authorizationv1 "k8s.io/api/authorization/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+)
+
+// The two service accounts of config/rbac.
+const (
+	reconciler = "nodewright-reconciler"
+	agent      = "nodewright-agent"
+)
+
+// grant is one line of the RBAC the accounts must have: verbs on a resource
+// (with "/status" for the subresource) of an API group, in the namespace, or
+// cluster-wide when namespace is "".
+type grant struct {
+	account   string
+	namespace string
+	group     string
+	resource  string
+	verbs     string
+}
+
+// grants is the whole of what config/rbac may grant: the reconciler owns
+// intent, the agent reports. Anything more fails
+// TestRBACGrantsExactlyTheseRules; anything less fails the access reviews.
+var grants = []grant{
+	// The reconciler, in its namespace.
+	{reconciler, namespace, "nodewright.io", "fleetsources", "get list watch"},
+	{reconciler, namespace, "nodewright.io", "fleetsources/status", "get update patch"},
+	{reconciler, namespace, "nodewright.io", "bondmodeflipplans", "get list watch create update patch delete"},
+	{reconciler, namespace, "nodewright.io", "bondmodeflipplans/status", "get update patch"},
+	{reconciler, namespace, "nodewright.io", "replicationupgrades", "get list watch create update patch delete"},
+	{reconciler, namespace, "nodewright.io", "replicationupgrades/status", "get update patch"},
+	{reconciler, namespace, "nodewright.io", "vmvolumemigrations", "get list watch create update patch delete"},
+	{reconciler, namespace, "nodewright.io", "vmvolumemigrations/status", "get update patch"},
+	{reconciler, namespace, "nodewright.io", "nodetasks", "get list watch create delete deletecollection"},
+	{reconciler, namespace, "", "secrets", "get"},
+	{reconciler, namespace, "", "events", "create patch"},
+	{reconciler, namespace, "coordination.k8s.io", "leases", "get list watch create update patch delete"},
+	// The reconciler, cluster-wide: cluster-scoped resources only.
+	{reconciler, "", "nodewright.io", "nodewrightclusters", "get list watch create update patch"},
+	{reconciler, "", "nodewright.io", "nodewrightclusters/status", "get update patch"},
+	{reconciler, "", "nodewright.io", "edgeprofiles", "get list watch create update patch"},
+	{reconciler, "", "nodewright.io", "nodewrightagentstatuses", "get list watch"},
+	{reconciler, "", "", "nodes", "get list watch"},
+	// The agent.
+	{agent, namespace, "nodewright.io", "nodetasks", "get list watch"},
+	{agent, namespace, "nodewright.io", "nodetasks/status", "get update patch"},
+	{agent, "", "nodewright.io", "nodewrightagentstatuses", "get create update patch"},
+	{agent, "", "nodewright.io", "nodewrightagentstatuses/status", "update patch"},
+	{agent, "", "", "nodes", "get"},
+}
+
+// permission is one verb of a grant.
+type permission struct {
+	account, namespace, group, resource, verb string
+}
+
+func (p permission) String() string {
+	where := "cluster-wide"
+	if p.namespace != "" {
+		where = "in " + p.namespace
+	}
+	group := p.group
+	if group == "" {
+		group = "core"
+	}
+	return fmt.Sprintf("%s may %s %s (%s) %s", p.account, p.verb, p.resource, group, where)
+}
+
+// permissions expands grants into one permission per verb.
+func permissions(gs []grant) []permission {
+	var ps []permission
+	for _, g := range gs {
+		for _, verb := range strings.Fields(g.verbs) {
+			ps = append(ps, permission{g.account, g.namespace, g.group, g.resource, verb})
+		}
+	}
+	return ps
+}
+
+// renderedPermissions expands the rendered bindings into the permissions
+// they give each service account, and fails on anything that cannot be
+// expanded exactly: wildcards, resource names, non-resource URLs,
+// aggregation, or subjects other than the two accounts.
+func renderedPermissions(t *testing.T, objs []*unstructured.Unstructured) []permission {
+	t.Helper()
+	rules := map[string][]rbacv1.PolicyRule{} // by kind/namespace/name of the role
+	for _, o := range objs {
+		switch o.GetKind() {
+		case "ClusterRole":
+			role := &rbacv1.ClusterRole{}
+			typed(t, o, role)
+			assert.Nil(t, role.AggregationRule, "ClusterRole %s aggregates nothing", role.Name)
+			rules["ClusterRole//"+role.Name] = role.Rules
+		case "Role":
+			role := &rbacv1.Role{}
+			typed(t, o, role)
+			rules["Role/"+role.Namespace+"/"+role.Name] = role.Rules
+		}
+	}
+
+	var ps []permission
+	bound := map[string]bool{}
+	for _, o := range objs {
+		var subjects []rbacv1.Subject
+		var ref rbacv1.RoleRef
+		var scope string
+		switch o.GetKind() {
+		case "ClusterRoleBinding":
+			b := &rbacv1.ClusterRoleBinding{}
+			typed(t, o, b)
+			subjects, ref = b.Subjects, b.RoleRef
+		case "RoleBinding":
+			b := &rbacv1.RoleBinding{}
+			typed(t, o, b)
+			subjects, ref, scope = b.Subjects, b.RoleRef, b.Namespace
+		default:
+			continue
+		}
+		key := ref.Kind + "/" + scope + "/" + ref.Name
+		if ref.Kind == "ClusterRole" {
+			key = "ClusterRole//" + ref.Name
+		}
+		roleRules, ok := rules[key]
+		require.True(t, ok, "%s %s refers to %s, which is rendered", o.GetKind(), o.GetName(), key)
+		bound[key] = true
+		for _, s := range subjects {
+			require.Equal(t, rbacv1.ServiceAccountKind, s.Kind, "%s %s binds service accounts only", o.GetKind(), o.GetName())
+			require.Equal(t, namespace, s.Namespace)
+			require.Contains(t, []string{reconciler, agent}, s.Name)
+			for _, r := range roleRules {
+				assert.Empty(t, r.ResourceNames, "%s: no resourceNames", key)
+				assert.Empty(t, r.NonResourceURLs, "%s: no non-resource URLs", key)
+				for _, group := range r.APIGroups {
+					for _, res := range r.Resources {
+						for _, verb := range r.Verbs {
+							assert.NotContains(t, []string{group, res, verb}, "*", "%s: no wildcards", key)
+							ps = append(ps, permission{s.Name, scope, group, res, verb})
+						}
+					}
+				}
+			}
+		}
+	}
+	for key := range rules {
+		assert.True(t, bound[key], "%s is bound to an account", key)
+	}
+	return ps
+}
+
+func TestRBACGrantsExactlyTheseRules(t *testing.T) {
+	got := renderedPermissions(t, render(t, "config/default"))
+	var gotS, wantS []string
+	for _, p := range got {
+		gotS = append(gotS, p.String())
+	}
+	for _, p := range permissions(grants) {
+		wantS = append(wantS, p.String())
+	}
+	slices.Sort(gotS)
+	slices.Sort(wantS)
+	assert.Equal(t, wantS, slices.Compact(gotS), "config/rbac grants exactly the table in rbac_test.go")
+}
+
+// access asks the API server's authorizer whether the service account may
+// do verb on group/resource[/subresource] in the namespace where ("" asks
+// for all namespaces, or a cluster-scoped resource). The review carries the groups
+// the API server gives every service account token, so grants made to all
+// authenticated users count too.
+func access(ctx context.Context, account, where, verb, group, resource string) (bool, string, error) {
+	res, sub, _ := strings.Cut(resource, "/")
+	review := &authorizationv1.SubjectAccessReview{
+		Spec: authorizationv1.SubjectAccessReviewSpec{
+			User:   "system:serviceaccount:" + namespace + ":" + account,
+			Groups: []string{"system:serviceaccounts", "system:serviceaccounts:" + namespace, "system:authenticated"},
+			ResourceAttributes: &authorizationv1.ResourceAttributes{
+				Namespace:   where,
+				Verb:        verb,
+				Group:       group,
+				Resource:    res,
+				Subresource: sub,
+			},
+		},
+	}
+	if err := env.Client.Create(ctx, review); err != nil {
+		return false, "", err
+	}
+	return review.Status.Allowed, review.Status.Reason, nil
+}
+
+// installed is the result of installing config/default once.
+var installed struct {
+	once sync.Once
+	err  error
+}
+
+// installDefault creates every object config/default renders on the shared
+// API server (the CRDs are there already from TestMain), once per test
+// binary, and waits until the authorizer allows every grant, so a denial
+// seen afterwards is a real one and not a cache lagging behind.
+func installDefault(t *testing.T) {
+	t.Helper()
+	installed.once.Do(func() { installed.err = install(t) })
+	require.NoError(t, installed.err, "installing config/default")
+}
+
+func install(t *testing.T) error {
+	ctx := context.Background()
+	for _, o := range render(t, "config/default") {
+		err := env.Client.Create(ctx, o, client.FieldValidation("Strict"))
+		if apierrors.IsAlreadyExists(err) && o.GetKind() == "CustomResourceDefinition" {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("creating %s: %w", id(o), err)
+		}
+	}
+	// The RBAC authorizer reads roles and bindings from an informer cache:
+	// poll each grant until it is visible, with a deadline.
+	for _, p := range permissions(grants) {
+		err := wait.PollUntilContextTimeout(ctx, 50*time.Millisecond, 30*time.Second, true, func(ctx context.Context) (bool, error) {
+			allowed, _, err := access(ctx, p.account, p.namespace, p.verb, p.group, p.resource)
+			return allowed, err
+		})
+		if err != nil {
+			return fmt.Errorf("waiting for the authorizer to allow: %s: %w", p, err)
+		}
+	}
+	return nil
+}
+
+func TestServiceAccountsMayDoWhatTheyNeed(t *testing.T) {
+	installDefault(t)
+	for _, p := range permissions(grants) {
+		t.Run(p.String(), func(t *testing.T) {
+			allowed, reason, err := access(t.Context(), p.account, p.namespace, p.verb, p.group, p.resource)
+			require.NoError(t, err)
+			assert.True(t, allowed, "denied: %s", reason)
+		})
+	}
+}
+
+func TestNamespacedGrantsStayInTheNamespace(t *testing.T) {
+	installDefault(t)
+	for _, p := range permissions(grants) {
+		if p.namespace == "" {
+			continue
+		}
+		for _, elsewhere := range []string{"default", "kube-system", ""} {
+			outside := p
+			outside.namespace = elsewhere
+			t.Run(outside.String(), func(t *testing.T) {
+				allowed, _, err := access(t.Context(), outside.account, outside.namespace, outside.verb, outside.group, outside.resource)
+				require.NoError(t, err)
+				assert.False(t, allowed)
+			})
+		}
+	}
+}
+
+// forbidden are things the accounts must not be able to do. Most are not in
+// grants and so also fail TestRBACGrantsExactlyTheseRules; they are asked
+// here of the real authorizer, which also weighs the roles every
+// authenticated user has.
+var forbidden = []struct {
+	name                                      string
+	account, namespace, verb, group, resource string
+}{
+	{"reconciler lists secrets", reconciler, namespace, "list", "", "secrets"},
+	{"reconciler watches secrets", reconciler, namespace, "watch", "", "secrets"},
+	{"reconciler gets secrets in another namespace", reconciler, "default", "get", "", "secrets"},
+	{"reconciler gets secrets cluster-wide", reconciler, "", "get", "", "secrets"},
+	{"reconciler writes secrets", reconciler, namespace, "update", "", "secrets"},
+	{"reconciler creates secrets", reconciler, namespace, "create", "", "secrets"},
+	{"reconciler reports NodeTask status (update)", reconciler, namespace, "update", "nodewright.io", "nodetasks/status"},
+	{"reconciler reports NodeTask status (patch)", reconciler, namespace, "patch", "nodewright.io", "nodetasks/status"},
+	{"reconciler rewrites a NodeTask", reconciler, namespace, "update", "nodewright.io", "nodetasks"},
+	{"reconciler creates a FleetSource", reconciler, namespace, "create", "nodewright.io", "fleetsources"},
+	{"reconciler edits a FleetSource", reconciler, namespace, "update", "nodewright.io", "fleetsources"},
+	{"reconciler deletes a FleetSource", reconciler, namespace, "delete", "nodewright.io", "fleetsources"},
+	{"reconciler reads FleetSources elsewhere", reconciler, "default", "get", "nodewright.io", "fleetsources"},
+	{"reconciler creates operations elsewhere", reconciler, "default", "create", "nodewright.io", "bondmodeflipplans"},
+	{"reconciler deletes a NodewrightCluster", reconciler, "", "delete", "nodewright.io", "nodewrightclusters"},
+	{"reconciler writes agent statuses", reconciler, "", "update", "nodewright.io", "nodewrightagentstatuses/status"},
+	{"reconciler deletes agent statuses", reconciler, "", "delete", "nodewright.io", "nodewrightagentstatuses"},
+	{"reconciler deletes an EdgeProfile", reconciler, "", "delete", "nodewright.io", "edgeprofiles"},
+	{"reconciler deletes nodes", reconciler, "", "delete", "", "nodes"},
+	{"reconciler patches nodes", reconciler, "", "patch", "", "nodes"},
+	{"reconciler creates pods", reconciler, namespace, "create", "", "pods"},
+	{"reconciler evicts pods", reconciler, namespace, "create", "", "pods/eviction"},
+	{"reconciler lists pods", reconciler, "", "list", "", "pods"},
+	{"reconciler reads its ConfigMap through the API", reconciler, namespace, "get", "", "configmaps"},
+	{"reconciler mints tokens", reconciler, namespace, "create", "", "serviceaccounts/token"},
+	{"reconciler creates namespaces", reconciler, "", "create", "", "namespaces"},
+	{"reconciler takes kube-system leases", reconciler, "kube-system", "update", "coordination.k8s.io", "leases"},
+	{"reconciler writes events elsewhere", reconciler, "default", "create", "", "events"},
+	{"reconciler writes events.k8s.io events", reconciler, namespace, "create", "events.k8s.io", "events"},
+	{"reconciler creates Deployments", reconciler, namespace, "create", "apps", "deployments"},
+	{"reconciler creates DaemonSets", reconciler, namespace, "create", "apps", "daemonsets"},
+	{"reconciler creates Jobs", reconciler, namespace, "create", "batch", "jobs"},
+	{"reconciler creates ClusterRoles", reconciler, "", "create", "rbac.authorization.k8s.io", "clusterroles"},
+	{"reconciler escalates Roles", reconciler, namespace, "escalate", "rbac.authorization.k8s.io", "roles"},
+	{"reconciler binds roles", reconciler, namespace, "bind", "rbac.authorization.k8s.io", "roles"},
+	{"reconciler installs CRDs", reconciler, "", "create", "apiextensions.k8s.io", "customresourcedefinitions"},
+	{"reconciler migrates VMs itself", reconciler, namespace, "create", "kubevirt.io", "virtualmachineinstancemigrations"},
+	{"reconciler impersonates", reconciler, "", "impersonate", "", "users"},
+	{"agent creates NodeTasks", agent, namespace, "create", "nodewright.io", "nodetasks"},
+	{"agent rewrites NodeTask intent", agent, namespace, "update", "nodewright.io", "nodetasks"},
+	{"agent deletes NodeTasks", agent, namespace, "delete", "nodewright.io", "nodetasks"},
+	{"agent reports NodeTasks elsewhere", agent, "default", "update", "nodewright.io", "nodetasks/status"},
+	{"agent lists agent statuses", agent, "", "list", "nodewright.io", "nodewrightagentstatuses"},
+	{"agent deletes agent statuses", agent, "", "delete", "nodewright.io", "nodewrightagentstatuses"},
+	{"agent lists nodes", agent, "", "list", "", "nodes"},
+	{"agent patches nodes", agent, "", "patch", "", "nodes"},
+	{"agent gets secrets", agent, namespace, "get", "", "secrets"},
+	{"agent reads FleetSources", agent, namespace, "get", "nodewright.io", "fleetsources"},
+	{"agent drives operations", agent, namespace, "update", "nodewright.io", "bondmodeflipplans/status"},
+	{"agent writes the cluster rollup", agent, "", "update", "nodewright.io", "nodewrightclusters"},
+	{"agent creates pods", agent, namespace, "create", "", "pods"},
+	{"agent takes the reconciler's lease", agent, namespace, "update", "coordination.k8s.io", "leases"},
+}
+
+func TestServiceAccountsMayNotDoMore(t *testing.T) {
+	installDefault(t)
+	for _, f := range forbidden {
+		t.Run(f.name, func(t *testing.T) {
+			allowed, reason, err := access(t.Context(), f.account, f.namespace, f.verb, f.group, f.resource)
+			require.NoError(t, err)
+			assert.False(t, allowed, "allowed: %s", reason)
+		})
+	}
+}

@@ -1,0 +1,411 @@
+package operation
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/go-logr/logr"
+	"k8s.io/apimachinery/pkg/api/equality"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+
+	"github.com/nodewright/nodewright/gates"
+	"github.com/nodewright/nodewright/reconciler/audit"
+	"github.com/nodewright/nodewright/reconciler/backend"
+	"github.com/nodewright/nodewright/reconciler/nodetask"
+	"github.com/nodewright/nodewright/reconciler/phase"
+	v1 "github.com/nodewright/nodewright/schema/v1alpha1"
+)
+
+// Finalizer keeps a deleted operation until it reached a safe point: not
+// started, halted or ended. Its NodeTasks are deleted first.
+const Finalizer = "nodewright.io/operation"
+
+// MaxAudit is how many audit records an operation's status keeps.
+const MaxAudit = 20
+
+// Reasons the skeleton itself sets.
+const (
+	// ReasonApplied: the operation was applied from git.
+	ReasonApplied = "Applied"
+	// ReasonRetriesExhausted: a step failed more often than the kind allows.
+	ReasonRetriesExhausted = "RetriesExhausted"
+	// ReasonResumed and ReasonAborted: a person's spec.action took effect.
+	ReasonResumed = "Resumed"
+	// ReasonAborted: a person aborted the operation.
+	ReasonAborted = "Aborted"
+	// ReasonAwaitingAction: halted, waiting for spec.action in git.
+	ReasonAwaitingAction = "AwaitingAction"
+	// ReasonTransitionNotAllowed: a step asked for a transition outside the
+	// kind's table; a bug, so the operation halts rather than skip ahead.
+	ReasonTransitionNotAllowed = "TransitionNotAllowed"
+)
+
+// Step is the work of one phase. It returns the phase to move to, or ""
+// to stay (with progress recorded in the status), or an error that
+// Classify sorts. Steps are idempotent: after a crash the same step runs
+// again from what the status and the cluster show.
+type Step func(ctx context.Context, run *Run) (phase.Phase, error)
+
+// Kind is what an operation kind supplies to the skeleton: data and
+// step functions.
+type Kind struct {
+	// Name is the kind, e.g. BondModeFlipPlan.
+	Name string
+	// Table is the kind's state machine.
+	Table *phase.Table
+	// New returns an empty object of the kind.
+	New func() v1.Operation
+	// First is the phase that follows AwaitingApproval.
+	First phase.Phase
+	// Steps maps each working phase to its step.
+	Steps map[phase.Phase]Step
+	// MaxRetries bounds the transient failures of one step.
+	MaxRetries int32
+}
+
+// Hooks let tests stop the reconciler at exact points. A hook that
+// returns an error ends the reconcile right there, as a crash would.
+type Hooks struct {
+	// AfterTransition runs once a transition is in the status.
+	AfterTransition func(kind, name string, from, to phase.Phase) error
+	// AfterTaskCreated runs once a NodeTask exists, before the operation's
+	// status records it.
+	AfterTaskCreated func(kind, name, task string) error
+}
+
+// Env is what steps may use.
+type Env struct {
+	// Client is the manager's client (cached reads).
+	Client client.Client
+	// Chain appends audit records.
+	Chain *Chain
+	// Storage and VMs are the LINSTOR and KubeVirt backends.
+	Storage backend.Storage
+	VMs     backend.VMs
+	// Cluster and Site name where the reconciler runs.
+	Cluster, Site string
+	// Now is the clock; nil is time.Now.
+	Now func() time.Time
+	// Hooks are for tests.
+	Hooks Hooks
+	// Poll is how soon a waiting step looks again (default 2s).
+	Poll time.Duration
+}
+
+func (e *Env) now() time.Time {
+	if e.Now != nil {
+		return e.Now()
+	}
+	return time.Now()
+}
+
+func (e *Env) poll() time.Duration {
+	if e.Poll > 0 {
+		return e.Poll
+	}
+	return 2 * time.Second
+}
+
+// Run is one step's view of its operation.
+type Run struct {
+	// Env is the environment.
+	Env *Env
+	// Op is the operation; the step changes its status in place.
+	Op v1.Operation
+	// Kind is the operation's kind.
+	Kind *Kind
+	// Now is the reconcile's clock reading.
+	Now time.Time
+	// Log is the reconcile's logger.
+	Log logr.Logger
+	// Reason and Message explain the transition a step returns.
+	Reason, Message string
+}
+
+// Status returns the operation's status.
+func (r *Run) Status() *v1.OperationStatus { return r.Op.OperationStatus() }
+
+// Progress returns the progress entry of target, nil when none.
+func (r *Run) Progress(target string) *v1.StepProgress {
+	st := r.Status()
+	for i := range st.Progress {
+		if st.Progress[i].Target == target {
+			return &st.Progress[i]
+		}
+	}
+	return nil
+}
+
+// SetProgress sets target's step phase and message, adding the entry
+// when it is new; the time moves only when the phase changes.
+func (r *Run) SetProgress(target, stepPhase, format string, args ...any) *v1.StepProgress {
+	p := r.Progress(target)
+	if p == nil {
+		st := r.Status()
+		st.Progress = append(st.Progress, v1.StepProgress{Target: target})
+		p = &st.Progress[len(st.Progress)-1]
+	}
+	if p.Phase != stepPhase {
+		p.Phase = stepPhase
+		p.LastTransitionTime = metav1.NewTime(r.Now.UTC().Truncate(time.Second))
+	}
+	p.Message = fmt.Sprintf(format, args...)
+	return p
+}
+
+// Task ensures the NodeTask of a node step exists and returns it.
+func (r *Run) Task(ctx context.Context, s nodetask.Step) (*v1.NodeTask, error) {
+	s.Operation, s.Kind = r.Op, r.Kind.Name
+	task, err := nodetask.Ensure(ctx, r.Env.Client, s)
+	if err != nil {
+		return nil, err
+	}
+	if h := r.Env.Hooks.AfterTaskCreated; h != nil {
+		if err := h(r.Kind.Name, r.Op.GetName(), task.Name); err != nil {
+			return nil, err
+		}
+	}
+	return task, nil
+}
+
+// Admission is the FleetSource controller's verdict on an operation's
+// admission gates, stored in the AnnotationGates annotation.
+type Admission struct {
+	// Allowed is true when approvals and freshness let it start.
+	Allowed bool `json:"allowed"`
+	// Blob is the manifest version the verdict is for.
+	Blob string `json:"blob"`
+	// Reason is the first blocking reason code.
+	Reason string `json:"reason,omitempty"`
+	// Message says what is missing.
+	Message string `json:"message,omitempty"`
+}
+
+// AdmissionOf reads the admission verdict of obj; a missing or unreadable
+// one, or one for another version of the manifest, admits nothing.
+func AdmissionOf(obj client.Object) Admission {
+	ann := obj.GetAnnotations()
+	var a Admission
+	raw := ann[v1.AnnotationGates]
+	if raw == "" {
+		return Admission{Reason: string(gates.ApprovalMissing), Message: "no admission verdict from the FleetSource controller yet"}
+	}
+	if err := json.Unmarshal([]byte(raw), &a); err != nil {
+		return Admission{Reason: string(gates.ApprovalMissing), Message: "unreadable admission verdict: " + err.Error()}
+	}
+	if a.Blob != ann[v1.AnnotationBlob] {
+		return Admission{Reason: string(gates.ApprovalStale), Message: fmt.Sprintf("the verdict is for blob %s, the operation is blob %s", short(a.Blob), short(ann[v1.AnnotationBlob]))}
+	}
+	return a
+}
+
+// Reconciler runs one kind's operations.
+type Reconciler struct {
+	Kind *Kind
+	Env  *Env
+}
+
+// Reconcile is the fixed skeleton: fetch → finalizer → leave safely when
+// deleted or removed from git → first transition → halted → step of the
+// phase → transition or wait → conditions.
+func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	log := ctrl.LoggerFrom(ctx)
+	obj := r.Kind.New()
+	if err := r.Env.Client.Get(ctx, req.NamespacedName, obj); err != nil {
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	st := obj.OperationStatus()
+	cur := phase.Phase(st.Phase)
+	table := r.Kind.Table
+
+	deleting := !obj.GetDeletionTimestamp().IsZero()
+	if !deleting && !controllerutil.ContainsFinalizer(obj, Finalizer) {
+		controllerutil.AddFinalizer(obj, Finalizer)
+		return ctrl.Result{}, r.Env.Client.Update(ctx, obj)
+	}
+	removed := obj.GetAnnotations()[v1.AnnotationRemoved] != ""
+	if (deleting || removed) && r.safeToLeave(cur) {
+		return ctrl.Result{}, r.leave(ctx, obj, deleting)
+	}
+
+	switch {
+	case cur == "":
+		return r.transition(ctx, obj, "", table.Initial, ReasonApplied, fmt.Sprintf("applied from fleet commit %s", short(obj.GetLabels()[v1.LabelSourceCommit])))
+	case table.IsTerminal(cur):
+		return ctrl.Result{}, nil
+	case cur == phase.Halted:
+		return r.halted(ctx, obj)
+	}
+
+	step, ok := r.Kind.Steps[cur]
+	if !ok {
+		return r.halt(ctx, obj, cur, ReasonTransitionNotAllowed, fmt.Sprintf("phase %s has no step in %s", cur, r.Kind.Name))
+	}
+	before := st.DeepCopy()
+	run := &Run{Env: r.Env, Op: obj, Kind: r.Kind, Now: r.Env.now(), Log: log}
+	next, err := step(ctx, run)
+	if err == nil && next != "" {
+		if !table.Allowed(cur, next) {
+			return r.halt(ctx, obj, cur, ReasonTransitionNotAllowed, fmt.Sprintf("%s → %s is not in the %s table", cur, next, r.Kind.Name))
+		}
+		return r.transition(ctx, obj, cur, next, run.Reason, run.Message)
+	}
+	if err == nil {
+		return ctrl.Result{}, r.saveIfChanged(ctx, obj, before, Observation{Phase: cur, Reason: run.Reason, Message: run.Message})
+	}
+	switch Classify(err) {
+	case Stalling:
+		se := err.(*StallError)
+		return r.halt(ctx, obj, cur, se.Reason, se.Message)
+	case Waiting:
+		we := err.(*WaitError)
+		after := we.After
+		if after <= 0 {
+			after = r.Env.poll()
+		}
+		return ctrl.Result{RequeueAfter: after}, r.saveIfChanged(ctx, obj, before, Observation{Phase: cur, Reason: we.Reason, Message: we.Message})
+	}
+	st.Retries++
+	if st.Retries > r.Kind.MaxRetries {
+		return r.halt(ctx, obj, cur, ReasonRetriesExhausted, fmt.Sprintf("%s failed %d times: %v", cur, st.Retries, err))
+	}
+	log.Error(err, "step failed; retrying", "phase", cur, "retries", st.Retries)
+	if serr := r.saveIfChanged(ctx, obj, before, Observation{Phase: cur, Reason: "Retrying", Message: fmt.Sprintf("attempt %d of %d failed: %v", st.Retries, r.Kind.MaxRetries, err)}); serr != nil {
+		return ctrl.Result{}, serr
+	}
+	return ctrl.Result{}, err
+}
+
+// safeToLeave reports whether an operation may be cleaned up now: it has
+// not started, has halted, or has ended. Otherwise it runs on to one.
+func (r *Reconciler) safeToLeave(p phase.Phase) bool {
+	return p == "" || p == phase.Pending || p == phase.AwaitingApproval || p == phase.Halted || r.Kind.Table.IsTerminal(p)
+}
+
+// leave deletes the operation's NodeTasks, then the operation (removed
+// from git) or its finalizer (deleted).
+func (r *Reconciler) leave(ctx context.Context, obj v1.Operation, deleting bool) error {
+	if err := nodetask.DeleteAll(ctx, r.Env.Client, r.Kind.Name, obj); err != nil {
+		return err
+	}
+	if !deleting {
+		return client.IgnoreNotFound(r.Env.Client.Delete(ctx, obj))
+	}
+	controllerutil.RemoveFinalizer(obj, Finalizer)
+	return client.IgnoreNotFound(r.Env.Client.Update(ctx, obj))
+}
+
+// halted waits for a person: a later generation whose spec.action is
+// Resume or Abort and whose admission gates pass.
+func (r *Reconciler) halted(ctx context.Context, obj v1.Operation) (ctrl.Result, error) {
+	st := obj.OperationStatus()
+	action := obj.OperationAction()
+	if obj.GetGeneration() <= st.HaltedGeneration || action == "" {
+		return ctrl.Result{}, nil
+	}
+	adm := AdmissionOf(obj)
+	if !adm.Allowed {
+		before := st.DeepCopy()
+		return ctrl.Result{}, r.saveIfChanged(ctx, obj, before, Observation{Phase: phase.Halted, Reason: ReasonAwaitingAction,
+			Message: fmt.Sprintf("spec.action %s waits for its gates: %s", action, adm.Message)})
+	}
+	switch action {
+	case v1.ActionResume:
+		to := phase.Phase(st.HaltedPhase)
+		if !r.Kind.Table.Allowed(phase.Halted, to) {
+			return r.transition(ctx, obj, phase.Halted, phase.Aborted, ReasonAborted, fmt.Sprintf("cannot resume into %q; aborted", to))
+		}
+		st.Retries = 0
+		return r.transition(ctx, obj, phase.Halted, to, ReasonResumed, fmt.Sprintf("resumed by spec.action Resume at generation %d", obj.GetGeneration()))
+	case v1.ActionAbort:
+		return r.transition(ctx, obj, phase.Halted, phase.Aborted, ReasonAborted, fmt.Sprintf("aborted by spec.action Abort at generation %d", obj.GetGeneration()))
+	}
+	return ctrl.Result{}, nil
+}
+
+func (r *Reconciler) halt(ctx context.Context, obj v1.Operation, from phase.Phase, reason, msg string) (ctrl.Result, error) {
+	return r.transition(ctx, obj, from, phase.Halted, reason, msg)
+}
+
+// transition records from → to: the audit record goes onto the cluster's
+// chain first, then the status (phase, record, conditions) is written
+// with a compare-and-swap. A crash between the two leaves a chain record
+// that the retried transition adopts instead of linking a second one.
+func (r *Reconciler) transition(ctx context.Context, obj v1.Operation, from, to phase.Phase, reason, msg string) (ctrl.Result, error) {
+	st := obj.OperationStatus()
+	now := r.Env.now()
+	commit := st.SourceCommit
+	if commit == "" || from == "" {
+		commit = obj.GetLabels()[v1.LabelSourceCommit]
+	}
+	rec := audit.Transition{
+		Cluster: r.Env.Cluster, Site: r.Env.Site, Kind: r.Kind.Name, Name: obj.GetName(),
+		From: string(from), To: string(to), Reason: reason, Message: msg,
+		Actor: "nodewright-reconciler/" + r.Env.Cluster, SourceCommit: commit, Time: now,
+	}.Record()
+	linked, err := r.Env.Chain.Append(ctx, rec, lastSeq(st))
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	if to == phase.Halted {
+		st.HaltedPhase, st.HaltedGeneration = string(from), obj.GetGeneration()
+	}
+	st.Phase, st.SourceCommit, st.ObservedGeneration = string(to), commit, obj.GetGeneration()
+	t := metav1.NewTime(now.UTC().Truncate(time.Second))
+	st.PhaseSince = &t
+	if to != phase.Halted {
+		st.Retries = 0
+	}
+	st.Audit = append(st.Audit, linked)
+	if len(st.Audit) > MaxAudit {
+		st.Audit = slices.Clone(st.Audit[len(st.Audit)-MaxAudit:])
+	}
+	SetConditions(obj, Observation{Phase: to, Terminal: r.Kind.Table.IsTerminal(to), Reason: reason, Message: msg})
+	if err := r.Env.Client.Status().Update(ctx, obj); err != nil {
+		return ctrl.Result{}, fmt.Errorf("record %s → %s: %w", from, to, err)
+	}
+	ctrl.LoggerFrom(ctx).Info("transition", "kind", r.Kind.Name, "from", from, "to", to, "reason", reason, "message", msg, "seq", linked.Seq)
+	if h := r.Env.Hooks.AfterTransition; h != nil {
+		if err := h(r.Kind.Name, obj.GetName(), from, to); err != nil {
+			return ctrl.Result{}, err
+		}
+	}
+	return ctrl.Result{}, nil
+}
+
+// saveIfChanged computes the conditions and writes the status when it
+// differs from before.
+func (r *Reconciler) saveIfChanged(ctx context.Context, obj v1.Operation, before *v1.OperationStatus, o Observation) error {
+	o.Terminal = r.Kind.Table.IsTerminal(o.Phase)
+	SetConditions(obj, o)
+	after := obj.OperationStatus()
+	if equality.Semantic.DeepEqual(before, after) {
+		return nil
+	}
+	after.ObservedGeneration = obj.GetGeneration()
+	return r.Env.Client.Status().Update(ctx, obj)
+}
+
+func lastSeq(st *v1.OperationStatus) int64 {
+	if n := len(st.Audit); n > 0 {
+		return st.Audit[n-1].Seq
+	}
+	return 0
+}
+
+func short(s string) string {
+	if len(s) > 12 {
+		return s[:12]
+	}
+	if s == "" {
+		return "(unknown)"
+	}
+	return strings.TrimSpace(s)
+}

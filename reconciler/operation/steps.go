@@ -1,0 +1,171 @@
+package operation
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/nodewright/nodewright/gates"
+	"github.com/nodewright/nodewright/gates/gather"
+	"github.com/nodewright/nodewright/reconciler/phase"
+	v1 "github.com/nodewright/nodewright/schema/v1alpha1"
+)
+
+// ReasonApproved: the admission gates let the operation start.
+const ReasonApproved = "Approved"
+
+// admissionPoll is how often an operation waiting for approval looks at
+// its verdict again (it is also woken when the verdict changes).
+const admissionPoll = 30 * time.Second
+
+// Begin is the step of Pending: the operation waits for its gates next.
+func Begin(_ context.Context, run *Run) (phase.Phase, error) {
+	run.Reason, run.Message = "AwaitingApproval", "waiting for the admission gates"
+	return phase.AwaitingApproval, nil
+}
+
+// AwaitApproval is the step of AwaitingApproval, shared by every kind: it
+// waits until the FleetSource controller's admission verdict (approvals,
+// freshness) for this version of the manifest allows it, then moves to
+// the kind's first working phase, or to Aborted when spec.action says so.
+func AwaitApproval(_ context.Context, run *Run) (phase.Phase, error) {
+	adm := AdmissionOf(run.Op)
+	if !adm.Allowed {
+		return "", Wait(admissionPoll, adm.Reason, "%s", adm.Message)
+	}
+	if run.Op.OperationAction() == v1.ActionAbort {
+		run.Reason, run.Message = ReasonAborted, "aborted by spec.action Abort before it started"
+		return phase.Aborted, nil
+	}
+	run.Reason, run.Message = ReasonApproved, adm.Message
+	return run.Kind.First, nil
+}
+
+// CheckStepGates evaluates the step gates (pause, window, health, blast
+// radius) before a new node or batch starts, and returns a WaitError
+// naming every gate that blocks.
+func (r *Run) CheckStepGates(ctx context.Context) error {
+	d, err := r.Env.StepGates(ctx, r.Op)
+	if err != nil {
+		return err
+	}
+	if d.Allowed {
+		return nil
+	}
+	blocking := d.Blocking()
+	msgs := make([]string, len(blocking))
+	for i, v := range blocking {
+		msgs[i] = fmt.Sprintf("%s: %s", v.Gate, v.Message)
+	}
+	return Wait(r.Env.poll()*5, string(blocking[0].Reason), "%s", strings.Join(msgs, "; "))
+}
+
+// Profile returns the site's EdgeProfile (cluster-scoped, named after the
+// site) as the FleetSource controller applied it.
+func (e *Env) Profile(ctx context.Context) (*v1.EdgeProfile, error) {
+	p := &v1.EdgeProfile{}
+	if err := e.Client.Get(ctx, client.ObjectKey{Name: e.Site}, p); err != nil {
+		return nil, fmt.Errorf("EdgeProfile %s: %w", e.Site, err)
+	}
+	v1.Default(p)
+	return p, nil
+}
+
+// StepGates gathers the live inputs of the step gates — the profile, node
+// readiness, DRBD replica states and the other operations in flight —
+// and evaluates them for op.
+func (e *Env) StepGates(ctx context.Context, op v1.Operation) (gates.Decision, error) {
+	profile, err := e.Profile(ctx)
+	if err != nil {
+		return gates.Decision{}, err
+	}
+	health, err := e.Health(ctx, op.GetNamespace(), profile)
+	if err != nil {
+		return gates.Decision{}, err
+	}
+	gop := gather.Describe(op, profile)
+	return gates.EvaluateGates(gates.Input{Now: e.now(), Operation: gop, Profile: profile, Health: health}, gates.StepGates...), nil
+}
+
+// Health gathers what the health gate reads from the cluster.
+func (e *Env) Health(ctx context.Context, namespace string, profile *v1.EdgeProfile) (gates.Health, error) {
+	h := gates.Health{Reported: true, Nodes: map[string]bool{}}
+	nodes := &corev1.NodeList{}
+	if err := e.Client.List(ctx, nodes); err != nil {
+		return h, fmt.Errorf("list nodes: %w", err)
+	}
+	for _, n := range nodes.Items {
+		ready := false
+		for _, c := range n.Status.Conditions {
+			if c.Type == corev1.NodeReady {
+				ready = c.Status == corev1.ConditionTrue
+			}
+		}
+		h.Nodes[n.Name] = ready
+	}
+	for _, pn := range profile.Spec.Nodes {
+		if _, ok := h.Nodes[pn.Name]; !ok {
+			h.Nodes[pn.Name] = false // in the profile, not in the cluster
+		}
+	}
+	if e.Storage != nil {
+		for _, rg := range profile.Spec.ResourceGroups {
+			g, err := e.Storage.ResourceGroup(ctx, rg.Name)
+			if err != nil {
+				return h, err
+			}
+			for _, res := range g.Resources {
+				h.DRBD = append(h.DRBD, gates.DRBDResource{Name: res.Name, Replicas: len(res.Replicas), UpToDate: res.InSync()})
+			}
+		}
+	}
+	inflight, err := e.InFlight(ctx, namespace, profile)
+	if err != nil {
+		return h, err
+	}
+	h.InFlight = inflight
+	return h, nil
+}
+
+// InFlight lists the operations of the namespace that have started and
+// not ended (a halted one counts: its nodes may be half-changed).
+func (e *Env) InFlight(ctx context.Context, namespace string, profile *v1.EdgeProfile) ([]gates.Operation, error) {
+	var out []gates.Operation
+	lists := []client.ObjectList{&v1.BondModeFlipPlanList{}, &v1.ReplicationUpgradeList{}, &v1.VMVolumeMigrationList{}}
+	for _, l := range lists {
+		if err := e.Client.List(ctx, l, client.InNamespace(namespace)); err != nil {
+			return nil, fmt.Errorf("list operations: %w", err)
+		}
+		for _, op := range operations(l) {
+			switch phase.Phase(op.OperationStatus().Phase) {
+			case "", phase.Pending, phase.AwaitingApproval, phase.Succeeded, phase.Aborted, "RolledBack":
+				continue
+			}
+			out = append(out, gather.Describe(op, profile))
+		}
+	}
+	return out, nil
+}
+
+func operations(l client.ObjectList) []v1.Operation {
+	var out []v1.Operation
+	switch l := l.(type) {
+	case *v1.BondModeFlipPlanList:
+		for i := range l.Items {
+			out = append(out, &l.Items[i])
+		}
+	case *v1.ReplicationUpgradeList:
+		for i := range l.Items {
+			out = append(out, &l.Items[i])
+		}
+	case *v1.VMVolumeMigrationList:
+		for i := range l.Items {
+			out = append(out, &l.Items[i])
+		}
+	}
+	return out
+}
