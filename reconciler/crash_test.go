@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/nodewright/nodewright/reconciler"
+	"github.com/nodewright/nodewright/reconciler/bondflip"
 	"github.com/nodewright/nodewright/reconciler/operation"
 	"github.com/nodewright/nodewright/reconciler/phase"
 	v1 "github.com/nodewright/nodewright/schema/v1alpha1"
@@ -126,6 +127,7 @@ func TestBondFlipCrashAfterEveryTransition(t *testing.T) {
 		"ProtectVMs", "Flip", "Verify", "NodeDone",
 		"ProtectVMs", "Flip", "Verify", "NodeDone",
 		"ProtectVMs", "Flip", "Verify", "NodeDone", "Succeeded"}, phases)
+	assertTransitionsRecorded(t, bondflip.Table, plan.Status.Audit)
 	for _, n := range fleet.Nodes {
 		assert.Len(t, s.Hosts[n].Journal(), 1, "node %s's step executed exactly once", n)
 	}

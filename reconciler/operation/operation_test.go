@@ -1,0 +1,82 @@
+package operation
+
+import (
+	"errors"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/fluxcd/pkg/runtime/conditions"
+	"github.com/stretchr/testify/assert"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/nodewright/nodewright/reconciler/phase"
+	v1 "github.com/nodewright/nodewright/schema/v1alpha1"
+)
+
+func TestClassify(t *testing.T) {
+	assert.Equal(t, Stalling, Classify(Stall("NodeStepFailed", "node %s", "a")))
+	assert.Equal(t, Stalling, Classify(fmt.Errorf("wrapped: %w", Stall("X", "y"))))
+	assert.Equal(t, Waiting, Classify(Wait(time.Second, "OutsideWindow", "later")))
+	assert.Equal(t, Transient, Classify(errors.New("connection refused")))
+}
+
+func TestSetConditions(t *testing.T) {
+	for _, tc := range []struct {
+		name                                  string
+		obs                                   Observation
+		ready, reconciling, stalled, wantWhy string
+	}{
+		{"working", Observation{Phase: "Flip", Reason: "WaitingForAgent", Message: "m"}, "False", "True", "", "WaitingForAgent"},
+		{"halted", Observation{Phase: phase.Halted, Reason: "NodeStepFailed", Message: "node b"}, "False", "", "True", "NodeStepFailed"},
+		{"succeeded", Observation{Phase: phase.Succeeded, Terminal: true}, "True", "", "", "Succeeded"},
+		{"aborted", Observation{Phase: phase.Aborted, Terminal: true, Reason: "Aborted"}, "False", "", "True", "Aborted"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			obj := &v1.BondModeFlipPlan{}
+			// Start from the opposite state, so stale conditions must go.
+			conditions.MarkTrue(obj, Stalled, "Old", "old")
+			conditions.MarkTrue(obj, Reconciling, "Old", "old")
+			SetConditions(obj, tc.obs)
+			status := func(typ string) string {
+				if c := conditions.Get(obj, typ); c != nil {
+					return string(c.Status)
+				}
+				return ""
+			}
+			assert.Equal(t, tc.ready, status(Ready))
+			assert.Equal(t, tc.reconciling, status(Reconciling))
+			assert.Equal(t, tc.stalled, status(Stalled))
+			assert.Equal(t, tc.wantWhy, conditions.Get(obj, Ready).Reason)
+		})
+	}
+}
+
+func TestFindOrphan(t *testing.T) {
+	recent := []v1.AuditRecord{
+		{Seq: 7, Kind: "K", Name: "op", From: "A", To: "B"},
+		{Seq: 8, Kind: "K", Name: "other", From: "A", To: "B"},
+		{Seq: 9, Kind: "K", Name: "op", From: "B", To: "C"},
+	}
+	r, ok := findOrphan(recent, v1.AuditRecord{Kind: "K", Name: "op", From: "B", To: "C"}, 7)
+	assert.True(t, ok, "a record linked after the operation's last one is adopted")
+	assert.Equal(t, int64(9), r.Seq)
+	_, ok = findOrphan(recent, v1.AuditRecord{Kind: "K", Name: "op", From: "A", To: "B"}, 7)
+	assert.False(t, ok, "a record the operation already holds is not adopted again")
+	_, ok = findOrphan(recent, v1.AuditRecord{Kind: "K", Name: "op", From: "B", To: "D"}, 7)
+	assert.False(t, ok, "another transition is linked anew")
+}
+
+func TestAdmissionOf(t *testing.T) {
+	obj := &v1.BondModeFlipPlan{ObjectMeta: metav1.ObjectMeta{Annotations: map[string]string{}}}
+	assert.False(t, AdmissionOf(obj).Allowed, "no verdict admits nothing")
+	obj.Annotations[v1.AnnotationBlob] = "bbb"
+	obj.Annotations[v1.AnnotationGates] = `{"allowed":true,"blob":"aaa"}`
+	a := AdmissionOf(obj)
+	assert.False(t, a.Allowed, "a verdict for another version admits nothing")
+	assert.Equal(t, "ApprovalStale", a.Reason)
+	obj.Annotations[v1.AnnotationGates] = `{"allowed":true,"blob":"bbb"}`
+	assert.True(t, AdmissionOf(obj).Allowed)
+	obj.Annotations[v1.AnnotationGates] = `{"allowed":tru`
+	assert.False(t, AdmissionOf(obj).Allowed)
+}
