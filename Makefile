@@ -50,8 +50,8 @@ verify: generate
 	$(GO) mod tidy -diff
 
 ## demo: build the binary and run the demo on embedded defaults
-demo: deps build
-	$(BIN)/nodewright demo
+demo: deps controlplane build
+	KUBEBUILDER_ASSETS=$(BIN)/k8s $(BIN)/nodewright demo
 
 clean:
 	rm -rf $(BIN)

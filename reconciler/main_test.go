@@ -6,7 +6,9 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/go-logr/logr"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/nodewright/nodewright/test/envtest"
@@ -32,6 +34,9 @@ func apiServer(tb testing.TB) *envtest.Env {
 }
 
 func TestMain(m *testing.M) {
+	// The agents log through controller-runtime's global logger; the
+	// stacks give the managers a test logger of their own.
+	ctrl.SetLogger(logr.Discard())
 	code := m.Run()
 	if envStop != nil {
 		envStop()

@@ -25,6 +25,8 @@ import (
 	"github.com/nodewright/nodewright/reconciler/bondflip"
 	"github.com/nodewright/nodewright/reconciler/fleetsource"
 	"github.com/nodewright/nodewright/reconciler/operation"
+	"github.com/nodewright/nodewright/reconciler/replication"
+	"github.com/nodewright/nodewright/reconciler/vmmigration"
 	v1 "github.com/nodewright/nodewright/schema/v1alpha1"
 	"github.com/nodewright/nodewright/source/trust"
 )
@@ -174,7 +176,7 @@ var skipNameValidation = true
 
 // Kinds returns every operation kind the reconciler runs.
 func Kinds() []*operation.Kind {
-	return []*operation.Kind{bondflip.Kind}
+	return []*operation.Kind{bondflip.Kind, replication.Kind, vmmigration.Kind}
 }
 
 // pump feeds the audit sinks from the cluster's chain: after every new

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 
 	"github.com/go-git/go-git/v5/plumbing"
 )
@@ -100,7 +101,7 @@ func LoadIndex(dir string) ([]IndexEntry, error) {
 }
 
 // indexEntry builds the entry of a verified commit.
-func indexEntry(o *objects, c *commit, parentTree plumbing.Hash, principal, key string) (IndexEntry, error) {
+func indexEntry(o *objects, c *commit, parentTree plumbing.Hash, principal, key string, allHistory bool) (IndexEntry, error) {
 	e := IndexEntry{Commit: c.id.String(), Principal: principal, Key: key}
 	for _, a := range approveTrailers(c.message) {
 		if a.invalid != "" {
@@ -110,8 +111,29 @@ func indexEntry(o *objects, c *commit, parentTree plumbing.Hash, principal, key 
 		e.Approves = append(e.Approves, FileVersion{Path: a.path, Blob: a.blob.String()})
 	}
 	changes, err := o.changedOperations(parentTree, c.tree)
+	if err != nil {
+		return e, err
+	}
+	// With every commit verified, a merge authors only what none of its
+	// parents had: merging a pull request does not make the merger the
+	// author of its operations. With first-parent history the side
+	// branch is not verified, so the merger answers for what it brings.
+	for _, p := range c.parents[min(1, len(c.parents)):] {
+		if !allHistory {
+			break
+		}
+		pc, err := o.commit(p)
+		if err != nil {
+			return e, err
+		}
+		other, err := o.changedOperations(pc.tree, c.tree)
+		if err != nil {
+			return e, err
+		}
+		changes = slices.DeleteFunc(changes, func(fv FileVersion) bool { return !slices.Contains(other, fv) })
+	}
 	e.Changes = changes
-	return e, err
+	return e, nil
 }
 
 // changedOperations lists the files under sites/*/operations/ that tree

@@ -275,11 +275,29 @@ func TestSourceIndexesApprovalsOfAcceptedRangesOnly(t *testing.T) {
 	assert.Equal(t, []FileVersion{{Path: op, Blob: blob}}, idx[1].Approves)
 	assert.Equal(t, []string{op + "@not-a-blob", "no-at-sign"}, idx[2].Invalid)
 
+	// A merge of a pull request does not make the merger the author.
+	r.Git("checkout", "-q", "-b", "pr")
+	op2 := "sites/edge-001/operations/flip2.yaml"
+	r.Write(op2, "kind: BondModeFlipPlan\n")
+	r.Commit("Plan another flip", p.bob)
+	r.Git("checkout", "-q", "-")
+	r.Write("sites/edge-001/notes", "x")
+	r.Commit("Meanwhile on main", p.alice)
+	r.Merge("pr", p.alice)
+	res, err = src.Sync(context.Background())
+	require.NoError(t, err)
+	require.True(t, res.Accepted(), "%v", res.Refusals)
+	idx, err = LoadIndex(state)
+	require.NoError(t, err)
+	require.Len(t, idx, 4, "the merge changes nothing its parents had, so it has no entry")
+	assert.Equal(t, "bob", idx[3].Principal)
+	assert.Equal(t, []FileVersion{{Path: op2, Blob: r.BlobID("HEAD", op2)}}, idx[3].Changes, "bob stays the author after alice merged")
+
 	r.Approve(nil, op) // unsigned: the range is refused
 	res, err = src.Sync(context.Background())
 	require.NoError(t, err)
 	require.False(t, res.Accepted())
 	idx, err = LoadIndex(state)
 	require.NoError(t, err)
-	assert.Len(t, idx, 3, "approvals in a refused range are not indexed")
+	assert.Len(t, idx, 4, "approvals in a refused range are not indexed")
 }

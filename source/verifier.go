@@ -166,7 +166,7 @@ func (v *Verifier) Verify(last, tip plumbing.Hash) (*Result, error) {
 	var changes []policyChange
 	approvals := map[plumbing.Hash][]string{} // trust.yaml blob -> approving key ids
 	for _, c := range commits {
-		pc, err := v.judge(o, w, res, c, approvals)
+		pc, err := v.judge(o, w, res, c, approvals, mode != trust.HistoryFirstParent)
 		if err != nil {
 			return nil, err
 		}
@@ -213,7 +213,7 @@ func (w *rangeWalk) commit(o *objects, h plumbing.Hash) (*commit, error) {
 
 // judge checks one commit: its signature under the policy in force at its
 // first parent, the signer's role, and any change to trust.yaml.
-func (v *Verifier) judge(o *objects, w *rangeWalk, res *Result, c *commit, approvals map[plumbing.Hash][]string) (*policyChange, error) {
+func (v *Verifier) judge(o *objects, w *rangeWalk, res *Result, c *commit, approvals map[plumbing.Hash][]string, allHistory bool) (*policyChange, error) {
 	var parent *commit
 	old := v.Root
 	var parentTree, parentBlob plumbing.Hash
@@ -257,7 +257,7 @@ func (v *Verifier) judge(o *objects, w *rangeWalk, res *Result, c *commit, appro
 			approvals[a.blob] = append(approvals[a.blob], signer.Key)
 		}
 	}
-	entry, err := indexEntry(o, c, parentTree, signer.Principal, signer.Key)
+	entry, err := indexEntry(o, c, parentTree, signer.Principal, signer.Key, allHistory)
 	if err != nil {
 		return nil, err
 	}

@@ -22,22 +22,30 @@ import (
 )
 
 func newDemoCommand() *cobra.Command {
-	var keep bool
+	var keep, hold bool
 	cmd := &cobra.Command{
 		Use:   "demo",
-		Short: "Build a sample signed fleet repository with throwaway keys; show lint, and verify accept and refuse",
-		Long: `demo needs git, gpg and ssh-keygen. It makes throwaway keys, builds a sample fleet
+		Short: "The whole story on embedded defaults: a signed fleet, its verifier, and a cluster flipping a bond",
+		Long: `demo needs git, gpg and ssh-keygen, and kube-apiserver and etcd in $KUBEBUILDER_ASSETS
+(or bin/k8s; "make demo" builds them). It makes throwaway keys, builds a sample fleet
 repository (two sites, one operation of each kind) with signed commits, serves it over
 smart HTTP with git http-backend on loopback, lints it (catching a deliberate typo), and
-runs "nodewright verify" against it: first accepting the history, then only the new
-commits, then refusing a rollback, an unsigned commit and an untrusted key.
-Everything lives in a temporary folder that is removed on exit or Ctrl-C.`,
+runs "nodewright verify" and "nodewright plan" against it: accepting the history,
+gating a bond flip on two approvals, then refusing a rollback, an unsigned commit and an
+untrusted key.
+
+Then it starts a cluster: kube-apiserver and etcd, the reconciler, and an agent per
+simulated node. A pull request adds a bond flip; after two approvals the reconciler
+walks it through its phases to Succeeded, printing each transition as it happens.
+Everything lives in a temporary folder that is removed on exit or Ctrl-C; with --hold
+the cluster keeps running (and its kubeconfig stays) until Ctrl-C.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return runDemo(cmd.OutOrStdout(), keep)
+			return runDemo(cmd.OutOrStdout(), keep, hold)
 		},
 	}
 	cmd.Flags().BoolVar(&keep, "keep", false, "keep the temporary folder for a look afterwards")
+	cmd.Flags().BoolVar(&hold, "hold", false, "keep the demo cluster running until Ctrl-C, for kubectl")
 	return cmd
 }
 
@@ -75,7 +83,7 @@ func (d *demoTB) close() {
 	}
 }
 
-func runDemo(out io.Writer, keep bool) (err error) {
+func runDemo(out io.Writer, keep, hold bool) (err error) {
 	for _, tool := range []string{"git", "gpg", "ssh-keygen"} {
 		if _, err := exec.LookPath(tool); err != nil {
 			return usageError("the demo needs %s on PATH (Debian: apt-get install git gnupg openssh-client)", tool)
@@ -114,6 +122,7 @@ func runDemo(out io.Writer, keep bool) (err error) {
 	}()
 	d := &demo{tb: tb, out: out, base: base}
 	d.run()
+	d.cluster(hold)
 	if keep {
 		fmt.Fprintf(out, "\nkept the demo folder %s\n", base)
 	}

@@ -65,7 +65,8 @@
 //
 // The HTTP sink POSTs batches with Content-Type application/x-ndjson, one
 // record per line, and headers Nodewright-Audit-First-Seq and
-// Nodewright-Audit-Last-Seq. Batches arrive in seq order without gaps. A
+// Nodewright-Audit-Last-Seq. Batches arrive in seq order without gaps (the
+// first may start above seq 1 when the sink joined a running chain). A
 // batch may arrive twice (the process died after the endpoint's 2xx but
 // before the sink saved its cursor), so receivers must deduplicate by seq.
 package audit

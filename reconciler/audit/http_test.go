@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -41,12 +42,14 @@ type receiver struct {
 	failed    int
 	problems  []string
 	requested chan struct{} // a request arrived
+	release   chan struct{} // closed when the test ends
 }
 
 func newReceiver(t *testing.T, mode string) (*receiver, *httptest.Server) {
-	rc := &receiver{t: t, mode: mode, requested: make(chan struct{}, 1)}
+	rc := &receiver{t: t, mode: mode, requested: make(chan struct{}, 1), release: make(chan struct{})}
 	srv := httptest.NewServer(rc)
 	t.Cleanup(srv.Close)
+	t.Cleanup(func() { close(rc.release) }) // runs before srv.Close
 	return rc, srv
 }
 
@@ -74,7 +77,13 @@ func (rc *receiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		return
 	case block:
-		<-r.Context().Done()
+		// Read the body so that the server notices when the client hangs
+		// up; the release channel ends the test's last request.
+		_, _ = io.Copy(io.Discard, r.Body)
+		select {
+		case <-r.Context().Done():
+		case <-rc.release:
+		}
 		return
 	}
 	records, err := audit.ParseJSONL("request", r.Body)

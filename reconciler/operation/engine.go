@@ -95,7 +95,9 @@ type Env struct {
 	Now func() time.Time
 	// Hooks are for tests.
 	Hooks Hooks
-	// Poll is how soon a waiting step looks again (default 2s).
+	// Poll is how soon a waiting step looks again (default 2s). When set,
+	// it also caps every wait at five polls, so tests and the demo run
+	// at the pace of their simulated backends.
 	Poll time.Duration
 }
 
@@ -269,6 +271,9 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		after := we.After
 		if after <= 0 {
 			after = r.Env.poll()
+		}
+		if r.Env.Poll > 0 {
+			after = min(after, 5*r.Env.Poll)
 		}
 		return ctrl.Result{RequeueAfter: after}, r.saveIfChanged(ctx, obj, before, Observation{Phase: cur, Reason: we.Reason, Message: we.Message})
 	}

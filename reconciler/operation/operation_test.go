@@ -23,8 +23,8 @@ func TestClassify(t *testing.T) {
 
 func TestSetConditions(t *testing.T) {
 	for _, tc := range []struct {
-		name                                  string
-		obs                                   Observation
+		name                                 string
+		obs                                  Observation
 		ready, reconciling, stalled, wantWhy string
 	}{
 		{"working", Observation{Phase: "Flip", Reason: "WaitingForAgent", Message: "m"}, "False", "True", "", "WaitingForAgent"},

@@ -1,0 +1,208 @@
+package main
+
+import (
+	"context"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"slices"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/go-logr/logr"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/nodewright/nodewright/config/crd"
+	"github.com/nodewright/nodewright/reconciler/audit"
+	"github.com/nodewright/nodewright/reconciler/backend/memory"
+	"github.com/nodewright/nodewright/schema/example"
+	"github.com/nodewright/nodewright/schema/render"
+	v1 "github.com/nodewright/nodewright/schema/v1alpha1"
+	"github.com/nodewright/nodewright/test/envtest"
+	"github.com/nodewright/nodewright/test/fleet"
+	"github.com/nodewright/nodewright/test/stack"
+)
+
+// demoNamespace is where the demo cluster's Nodewright objects live.
+const demoNamespace = "nodewright-system"
+
+// cluster is the demo's second act: a real API server, the reconciler and
+// an agent per simulated node carry out the bond flip the fleet approves.
+func (d *demo) cluster(hold bool) {
+	ctx := context.Background()
+	d.heading("A cluster: kube-apiserver and etcd, the reconciler, and an agent per simulated node")
+	ctrl.SetLogger(logr.Discard()) // the demo narrates; the managers' logs would drown it
+	crdDir := filepath.Join(d.base, "crds")
+	if err := os.MkdirAll(crdDir, 0o755); err != nil {
+		d.tb.Fatalf("%v", err)
+	}
+	names, docs := crd.Files()
+	for i, name := range names {
+		if err := os.WriteFile(filepath.Join(crdDir, filepath.Base(name)), docs[i], 0o644); err != nil {
+			d.tb.Fatalf("%v", err)
+		}
+	}
+	env, stop, err := envtest.StartForMain(crdDir)
+	if err != nil {
+		d.tb.Fatalf("%v", err)
+	}
+	d.tb.Cleanup(stop)
+	kubeconfig := filepath.Join(d.base, "kubeconfig")
+	if err := env.WriteKubeconfig(kubeconfig); err != nil {
+		d.tb.Fatalf("%v", err)
+	}
+	d.say("   kube-apiserver and etcd (from %s) serve %s", env.AssetsDir, env.Config.Host)
+
+	f := fleet.New(d.tb, fleet.Options{AnyTime: true})
+	d.say("   a new fleet repository at %s: alice (OpenPGP) and bob (SSH) commit, carol (SSH) approves", f.URL)
+	d.say("   (its maintenance window is opened all week, so the demo runs whenever you start it)")
+	tree := render.NewTree(fleetFiles(f))
+	doc, problems := tree.Profile(fleet.Site)
+	if doc == nil {
+		d.tb.Fatalf("render %s: %v", fleet.Site, problems)
+	}
+	profile := doc.Object.(*v1.EdgeProfile)
+	vms := memory.VMsFromProfile(profile, "apps", 2)
+	storage := memory.StorageFromProfile(profile, 4)
+	s, err := stack.New(d.tb, env.Config, stack.Options{Namespace: demoNamespace, Cluster: fleet.Site, Fleet: f, VMs: vms, Storage: storage, Heartbeat: time.Second})
+	if err != nil {
+		d.tb.Fatalf("%v", err)
+	}
+	if _, err := s.StartReconciler(nil); err != nil {
+		d.tb.Fatalf("%v", err)
+	}
+	d.say("   nodes %s, each with bond0 in active-backup, an agent on a simulated host and 2 VMs", strings.Join(fleet.Nodes, ", "))
+	d.say("   (LINSTOR and KubeVirt are in-memory stand-ins: their real backends come later)")
+	d.say("   the reconciler follows FleetSource %s/fleet for site %s", demoNamespace, fleet.Site)
+
+	d.heading("A pull request adds the bond flip and is merged")
+	f.Work.Git("checkout", "-q", "-b", "bond-flip")
+	f.Work.Write(fleet.BondFlip, string(fleetExample(fleet.BondFlip)))
+	d.commit(f.Work, "Plan: move bond0 to LACP on all three nodes", f.Bob)
+	f.Work.Git("checkout", "-q", "main")
+	f.Work.Merge("bond-flip", f.Alice)
+	d.say("   %s %-9s Merge the bond flip", f.Work.Head()[:12], "openpgp")
+	f.Push()
+	d.kick(ctx, s)
+	w := &transitionPrinter{d: d, s: s, name: "bond0-to-lacp"}
+	w.until(ctx, "AwaitingApproval")
+	plan := &v1.BondModeFlipPlan{}
+	d.get(ctx, s, plan)
+	d.say("   approvals: %s", plan.Annotations[v1.AnnotationApprovals])
+
+	d.heading("Approvals land: alice with gpg, carol with an SSH key, through nodewright approve")
+	d.approve(f.Work, f.Alice, fleet.BondFlip)
+	f.Push()
+	d.kick(ctx, s)
+	d.waitApprovals(ctx, s, "needs 1 more")
+	d.approve(f.Work, f.Carol, fleet.BondFlip)
+	f.Push()
+	d.kick(ctx, s)
+
+	d.heading("The reconciler flips one node at a time through the agents; every transition is audited")
+	w.until(ctx, "Succeeded", "Halted")
+
+	d.heading("The result")
+	d.get(ctx, s, plan)
+	d.say("   $ kubectl get bondmodeflipplans -n %s", demoNamespace)
+	d.say("   %-15s %-6s %-8s %s", "NAME", "BOND", "TO", "PHASE")
+	d.say("   %-15s %-6s %-8s %s", plan.Name, plan.Spec.Bond, plan.Spec.ToMode, plan.Status.Phase)
+	for _, n := range fleet.Nodes {
+		mode, _ := s.Hosts[n].Mode("bond0")
+		d.say("   %s: bond0 runs %s (%d change on the host)", n, mode, len(s.Hosts[n].Journal()))
+	}
+	nc := &v1.NodewrightCluster{}
+	if err := s.Client.Get(ctx, client.ObjectKey{Name: fleet.Site}, nc); err != nil {
+		d.tb.Fatalf("%v", err)
+	}
+	if err := audit.Verify(nc.Audit.Recent); err != nil {
+		d.tb.Fatalf("audit chain: %v", err)
+	}
+	d.say("   audit chain: %d records, unbroken, head %s", nc.Audit.Seq, nc.Audit.Hash[:16])
+	if plan.Status.Phase != "Succeeded" {
+		d.tb.Fatalf("the bond flip ended in %s", plan.Status.Phase)
+	}
+	if hold {
+		d.say("\nThe cluster keeps running. In another terminal:")
+		d.say("   kubectl --kubeconfig %s get bondmodeflipplans,nodetasks -n %s", kubeconfig, demoNamespace)
+		d.say("Press Ctrl-C to stop it and remove everything.")
+		sigs := make(chan os.Signal, 1)
+		signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+		<-sigs
+		signal.Stop(sigs)
+	}
+}
+
+// fleetFiles reads the fleet's files at HEAD, for rendering.
+func fleetFiles(f *fleet.Fleet) map[string][]byte {
+	out := map[string][]byte{}
+	for _, p := range strings.Fields(f.Work.Git("ls-files")) {
+		out[p] = []byte(f.Work.Git("show", "HEAD:"+p) + "\n")
+	}
+	return out
+}
+
+func fleetExample(path string) []byte { return example.Files()[path] }
+
+func (d *demo) kick(ctx context.Context, s *stack.Stack) {
+	if err := s.Kick(ctx); err != nil {
+		d.tb.Fatalf("%v", err)
+	}
+	d.say("   (pushed; the FleetSource is asked to fetch now instead of at its next interval)")
+}
+
+func (d *demo) get(ctx context.Context, s *stack.Stack, plan *v1.BondModeFlipPlan) {
+	if err := s.Operation(ctx, plan, "bond0-to-lacp"); err != nil {
+		d.tb.Fatalf("%v", err)
+	}
+}
+
+// waitApprovals waits until the applied operation's approvals say want.
+func (d *demo) waitApprovals(ctx context.Context, s *stack.Stack, want string) {
+	deadline := time.Now().Add(time.Minute)
+	plan := &v1.BondModeFlipPlan{}
+	for time.Now().Before(deadline) {
+		if err := s.Operation(ctx, plan, "bond0-to-lacp"); err == nil && strings.Contains(plan.Annotations[v1.AnnotationApprovals], want) {
+			d.say("   approvals: %s", plan.Annotations[v1.AnnotationApprovals])
+			return
+		}
+		time.Sleep(50 * time.Millisecond) // polling the API server
+	}
+	d.tb.Fatalf("approvals never reached %q", want)
+}
+
+// transitionPrinter prints an operation's audit records as they appear.
+type transitionPrinter struct {
+	d    *demo
+	s    *stack.Stack
+	name string
+	seen int64
+}
+
+// until prints transitions until the operation is in one of phases.
+func (w *transitionPrinter) until(ctx context.Context, phases ...string) {
+	deadline := time.Now().Add(2 * time.Minute)
+	plan := &v1.BondModeFlipPlan{}
+	for time.Now().Before(deadline) {
+		if err := w.s.Operation(ctx, plan, w.name); err == nil {
+			for _, r := range plan.Status.Audit {
+				if r.Seq <= w.seen {
+					continue
+				}
+				w.seen = r.Seq
+				from := r.From
+				if from == "" {
+					from = "(new)"
+				}
+				w.d.say("   %s  #%-3d %-16s → %-16s %s: %s", r.Time.Local().Format("15:04:05"), r.Seq, from, r.To, r.Reason, r.Message)
+			}
+			if slices.Contains(phases, plan.Status.Phase) {
+				return
+			}
+		}
+		time.Sleep(50 * time.Millisecond) // polling the API server
+	}
+	w.d.tb.Fatalf("%s did not reach %s within 2 minutes", w.name, strings.Join(phases, " or "))
+}

@@ -1,0 +1,340 @@
+package replication_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/nodewright/nodewright/reconciler/backend"
+	"github.com/nodewright/nodewright/reconciler/backend/memory"
+	"github.com/nodewright/nodewright/reconciler/operation"
+	"github.com/nodewright/nodewright/reconciler/phase"
+	"github.com/nodewright/nodewright/reconciler/replication"
+	v1 "github.com/nodewright/nodewright/schema/v1alpha1"
+)
+
+var (
+	pending   = phase.Pending
+	awaiting  = phase.AwaitingApproval
+	preflight = replication.Preflight
+	placing   = replication.Placing
+	syncing   = replication.Syncing
+	adjusting = replication.Adjusting
+	verifying = replication.Verifying
+	halted    = phase.Halted
+	succeeded = phase.Succeeded
+	aborted   = phase.Aborted
+)
+
+// happyPath is the phases of an upgrade of five resources, two per batch.
+var happyPath = []phase.Phase{pending, awaiting, preflight, placing, syncing, placing, syncing, placing, syncing, adjusting, verifying, succeeded}
+
+// assertUpgraded checks every resource of vm-disks has three UpToDate
+// replicas on distinct nodes and the group's place count is three.
+func assertUpgraded(t *testing.T, h *harness) {
+	t.Helper()
+	g, ok := h.storage.Group("vm-disks")
+	require.True(t, ok)
+	assert.Equal(t, 3, g.PlaceCount)
+	for _, r := range g.Resources {
+		assert.Equal(t, 3, r.InSync(), r.Name)
+		nodes := map[string]bool{}
+		for _, rep := range r.Replicas {
+			nodes[rep.Node] = true
+		}
+		assert.Len(t, nodes, 3, "%s: replicas on distinct nodes", r.Name)
+	}
+}
+
+type scenario struct {
+	name string
+	run  func(t *testing.T, h *harness)
+	// profile edits the site profile before the harness starts.
+	profile func(*v1.EdgeProfile)
+}
+
+var scenarios = []scenario{
+	{name: "happy path through every phase", run: func(t *testing.T, h *harness) {
+		h.apply(spec())
+		op := h.run()
+		require.Equal(t, string(succeeded), op.Status.Phase, "%+v", op.Status.Conditions)
+		assert.Equal(t, happyPath, h.phases())
+		assertUpgraded(t, h)
+
+		assert.Equal(t, []string{
+			"Place [vm-disks-001 vm-disks-002], 3",
+			"Place [vm-disks-003 vm-disks-004], 3",
+			"Place [vm-disks-005], 3",
+			"SetPlaceCount 3",
+		}, h.mutations(), "each batch placed exactly once, in order, then the place count raised")
+
+		require.Len(t, op.Status.Progress, 3)
+		for i, want := range []string{"vm-disks-001, vm-disks-002: ", "vm-disks-003, vm-disks-004: ", "vm-disks-005: "} {
+			p := op.Status.Progress[i]
+			assert.Equal(t, fmt.Sprintf("batch-%d", i+1), p.Target)
+			assert.Equal(t, replication.BatchDone, p.Phase)
+			assert.True(t, len(p.Message) > len(want) && p.Message[:len(want)] == want, p.Message)
+		}
+		ready := condition(op, operation.Ready)
+		require.NotNil(t, ready)
+		assert.Equal(t, metav1.ConditionTrue, ready.Status)
+		assert.Equal(t, replication.ReasonVerified, ready.Reason)
+	}},
+
+	{name: "a batch that does not sync in time halts; Resume waits again", run: func(t *testing.T, h *harness) {
+		h.tick = 20 * time.Second
+		h.storage.NeverSync("vm-disks-003", true)
+		s := spec()
+		s.SyncTimeout = metav1.Duration{Duration: time.Minute}
+		h.apply(s)
+		op := h.run()
+		require.Equal(t, string(halted), op.Status.Phase)
+		assert.Equal(t, []phase.Phase{pending, awaiting, preflight, placing, syncing, placing, syncing, halted}, h.phases())
+		stalled := condition(op, operation.Stalled)
+		require.NotNil(t, stalled)
+		assert.Equal(t, replication.ReasonSyncTimeout, stalled.Reason)
+		assert.Contains(t, stalled.Message, "batch-2")
+		assert.Contains(t, stalled.Message, "vm-disks-003 (")
+		assert.Contains(t, stalled.Message, "SyncTarget")
+		assert.NotContains(t, stalled.Message, "vm-disks-004", "only the resources still syncing are named")
+		assert.Equal(t, string(syncing), op.Status.HaltedPhase)
+		assert.Equal(t, replication.BatchTimedOut, op.Status.Progress[1].Phase)
+		assert.Equal(t, replication.BatchPending, op.Status.Progress[2].Phase, "no later batch started")
+		assert.Len(t, h.mutations(), 2, "two batches placed, nothing else")
+
+		h.storage.NeverSync("vm-disks-003", false)
+		h.act(v1.ActionResume)
+		op = h.run()
+		require.Equal(t, string(succeeded), op.Status.Phase, "%+v", op.Status.Conditions)
+		assert.Equal(t, []phase.Phase{syncing, placing, syncing, adjusting, verifying, succeeded}, h.phases()[8:])
+		assertUpgraded(t, h)
+	}},
+
+	{name: "a timed-out batch can be aborted", run: func(t *testing.T, h *harness) {
+		h.tick = time.Minute
+		h.storage.NeverSync("vm-disks-001", true)
+		h.apply(spec())
+		op := h.run()
+		require.Equal(t, string(halted), op.Status.Phase)
+		h.act(v1.ActionAbort)
+		op = h.run()
+		assert.Equal(t, string(aborted), op.Status.Phase)
+		assert.Equal(t, []phase.Phase{halted, aborted}, h.phases()[len(h.path)-2:])
+		g, _ := h.storage.Group("vm-disks")
+		assert.Equal(t, 2, g.PlaceCount, "an aborted upgrade leaves the place count")
+	}},
+
+	{name: "nothing to do", run: func(t *testing.T, h *harness) {
+		h.storage.AddGroup("vm-disks", 3, []string{"node-a", "node-b", "node-c"}, "vm-disks-001", "vm-disks-002")
+		h.apply(spec())
+		op := h.run()
+		require.Equal(t, string(succeeded), op.Status.Phase)
+		assert.Equal(t, []phase.Phase{pending, awaiting, preflight, succeeded}, h.phases())
+		assert.Empty(t, h.mutations())
+		assert.Equal(t, replication.ReasonNothingToDo, condition(op, operation.Ready).Reason)
+	}},
+
+	{name: "replicas placed already, place count not raised", run: func(t *testing.T, h *harness) {
+		h.storage.AddGroup("vm-disks", 2, []string{"node-a", "node-b", "node-c"})
+		for _, r := range []string{"vm-disks-001", "vm-disks-002"} {
+			require.NoError(t, h.storage.SetReplicas("vm-disks", r,
+				backend.Replica{Node: "node-a", State: backend.UpToDate}, backend.Replica{Node: "node-b", State: backend.UpToDate}, backend.Replica{Node: "node-c", State: backend.UpToDate}))
+		}
+		h.apply(spec())
+		op := h.run()
+		require.Equal(t, string(succeeded), op.Status.Phase)
+		assert.Equal(t, []phase.Phase{pending, awaiting, preflight, placing, adjusting, verifying, succeeded}, h.phases())
+		assert.Equal(t, []string{"SetPlaceCount 3"}, h.mutations())
+	}},
+
+	{name: "a resource made after the plan gets a batch of its own", run: func(t *testing.T, h *harness) {
+		added := false
+		h.onTransition = func(_, to phase.Phase) {
+			if to == placing && !added {
+				added = true
+				require.NoError(t, h.storage.SetReplicas("vm-disks", "vm-disks-006",
+					backend.Replica{Node: "node-b", State: backend.UpToDate}, backend.Replica{Node: "node-c", State: backend.UpToDate}))
+			}
+		}
+		h.apply(spec())
+		op := h.run()
+		require.Equal(t, string(succeeded), op.Status.Phase, "%+v", op.Status.Conditions)
+		require.Len(t, op.Status.Progress, 4)
+		assert.Equal(t, "batch-4", op.Status.Progress[3].Target)
+		assert.Contains(t, op.Status.Progress[3].Message, "vm-disks-006: ")
+		assertUpgraded(t, h)
+	}},
+
+	{name: "step gates hold a new batch", profile: func(p *v1.EdgeProfile) { p.Spec.Paused = true }, run: func(t *testing.T, h *harness) {
+		h.apply(spec())
+		op := h.runUntil(func(op *v1.ReplicationUpgrade) bool {
+			c := condition(op, operation.Reconciling)
+			return op.Status.Phase == string(placing) && c != nil && c.Reason == "Paused"
+		})
+		assert.Contains(t, condition(op, operation.Reconciling).Message, "paused")
+		for range 3 {
+			_, err := h.rec.Reconcile(context.Background(), reqOf(h))
+			require.NoError(t, err)
+		}
+		assert.Empty(t, h.mutations(), "nothing placed while paused")
+		assert.Equal(t, string(placing), h.get().Status.Phase)
+
+		h.updateProfile(func(p *v1.EdgeProfile) { p.Spec.Paused = false })
+		op = h.run()
+		require.Equal(t, string(succeeded), op.Status.Phase)
+		assert.Equal(t, happyPath, h.phases())
+	}},
+
+	{name: "transient Place errors are retried", run: func(t *testing.T, h *harness) {
+		h.storage.Fail(memory.MethodPlace, errors.New("linstor controller: 503"), 2)
+		h.apply(spec())
+		op := h.run()
+		require.Equal(t, string(succeeded), op.Status.Phase)
+		assert.Equal(t, happyPath, h.phases())
+		assert.Len(t, h.mutations(), 4, "three batches and the place count, each once")
+	}},
+
+	{name: "Place failing past the retries halts in Placing; Resume retries", run: func(t *testing.T, h *harness) {
+		h.storage.Fail(memory.MethodPlace, errors.New("linstor controller: 503"), 0)
+		h.apply(spec())
+		op := h.run()
+		require.Equal(t, string(halted), op.Status.Phase)
+		assert.Equal(t, string(placing), op.Status.HaltedPhase)
+		assert.Equal(t, operation.ReasonRetriesExhausted, condition(op, operation.Stalled).Reason)
+		assert.Contains(t, condition(op, operation.Stalled).Message, "503")
+		h.storage.Fail(memory.MethodPlace, nil, 0)
+		h.act(v1.ActionResume)
+		op = h.run()
+		require.Equal(t, string(succeeded), op.Status.Phase)
+		assertUpgraded(t, h)
+	}},
+
+	{name: "SetPlaceCount failing halts in Adjusting; Resume finishes", run: func(t *testing.T, h *harness) {
+		h.storage.Fail(memory.MethodSetPlaceCount, errors.New("linstor controller: 500"), 0)
+		h.apply(spec())
+		op := h.run()
+		require.Equal(t, string(halted), op.Status.Phase)
+		assert.Equal(t, string(adjusting), op.Status.HaltedPhase)
+		h.storage.Fail(memory.MethodSetPlaceCount, nil, 0)
+		h.act(v1.ActionResume)
+		op = h.run()
+		require.Equal(t, string(succeeded), op.Status.Phase)
+		assert.Equal(t, []phase.Phase{halted, adjusting, verifying, succeeded}, h.phases()[len(h.path)-4:])
+	}},
+
+	{name: "a replica lost before Verifying halts it; Resume verifies again", run: func(t *testing.T, h *harness) {
+		lost := false
+		h.onTransition = func(_, to phase.Phase) {
+			if to == verifying && !lost {
+				lost = true
+				require.NoError(t, h.storage.SetReplicas("vm-disks", "vm-disks-002",
+					backend.Replica{Node: "node-a", State: backend.UpToDate}, backend.Replica{Node: "node-b", State: "Outdated"}, backend.Replica{Node: "node-c", State: backend.UpToDate}))
+			}
+		}
+		h.apply(spec())
+		op := h.run()
+		require.Equal(t, string(halted), op.Status.Phase)
+		stalled := condition(op, operation.Stalled)
+		assert.Equal(t, replication.ReasonVerifyFailed, stalled.Reason)
+		assert.Contains(t, stalled.Message, "vm-disks-002 (node-b Outdated)")
+
+		require.NoError(t, h.storage.SetReplicas("vm-disks", "vm-disks-002",
+			backend.Replica{Node: "node-a", State: backend.UpToDate}, backend.Replica{Node: "node-b", State: backend.UpToDate}, backend.Replica{Node: "node-c", State: backend.UpToDate}))
+		h.act(v1.ActionResume)
+		op = h.run()
+		require.Equal(t, string(succeeded), op.Status.Phase)
+		assert.Equal(t, []phase.Phase{verifying, halted, verifying, succeeded}, h.phases()[len(h.path)-4:])
+	}},
+
+	{name: "preflight refusal halts with nothing changed; Resume after the fix", run: func(t *testing.T, h *harness) {
+		require.NoError(t, h.storage.SetReplicas("vm-disks", "vm-disks-004",
+			backend.Replica{Node: "node-a", State: backend.UpToDate}, backend.Replica{Node: "node-b", State: "Inconsistent"}))
+		h.apply(spec())
+		op := h.run()
+		require.Equal(t, string(halted), op.Status.Phase)
+		assert.Equal(t, replication.ReasonPreflightFailed, condition(op, operation.Stalled).Reason)
+		assert.Contains(t, condition(op, operation.Stalled).Message, "vm-disks-004 (node-b Inconsistent)")
+		assert.Empty(t, h.mutations())
+
+		require.NoError(t, h.storage.SetReplicas("vm-disks", "vm-disks-004",
+			backend.Replica{Node: "node-a", State: backend.UpToDate}, backend.Replica{Node: "node-b", State: backend.UpToDate}))
+		h.act(v1.ActionResume)
+		op = h.run()
+		require.Equal(t, string(succeeded), op.Status.Phase)
+		assert.Equal(t, []phase.Phase{preflight, halted, preflight, placing}, h.phases()[2:6])
+		assertUpgraded(t, h)
+	}},
+
+	{name: "no LINSTOR backend halts at Preflight", run: func(t *testing.T, h *harness) {
+		h.env.Storage = nil
+		h.apply(spec())
+		op := h.run()
+		require.Equal(t, string(halted), op.Status.Phase)
+		assert.Equal(t, replication.ReasonNoStorageBackend, condition(op, operation.Stalled).Reason)
+		assert.Contains(t, condition(op, operation.Stalled).Message, "LINSTOR backend")
+	}},
+
+	{name: "spec.action Abort before the start", run: func(t *testing.T, h *harness) {
+		s := spec()
+		s.Action = v1.ActionAbort
+		h.apply(s)
+		op := h.run()
+		assert.Equal(t, string(aborted), op.Status.Phase)
+		assert.Equal(t, []phase.Phase{pending, awaiting, aborted}, h.phases())
+		assert.Empty(t, h.mutations())
+	}},
+}
+
+// TestScenarios runs every scenario through the real skeleton and checks
+// that each transition a step took is in the table and, when every
+// scenario ran, that the scenarios took every transition of the table.
+func TestScenarios(t *testing.T) {
+	seen := map[[2]phase.Phase]bool{}
+	ran := 0
+	for _, sc := range scenarios {
+		t.Run(sc.name, func(t *testing.T) {
+			h := newHarness(t, sc.profile)
+			sc.run(t, h)
+			for _, tr := range h.path {
+				if tr[0] == "" {
+					assert.Equal(t, replication.Table.Initial, tr[1])
+					continue
+				}
+				assert.True(t, replication.Table.Allowed(tr[0], tr[1]), "%s → %s is not in the table", tr[0], tr[1])
+				seen[tr] = true
+			}
+			for _, r := range h.get().Status.Audit {
+				assert.NotEqual(t, operation.ReasonTransitionNotAllowed, r.Reason, "%s → %s: %s", r.From, r.To, r.Message)
+			}
+			ran++
+		})
+	}
+	if ran < len(scenarios) {
+		return // filtered with -run: coverage is not known
+	}
+	for _, tr := range replication.Table.Transitions() {
+		assert.True(t, seen[tr], "no scenario takes %s → %s", tr[0], tr[1])
+	}
+}
+
+func TestTable(t *testing.T) {
+	require.NoError(t, replication.Table.Validate())
+	for p := range replication.Kind.Steps {
+		assert.True(t, replication.Table.Known(p), "step for unknown phase %s", p)
+		assert.False(t, replication.Table.IsTerminal(p), "terminal phase %s has a step", p)
+	}
+	for _, p := range replication.Table.Phases() {
+		if !replication.Table.IsTerminal(p) && p != phase.Halted {
+			assert.Contains(t, replication.Kind.Steps, p, "phase %s has no step", p)
+		}
+	}
+	assert.True(t, replication.Table.Allowed(phase.AwaitingApproval, replication.Kind.First))
+	assert.True(t, slices.Contains(replication.Table.Next[phase.Halted], phase.Aborted))
+}
