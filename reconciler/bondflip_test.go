@@ -9,7 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/go-logr/logr/testr"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -28,16 +27,11 @@ var seq atomic.Int32
 // follows it, with a fresh namespace and cluster name.
 func newStack(t *testing.T, fo fleet.Options, change func(*stack.Options)) *stack.Stack {
 	t.Helper()
-	n := seq.Add(1)
-	f := fleet.New(t, fo)
-	o := stack.Options{Namespace: fmt.Sprintf("t%d", n), Cluster: fmt.Sprintf("cluster-%d", n), Fleet: f, Logger: testr.NewWithOptions(t, testr.Options{Verbosity: 0})}
-	if change != nil {
-		change(&o)
-	}
-	s, err := stack.New(t, apiServer(t).Config, o)
-	require.NoError(t, err)
-	return s
+	return newStackFor(t, fleet.New(t, fo), change)
 }
+
+func nsName(n int32) string      { return fmt.Sprintf("t%d", n) }
+func clusterName(n int32) string { return fmt.Sprintf("cluster-%d", n) }
 
 func noVMProtection(path, content string) string {
 	if path == fleet.BondFlip {

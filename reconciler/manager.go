@@ -144,7 +144,7 @@ func New(cfg *rest.Config, o Options) (ctrl.Manager, error) {
 		return nil, err
 	}
 
-	env := &operation.Env{Client: mgr.GetClient(), Chain: chain, Storage: o.Storage, VMs: o.VMs, Cluster: o.Cluster, Site: o.Site, Now: o.Now, Hooks: o.Hooks, Poll: o.Poll}
+	env := &operation.Env{Client: mgr.GetClient(), Reader: mgr.GetAPIReader(), Chain: chain, Storage: o.Storage, VMs: o.VMs, Cluster: o.Cluster, Site: o.Site, Now: o.Now, Hooks: o.Hooks, Poll: o.Poll}
 	kinds := o.Kinds
 	if len(kinds) == 0 {
 		kinds = Kinds()

@@ -18,7 +18,6 @@ import (
 	"github.com/nodewright/nodewright/reconciler/audit"
 	"github.com/nodewright/nodewright/reconciler/backend/memory"
 	"github.com/nodewright/nodewright/schema/example"
-	"github.com/nodewright/nodewright/schema/render"
 	v1 "github.com/nodewright/nodewright/schema/v1alpha1"
 	"github.com/nodewright/nodewright/test/envtest"
 	"github.com/nodewright/nodewright/test/fleet"
@@ -58,12 +57,10 @@ func (d *demo) cluster(hold bool) {
 	f := fleet.New(d.tb, fleet.Options{AnyTime: true})
 	d.say("   a new fleet repository at %s: alice (OpenPGP) and bob (SSH) commit, carol (SSH) approves", f.URL)
 	d.say("   (its maintenance window is opened all week, so the demo runs whenever you start it)")
-	tree := render.NewTree(fleetFiles(f))
-	doc, problems := tree.Profile(fleet.Site)
-	if doc == nil {
-		d.tb.Fatalf("render %s: %v", fleet.Site, problems)
+	profile, err := f.Profile()
+	if err != nil {
+		d.tb.Fatalf("%v", err)
 	}
-	profile := doc.Object.(*v1.EdgeProfile)
 	vms := memory.VMsFromProfile(profile, "apps", 2)
 	storage := memory.StorageFromProfile(profile, 4)
 	s, err := stack.New(d.tb, env.Config, stack.Options{Namespace: demoNamespace, Cluster: fleet.Site, Fleet: f, VMs: vms, Storage: storage, Heartbeat: time.Second})
@@ -133,15 +130,6 @@ func (d *demo) cluster(hold bool) {
 		<-sigs
 		signal.Stop(sigs)
 	}
-}
-
-// fleetFiles reads the fleet's files at HEAD, for rendering.
-func fleetFiles(f *fleet.Fleet) map[string][]byte {
-	out := map[string][]byte{}
-	for _, p := range strings.Fields(f.Work.Git("ls-files")) {
-		out[p] = []byte(f.Work.Git("show", "HEAD:"+p) + "\n")
-	}
-	return out
 }
 
 func fleetExample(path string) []byte { return example.Files()[path] }

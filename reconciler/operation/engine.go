@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/go-logr/logr"
@@ -84,6 +85,8 @@ type Hooks struct {
 type Env struct {
 	// Client is the manager's client (cached reads).
 	Client client.Client
+	// Reader reads uncached, where a decision must see the newest state.
+	Reader client.Reader
 	// Chain appends audit records.
 	Chain *Chain
 	// Storage and VMs are the LINSTOR and KubeVirt backends.
@@ -95,6 +98,8 @@ type Env struct {
 	Now func() time.Time
 	// Hooks are for tests.
 	Hooks Hooks
+	// startMu serialises first starts: see Run.CheckStepGates.
+	startMu sync.Mutex
 	// Poll is how soon a waiting step looks again (default 2s). When set,
 	// it also caps every wait at five polls, so tests and the demo run
 	// at the pace of their simulated backends.

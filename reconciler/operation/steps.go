@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	corev1 "k8s.io/api/core/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -48,20 +49,39 @@ func AwaitApproval(_ context.Context, run *Run) (phase.Phase, error) {
 // CheckStepGates evaluates the step gates (pause, window, health, blast
 // radius) before a new node or batch starts, and returns a WaitError
 // naming every gate that blocks.
+//
+// The first time an operation passes them it is marked started, and the
+// check and the mark happen under one lock with uncached reads, so two
+// operations that wait for each other never both start at once: the
+// first to pass is in flight for the second.
 func (r *Run) CheckStepGates(ctx context.Context) error {
-	d, err := r.Env.StepGates(ctx, r.Op)
+	st := r.Status()
+	first := st.StartedAt == nil
+	if first {
+		r.Env.startMu.Lock()
+		defer r.Env.startMu.Unlock()
+	}
+	d, err := r.Env.StepGates(ctx, r.Op, first)
 	if err != nil {
 		return err
 	}
-	if d.Allowed {
-		return nil
+	if !d.Allowed {
+		blocking := d.Blocking()
+		msgs := make([]string, len(blocking))
+		for i, v := range blocking {
+			msgs[i] = fmt.Sprintf("%s: %s", v.Gate, v.Message)
+		}
+		return Wait(r.Env.poll()*5, string(blocking[0].Reason), "%s", strings.Join(msgs, "; "))
 	}
-	blocking := d.Blocking()
-	msgs := make([]string, len(blocking))
-	for i, v := range blocking {
-		msgs[i] = fmt.Sprintf("%s: %s", v.Gate, v.Message)
+	if first {
+		t := metav1.NewTime(r.Now.UTC().Truncate(time.Second))
+		st.StartedAt = &t
+		if err := r.Env.Client.Status().Update(ctx, r.Op); err != nil {
+			st.StartedAt = nil
+			return fmt.Errorf("mark %s started: %w", r.Op.GetName(), err)
+		}
 	}
-	return Wait(r.Env.poll()*5, string(blocking[0].Reason), "%s", strings.Join(msgs, "; "))
+	return nil
 }
 
 // Profile returns the site's EdgeProfile (cluster-scoped, named after the
@@ -76,14 +96,14 @@ func (e *Env) Profile(ctx context.Context) (*v1.EdgeProfile, error) {
 }
 
 // StepGates gathers the live inputs of the step gates — the profile, node
-// readiness, DRBD replica states and the other operations in flight —
-// and evaluates them for op.
-func (e *Env) StepGates(ctx context.Context, op v1.Operation) (gates.Decision, error) {
+// readiness, DRBD replica states and the other operations in flight (read
+// uncached when fresh is set) — and evaluates them for op.
+func (e *Env) StepGates(ctx context.Context, op v1.Operation, fresh bool) (gates.Decision, error) {
 	profile, err := e.Profile(ctx)
 	if err != nil {
 		return gates.Decision{}, err
 	}
-	health, err := e.Health(ctx, op.GetNamespace(), profile)
+	health, err := e.Health(ctx, op.GetNamespace(), profile, fresh)
 	if err != nil {
 		return gates.Decision{}, err
 	}
@@ -92,7 +112,7 @@ func (e *Env) StepGates(ctx context.Context, op v1.Operation) (gates.Decision, e
 }
 
 // Health gathers what the health gate reads from the cluster.
-func (e *Env) Health(ctx context.Context, namespace string, profile *v1.EdgeProfile) (gates.Health, error) {
+func (e *Env) Health(ctx context.Context, namespace string, profile *v1.EdgeProfile, fresh bool) (gates.Health, error) {
 	h := gates.Health{Reported: true, Nodes: map[string]bool{}}
 	nodes := &corev1.NodeList{}
 	if err := e.Client.List(ctx, nodes); err != nil {
@@ -123,7 +143,7 @@ func (e *Env) Health(ctx context.Context, namespace string, profile *v1.EdgeProf
 			}
 		}
 	}
-	inflight, err := e.InFlight(ctx, namespace, profile)
+	inflight, err := e.InFlight(ctx, namespace, profile, fresh)
 	if err != nil {
 		return h, err
 	}
@@ -131,18 +151,26 @@ func (e *Env) Health(ctx context.Context, namespace string, profile *v1.EdgeProf
 	return h, nil
 }
 
-// InFlight lists the operations of the namespace that have started and
-// not ended (a halted one counts: its nodes may be half-changed).
-func (e *Env) InFlight(ctx context.Context, namespace string, profile *v1.EdgeProfile) ([]gates.Operation, error) {
+// InFlight lists the operations of the namespace that have started (passed
+// their step gates once) and not ended; a halted one counts, as its nodes
+// may be half-changed. fresh reads them from the API server, not the cache.
+func (e *Env) InFlight(ctx context.Context, namespace string, profile *v1.EdgeProfile, fresh bool) ([]gates.Operation, error) {
 	var out []gates.Operation
+	var reader client.Reader = e.Client
+	if fresh && e.Reader != nil {
+		reader = e.Reader
+	}
 	lists := []client.ObjectList{&v1.BondModeFlipPlanList{}, &v1.ReplicationUpgradeList{}, &v1.VMVolumeMigrationList{}}
 	for _, l := range lists {
-		if err := e.Client.List(ctx, l, client.InNamespace(namespace)); err != nil {
+		if err := reader.List(ctx, l, client.InNamespace(namespace)); err != nil {
 			return nil, fmt.Errorf("list operations: %w", err)
 		}
 		for _, op := range operations(l) {
+			if op.OperationStatus().StartedAt == nil {
+				continue
+			}
 			switch phase.Phase(op.OperationStatus().Phase) {
-			case "", phase.Pending, phase.AwaitingApproval, phase.Succeeded, phase.Aborted, "RolledBack":
+			case phase.Succeeded, phase.Aborted, "RolledBack":
 				continue
 			}
 			out = append(out, gather.Describe(op, profile))

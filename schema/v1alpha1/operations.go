@@ -194,6 +194,11 @@ type OperationStatus struct {
 	// Progress lists each node or resource step.
 	// +optional
 	Progress []StepProgress `json:"progress,omitempty"`
+	// StartedAt is when the operation first passed its step gates, just
+	// before its first change to the site; from then on it counts as in
+	// flight for the other operations' health and blast-radius gates.
+	// +optional
+	StartedAt *metav1.Time `json:"startedAt,omitempty"`
 	// PhaseSince is when the operation entered Phase.
 	// +optional
 	PhaseSince *metav1.Time `json:"phaseSince,omitempty"`

@@ -746,6 +746,10 @@ func (in *OperationStatus) DeepCopyInto(out *OperationStatus) {
 			(*in)[i].DeepCopyInto(&(*out)[i])
 		}
 	}
+	if in.StartedAt != nil {
+		in, out := &in.StartedAt, &out.StartedAt
+		*out = (*in).DeepCopy()
+	}
 	if in.PhaseSince != nil {
 		in, out := &in.PhaseSince, &out.PhaseSince
 		*out = (*in).DeepCopy()

@@ -2,6 +2,7 @@ package fleet
 
 import (
 	"context"
+	"fmt"
 	"path/filepath"
 	"strings"
 
@@ -11,6 +12,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/nodewright/nodewright/schema/example"
+	"github.com/nodewright/nodewright/schema/render"
+	v1 "github.com/nodewright/nodewright/schema/v1alpha1"
 	"github.com/nodewright/nodewright/test/harness"
 )
 
@@ -177,4 +180,19 @@ func ReadyNodes(ctx context.Context, c client.Client, names ...string) error {
 		}
 	}
 	return nil
+}
+
+// Profile renders the site's EdgeProfile at HEAD, as the reconciler will.
+func (f *Fleet) Profile() (*v1.EdgeProfile, error) {
+	files := map[string][]byte{}
+	for _, p := range strings.Fields(f.Work.Git("ls-files")) {
+		files[p] = []byte(f.Work.Git("show", "HEAD:"+p) + "\n")
+	}
+	doc, problems := render.NewTree(files).Profile(Site)
+	if doc == nil {
+		return nil, fmt.Errorf("render %s: %v", Site, problems)
+	}
+	p := doc.Object.(*v1.EdgeProfile)
+	v1.Default(p)
+	return p, nil
 }
