@@ -39,6 +39,8 @@ const (
 	ReasonApplied = "Applied"
 	// ReasonFetchFailed: the repository could not be read; retried.
 	ReasonFetchFailed = "FetchFailed"
+	// ReasonApplyFailed: the API server refused an apply; retried.
+	ReasonApplyFailed = "ApplyFailed"
 	// ReasonInvalidManifest: the accepted commit's site does not validate;
 	// the last applied commit stays.
 	ReasonInvalidManifest = "InvalidManifest"
@@ -178,7 +180,7 @@ func (r *Reconciler) sync(ctx context.Context, fs, spec *v1.FleetSource) outcome
 	}
 	deferred, err := r.apply(ctx, fs, res.Tip.String(), plan)
 	if err != nil {
-		return outcome{reason: ReasonFetchFailed, err: err, message: err.Error()}
+		return outcome{reason: ReasonApplyFailed, err: err, message: err.Error()}
 	}
 	fs.Status.AppliedCommit = res.Tip.String()
 	if r.Applied != nil {
@@ -300,7 +302,7 @@ func (r *Reconciler) serverSideApply(ctx context.Context, obj client.Object, kin
 	}
 	unstructured.RemoveNestedField(u.Object, "metadata", "creationTimestamp")
 	if err := r.Client.Patch(ctx, u, client.Apply, client.FieldOwner(FieldOwner), client.ForceOwnership); err != nil {
-		return fmt.Errorf("apply %s %s/%s: %w", kind, obj.GetNamespace(), obj.GetName(), err)
+		return fmt.Errorf("apply %s %s: %w", kind, client.ObjectKeyFromObject(obj), err)
 	}
 	return nil
 }

@@ -50,6 +50,8 @@ type Stack struct {
 	// Logger is given to the managers.
 	Logger logr.Logger
 
+	reconcilerConfig, agentConfig *rest.Config
+
 	mu      sync.Mutex
 	agents  map[string]context.CancelFunc
 	running []*Manager
@@ -71,6 +73,10 @@ type Options struct {
 	Heartbeat time.Duration
 	// Logger is given to the managers and agents.
 	Logger logr.Logger
+	// ReconcilerConfig and AgentConfig, when set, are the identities the
+	// reconciler and the agents reach the API server with (an impersonated
+	// service account, say); the default is cfg.
+	ReconcilerConfig, AgentConfig *rest.Config
 }
 
 // New creates the namespace, trust root Secret, Ready nodes, agents and
@@ -84,8 +90,14 @@ func New(tb harness.TB, cfg *rest.Config, o Options) (*Stack, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Stack{tb: tb, Config: cfg, Client: c, Namespace: o.Namespace, Cluster: o.Cluster, Fleet: o.Fleet,
+	s := &Stack{tb: tb, Config: cfg, Client: c, reconcilerConfig: cfg, agentConfig: cfg, Namespace: o.Namespace, Cluster: o.Cluster, Fleet: o.Fleet,
 		Hosts: map[string]*simhost.Host{}, Storage: o.Storage, VMs: o.VMs, agents: map[string]context.CancelFunc{}, Logger: o.Logger}
+	if o.ReconcilerConfig != nil {
+		s.reconcilerConfig = o.ReconcilerConfig
+	}
+	if o.AgentConfig != nil {
+		s.agentConfig = o.AgentConfig
+	}
 	s.StateDir = tb.TempDir()
 	s.AuditFile = filepath.Join(tb.TempDir(), "audit.jsonl")
 	ctx := context.Background()
@@ -138,7 +150,7 @@ func (s *Stack) StartAgent(node string, heartbeat time.Duration) {
 	s.mu.Unlock()
 	go func() {
 		defer close(done)
-		err := agent.Run(ctx, s.Config, nil, agent.Options{Node: node, Namespace: s.Namespace, Host: s.Hosts[node], HeartbeatInterval: heartbeat, Version: "test"})
+		err := agent.Run(ctx, s.agentConfig, nil, agent.Options{Node: node, Namespace: s.Namespace, Host: s.Hosts[node], HeartbeatInterval: heartbeat, Version: "test"})
 		if err != nil && ctx.Err() == nil {
 			s.tb.Fatalf("agent %s: %v", node, err)
 		}
@@ -190,7 +202,7 @@ func (s *Stack) StartReconciler(change func(*reconciler.Options)) (*Manager, err
 	if change != nil {
 		change(&o)
 	}
-	mgr, err := reconciler.New(s.Config, o)
+	mgr, err := reconciler.New(s.reconcilerConfig, o)
 	if err != nil {
 		_ = sink.Close()
 		return nil, err
