@@ -301,7 +301,7 @@ func (r *Reconciler) serverSideApply(ctx context.Context, obj client.Object, kin
 		u.SetAnnotations(annotations)
 	}
 	unstructured.RemoveNestedField(u.Object, "metadata", "creationTimestamp")
-	if err := r.Client.Patch(ctx, u, client.Apply, client.FieldOwner(FieldOwner), client.ForceOwnership); err != nil {
+	if err := r.Client.Apply(ctx, client.ApplyConfigurationFromUnstructured(u), client.FieldOwner(FieldOwner), client.ForceOwnership); err != nil {
 		return fmt.Errorf("apply %s %s: %w", kind, client.ObjectKeyFromObject(obj), err)
 	}
 	return nil
