@@ -9,6 +9,7 @@ import (
 
 	"sigs.k8s.io/controller-runtime/pkg/log"
 
+	"github.com/nodewright/nodewright/agent/action"
 	"github.com/nodewright/nodewright/schema/v1alpha1"
 )
 
@@ -32,7 +33,7 @@ type flipRun struct {
 	host      Host
 	now       func() time.Time
 	apiServer string
-	f         FlipBond
+	f         action.FlipBond
 	report    reportFunc
 
 	// deadman is when the bond goes back unless Succeeded was reported;

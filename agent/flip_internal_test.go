@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/nodewright/nodewright/agent/action"
 	"github.com/nodewright/nodewright/schema/v1alpha1"
 )
 
@@ -61,7 +62,7 @@ func TestUnreportableSuccessReverts(t *testing.T) {
 	r := &flipRun{
 		host: host,
 		now:  time.Now,
-		f: FlipBond{
+		f: action.FlipBond{
 			Bond: "bond0", FromMode: v1alpha1.BondActiveBackup, ToMode: v1alpha1.Bond8023AD,
 			RevertAfter: 500 * time.Millisecond, ProbeTimeout: time.Second, Gateway: "10.0.0.1",
 		},
@@ -117,7 +118,7 @@ func TestResumedAfterDeadManReverts(t *testing.T) {
 	r := &flipRun{
 		host: host,
 		now:  time.Now,
-		f:    FlipBond{Bond: "bond0", FromMode: v1alpha1.BondActiveBackup, ToMode: v1alpha1.Bond8023AD, RevertAfter: time.Minute, ProbeTimeout: time.Second},
+		f:    action.FlipBond{Bond: "bond0", FromMode: v1alpha1.BondActiveBackup, ToMode: v1alpha1.Bond8023AD, RevertAfter: time.Minute, ProbeTimeout: time.Second},
 		report: func(_ context.Context, phase v1alpha1.TaskPhase, msg string) error {
 			got = attempt{phase, msg}
 			return nil
@@ -133,7 +134,7 @@ func TestResumedAfterDeadManReverts(t *testing.T) {
 
 func TestDeadmanIsBoundedByTheTaskDeadline(t *testing.T) {
 	started := time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC)
-	r := &flipRun{f: FlipBond{RevertAfter: 10 * time.Minute}}
+	r := &flipRun{f: action.FlipBond{RevertAfter: 10 * time.Minute}}
 	r.setDeadman(started, started.Add(time.Hour))
 	assert.Equal(t, started.Add(10*time.Minute), r.deadman)
 	r.setDeadman(started, started.Add(time.Minute))

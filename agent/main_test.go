@@ -17,6 +17,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/nodewright/nodewright/agent"
+	"github.com/nodewright/nodewright/agent/action"
 	"github.com/nodewright/nodewright/schema/v1alpha1"
 	"github.com/nodewright/nodewright/test/envtest"
 )
@@ -102,7 +103,7 @@ func runAgent(t *testing.T, opts agent.Options) (stop func()) {
 // flipParams are the params of a FlipBond task from active-backup to
 // 802.3ad on bond0, with every kind of probe.
 func flipParams(mods ...func(map[string]string)) map[string]string {
-	p := agent.FlipBond{
+	p := action.FlipBond{
 		Bond:         "bond0",
 		FromMode:     v1alpha1.BondActiveBackup,
 		ToMode:       v1alpha1.Bond8023AD,

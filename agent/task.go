@@ -13,6 +13,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/log"
 
+	"github.com/nodewright/nodewright/agent/action"
 	"github.com/nodewright/nodewright/schema/v1alpha1"
 )
 
@@ -129,13 +130,13 @@ func (r *taskReconciler) refusal(task *v1alpha1.NodeTask, now time.Time) string 
 }
 
 // parse checks the task's action and reads its params.
-func (r *taskReconciler) parse(task *v1alpha1.NodeTask) (FlipBond, error) {
+func (r *taskReconciler) parse(task *v1alpha1.NodeTask) (action.FlipBond, error) {
 	if task.Spec.Action != v1alpha1.ActionFlipBond {
-		return FlipBond{}, fmt.Errorf("action %q is not one this agent knows (known: %s); not touched", task.Spec.Action, v1alpha1.ActionFlipBond)
+		return action.FlipBond{}, fmt.Errorf("action %q is not one this agent knows (known: %s); not touched", task.Spec.Action, v1alpha1.ActionFlipBond)
 	}
-	f, err := ParseFlipBond(task.Spec.Params)
+	f, err := action.ParseFlipBond(task.Spec.Params)
 	if err != nil {
-		return FlipBond{}, fmt.Errorf("%s: %s; not touched", task.Spec.Action, strings.ReplaceAll(err.Error(), "\n", "; "))
+		return action.FlipBond{}, fmt.Errorf("%s: %s; not touched", task.Spec.Action, strings.ReplaceAll(err.Error(), "\n", "; "))
 	}
 	return f, nil
 }

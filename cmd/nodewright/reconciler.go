@@ -16,12 +16,13 @@ import (
 
 	"github.com/nodewright/nodewright/reconciler"
 	"github.com/nodewright/nodewright/reconciler/audit"
+	"github.com/nodewright/nodewright/reconciler/config"
 	"github.com/nodewright/nodewright/source/trust"
 )
 
 func newReconcilerCommand() *cobra.Command {
 	var configFile string
-	var c reconciler.Config
+	var c config.Config
 	var leaderElect bool
 	cmd := &cobra.Command{
 		Use:   "reconciler",
@@ -37,13 +38,13 @@ Logs are JSON lines on stderr; metrics on --metrics-bind-address, /healthz and
 built yet: steps that need them halt with the reason NoVMBackend or similar.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg := reconciler.Config{}
+			cfg := config.Config{}
 			if configFile != "" {
 				data, err := os.ReadFile(configFile)
 				if err != nil {
 					return usageError("config: %v", err)
 				}
-				parsed, err := reconciler.ParseConfig(configFile, data)
+				parsed, err := config.Parse(configFile, data)
 				if err != nil {
 					return usageError("%v", err)
 				}
@@ -101,7 +102,7 @@ func restConfig(kubeconfig string) (*rest.Config, error) {
 	return ctrl.GetConfig()
 }
 
-func runReconciler(c reconciler.Config) error {
+func runReconciler(c config.Config) error {
 	log := logr.FromSlogHandler(slog.NewJSONHandler(os.Stderr, nil))
 	ctrl.SetLogger(log)
 	cfg, err := restConfig(c.Kubeconfig)

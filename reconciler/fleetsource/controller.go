@@ -3,7 +3,6 @@ package fleetsource
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"path/filepath"
 	"strings"
@@ -310,18 +309,11 @@ func (r *Reconciler) serverSideApply(ctx context.Context, obj client.Object, kin
 // markRemoved annotates the site's operations that are no longer in git;
 // their controllers finish or halt them, then delete them.
 func (r *Reconciler) markRemoved(ctx context.Context, namespace, site string, inGit map[string]bool) error {
-	lists := map[string]client.ObjectList{
-		v1.KindBondModeFlipPlan: &v1.BondModeFlipPlanList{}, v1.KindReplicationUpgrade: &v1.ReplicationUpgradeList{}, v1.KindVMVolumeMigration: &v1.VMVolumeMigrationList{},
-	}
-	for kind, l := range lists {
+	for kind, l := range operation.Lists() {
 		if err := r.Client.List(ctx, l, client.InNamespace(namespace), client.MatchingLabels{v1.LabelSite: site}); err != nil {
 			return err
 		}
-		items, err := metaItems(l)
-		if err != nil {
-			return err
-		}
-		for _, obj := range items {
+		for _, obj := range operation.Items(l) {
 			if inGit[kind+"/"+obj.GetName()] || obj.GetAnnotations()[v1.AnnotationRemoved] != "" {
 				continue
 			}
@@ -338,27 +330,6 @@ func (r *Reconciler) markRemoved(ctx context.Context, namespace, site string, in
 		}
 	}
 	return nil
-}
-
-func metaItems(l client.ObjectList) ([]client.Object, error) {
-	var out []client.Object
-	switch l := l.(type) {
-	case *v1.BondModeFlipPlanList:
-		for i := range l.Items {
-			out = append(out, &l.Items[i])
-		}
-	case *v1.ReplicationUpgradeList:
-		for i := range l.Items {
-			out = append(out, &l.Items[i])
-		}
-	case *v1.VMVolumeMigrationList:
-		for i := range l.Items {
-			out = append(out, &l.Items[i])
-		}
-	default:
-		return nil, errors.New("unknown operation list")
-	}
-	return out, nil
 }
 
 // inFlight reports whether the operation has started and not stopped:

@@ -160,12 +160,11 @@ func (e *Env) InFlight(ctx context.Context, namespace string, profile *v1.EdgePr
 	if fresh && e.Reader != nil {
 		reader = e.Reader
 	}
-	lists := []client.ObjectList{&v1.BondModeFlipPlanList{}, &v1.ReplicationUpgradeList{}, &v1.VMVolumeMigrationList{}}
-	for _, l := range lists {
+	for _, l := range Lists() {
 		if err := reader.List(ctx, l, client.InNamespace(namespace)); err != nil {
 			return nil, fmt.Errorf("list operations: %w", err)
 		}
-		for _, op := range operations(l) {
+		for _, op := range Items(l) {
 			if op.OperationStatus().StartedAt == nil {
 				continue
 			}
@@ -179,7 +178,17 @@ func (e *Env) InFlight(ctx context.Context, namespace string, profile *v1.EdgePr
 	return out, nil
 }
 
-func operations(l client.ObjectList) []v1.Operation {
+// Lists returns an empty list of each operation kind, to List into.
+func Lists() map[string]client.ObjectList {
+	return map[string]client.ObjectList{
+		v1.KindBondModeFlipPlan:   &v1.BondModeFlipPlanList{},
+		v1.KindReplicationUpgrade: &v1.ReplicationUpgradeList{},
+		v1.KindVMVolumeMigration:  &v1.VMVolumeMigrationList{},
+	}
+}
+
+// Items returns the operations of a list from Lists.
+func Items(l client.ObjectList) []v1.Operation {
 	var out []v1.Operation
 	switch l := l.(type) {
 	case *v1.BondModeFlipPlanList:

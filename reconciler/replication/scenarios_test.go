@@ -15,6 +15,7 @@ import (
 	"github.com/nodewright/nodewright/reconciler/backend"
 	"github.com/nodewright/nodewright/reconciler/backend/memory"
 	"github.com/nodewright/nodewright/reconciler/operation"
+	"github.com/nodewright/nodewright/reconciler/operation/optest"
 	"github.com/nodewright/nodewright/reconciler/phase"
 	"github.com/nodewright/nodewright/reconciler/replication"
 	v1 "github.com/nodewright/nodewright/schema/v1alpha1"
@@ -63,9 +64,9 @@ type scenario struct {
 var scenarios = []scenario{
 	{name: "happy path through every phase", run: func(t *testing.T, h *harness) {
 		h.apply(spec())
-		op := h.run()
+		op := h.Run()
 		require.Equal(t, string(succeeded), op.Status.Phase, "%+v", op.Status.Conditions)
-		assert.Equal(t, happyPath, h.phases())
+		assert.Equal(t, happyPath, h.Phases())
 		assertUpgraded(t, h)
 
 		assert.Equal(t, []string{
@@ -82,22 +83,22 @@ var scenarios = []scenario{
 			assert.Equal(t, replication.BatchDone, p.Phase)
 			assert.True(t, len(p.Message) > len(want) && p.Message[:len(want)] == want, p.Message)
 		}
-		ready := condition(op, operation.Ready)
+		ready := optest.Condition(op, operation.Ready)
 		require.NotNil(t, ready)
 		assert.Equal(t, metav1.ConditionTrue, ready.Status)
 		assert.Equal(t, replication.ReasonVerified, ready.Reason)
 	}},
 
 	{name: "a batch that does not sync in time halts; Resume waits again", run: func(t *testing.T, h *harness) {
-		h.tick = 20 * time.Second
+		h.Tick = 20 * time.Second
 		h.storage.NeverSync("vm-disks-003", true)
 		s := spec()
 		s.SyncTimeout = metav1.Duration{Duration: time.Minute}
 		h.apply(s)
-		op := h.run()
+		op := h.Run()
 		require.Equal(t, string(halted), op.Status.Phase)
-		assert.Equal(t, []phase.Phase{pending, awaiting, preflight, placing, syncing, placing, syncing, halted}, h.phases())
-		stalled := condition(op, operation.Stalled)
+		assert.Equal(t, []phase.Phase{pending, awaiting, preflight, placing, syncing, placing, syncing, halted}, h.Phases())
+		stalled := optest.Condition(op, operation.Stalled)
 		require.NotNil(t, stalled)
 		assert.Equal(t, replication.ReasonSyncTimeout, stalled.Reason)
 		assert.Contains(t, stalled.Message, "batch-2")
@@ -110,23 +111,23 @@ var scenarios = []scenario{
 		assert.Len(t, h.mutations(), 2, "two batches placed, nothing else")
 
 		h.storage.NeverSync("vm-disks-003", false)
-		h.act(v1.ActionResume)
-		op = h.run()
+		h.Act(v1.ActionResume)
+		op = h.Run()
 		require.Equal(t, string(succeeded), op.Status.Phase, "%+v", op.Status.Conditions)
-		assert.Equal(t, []phase.Phase{syncing, placing, syncing, adjusting, verifying, succeeded}, h.phases()[8:])
+		assert.Equal(t, []phase.Phase{syncing, placing, syncing, adjusting, verifying, succeeded}, h.Phases()[8:])
 		assertUpgraded(t, h)
 	}},
 
 	{name: "a timed-out batch can be aborted", run: func(t *testing.T, h *harness) {
-		h.tick = time.Minute
+		h.Tick = time.Minute
 		h.storage.NeverSync("vm-disks-001", true)
 		h.apply(spec())
-		op := h.run()
+		op := h.Run()
 		require.Equal(t, string(halted), op.Status.Phase)
-		h.act(v1.ActionAbort)
-		op = h.run()
+		h.Act(v1.ActionAbort)
+		op = h.Run()
 		assert.Equal(t, string(aborted), op.Status.Phase)
-		assert.Equal(t, []phase.Phase{halted, aborted}, h.phases()[len(h.path)-2:])
+		assert.Equal(t, []phase.Phase{halted, aborted}, h.Phases()[len(h.Path)-2:])
 		g, _ := h.storage.Group("vm-disks")
 		assert.Equal(t, 2, g.PlaceCount, "an aborted upgrade leaves the place count")
 	}},
@@ -134,11 +135,11 @@ var scenarios = []scenario{
 	{name: "nothing to do", run: func(t *testing.T, h *harness) {
 		h.storage.AddGroup("vm-disks", 3, []string{"node-a", "node-b", "node-c"}, "vm-disks-001", "vm-disks-002")
 		h.apply(spec())
-		op := h.run()
+		op := h.Run()
 		require.Equal(t, string(succeeded), op.Status.Phase)
-		assert.Equal(t, []phase.Phase{pending, awaiting, preflight, succeeded}, h.phases())
+		assert.Equal(t, []phase.Phase{pending, awaiting, preflight, succeeded}, h.Phases())
 		assert.Empty(t, h.mutations())
-		assert.Equal(t, replication.ReasonNothingToDo, condition(op, operation.Ready).Reason)
+		assert.Equal(t, replication.ReasonNothingToDo, optest.Condition(op, operation.Ready).Reason)
 	}},
 
 	{name: "replicas placed already, place count not raised", run: func(t *testing.T, h *harness) {
@@ -148,15 +149,15 @@ var scenarios = []scenario{
 				backend.Replica{Node: "node-a", State: backend.UpToDate}, backend.Replica{Node: "node-b", State: backend.UpToDate}, backend.Replica{Node: "node-c", State: backend.UpToDate}))
 		}
 		h.apply(spec())
-		op := h.run()
+		op := h.Run()
 		require.Equal(t, string(succeeded), op.Status.Phase)
-		assert.Equal(t, []phase.Phase{pending, awaiting, preflight, placing, adjusting, verifying, succeeded}, h.phases())
+		assert.Equal(t, []phase.Phase{pending, awaiting, preflight, placing, adjusting, verifying, succeeded}, h.Phases())
 		assert.Equal(t, []string{"SetPlaceCount 3"}, h.mutations())
 	}},
 
 	{name: "a resource made after the plan gets a batch of its own", run: func(t *testing.T, h *harness) {
 		added := false
-		h.onTransition = func(_, to phase.Phase) {
+		h.OnTransition = func(_, to phase.Phase) {
 			if to == placing && !added {
 				added = true
 				require.NoError(t, h.storage.SetReplicas("vm-disks", "vm-disks-006",
@@ -164,7 +165,7 @@ var scenarios = []scenario{
 			}
 		}
 		h.apply(spec())
-		op := h.run()
+		op := h.Run()
 		require.Equal(t, string(succeeded), op.Status.Phase, "%+v", op.Status.Conditions)
 		require.Len(t, op.Status.Progress, 4)
 		assert.Equal(t, "batch-4", op.Status.Progress[3].Target)
@@ -174,44 +175,44 @@ var scenarios = []scenario{
 
 	{name: "step gates hold a new batch", profile: func(p *v1.EdgeProfile) { p.Spec.Paused = true }, run: func(t *testing.T, h *harness) {
 		h.apply(spec())
-		op := h.runUntil(func(op *v1.ReplicationUpgrade) bool {
-			c := condition(op, operation.Reconciling)
+		op := h.RunUntil(func(op *v1.ReplicationUpgrade) bool {
+			c := optest.Condition(op, operation.Reconciling)
 			return op.Status.Phase == string(placing) && c != nil && c.Reason == "Paused"
 		})
-		assert.Contains(t, condition(op, operation.Reconciling).Message, "paused")
+		assert.Contains(t, optest.Condition(op, operation.Reconciling).Message, "paused")
 		for range 3 {
-			_, err := h.rec.Reconcile(context.Background(), reqOf(h))
+			_, err := h.Rec.Reconcile(context.Background(), h.Request())
 			require.NoError(t, err)
 		}
 		assert.Empty(t, h.mutations(), "nothing placed while paused")
-		assert.Equal(t, string(placing), h.get().Status.Phase)
+		assert.Equal(t, string(placing), h.Get().Status.Phase)
 
-		h.updateProfile(func(p *v1.EdgeProfile) { p.Spec.Paused = false })
-		op = h.run()
+		h.UpdateProfile(func(p *v1.EdgeProfile) { p.Spec.Paused = false })
+		op = h.Run()
 		require.Equal(t, string(succeeded), op.Status.Phase)
-		assert.Equal(t, happyPath, h.phases())
+		assert.Equal(t, happyPath, h.Phases())
 	}},
 
 	{name: "transient Place errors are retried", run: func(t *testing.T, h *harness) {
 		h.storage.Fail(memory.MethodPlace, errors.New("linstor controller: 503"), 2)
 		h.apply(spec())
-		op := h.run()
+		op := h.Run()
 		require.Equal(t, string(succeeded), op.Status.Phase)
-		assert.Equal(t, happyPath, h.phases())
+		assert.Equal(t, happyPath, h.Phases())
 		assert.Len(t, h.mutations(), 4, "three batches and the place count, each once")
 	}},
 
 	{name: "Place failing past the retries halts in Placing; Resume retries", run: func(t *testing.T, h *harness) {
 		h.storage.Fail(memory.MethodPlace, errors.New("linstor controller: 503"), 0)
 		h.apply(spec())
-		op := h.run()
+		op := h.Run()
 		require.Equal(t, string(halted), op.Status.Phase)
 		assert.Equal(t, string(placing), op.Status.HaltedPhase)
-		assert.Equal(t, operation.ReasonRetriesExhausted, condition(op, operation.Stalled).Reason)
-		assert.Contains(t, condition(op, operation.Stalled).Message, "503")
+		assert.Equal(t, operation.ReasonRetriesExhausted, optest.Condition(op, operation.Stalled).Reason)
+		assert.Contains(t, optest.Condition(op, operation.Stalled).Message, "503")
 		h.storage.Fail(memory.MethodPlace, nil, 0)
-		h.act(v1.ActionResume)
-		op = h.run()
+		h.Act(v1.ActionResume)
+		op = h.Run()
 		require.Equal(t, string(succeeded), op.Status.Phase)
 		assertUpgraded(t, h)
 	}},
@@ -219,19 +220,19 @@ var scenarios = []scenario{
 	{name: "SetPlaceCount failing halts in Adjusting; Resume finishes", run: func(t *testing.T, h *harness) {
 		h.storage.Fail(memory.MethodSetPlaceCount, errors.New("linstor controller: 500"), 0)
 		h.apply(spec())
-		op := h.run()
+		op := h.Run()
 		require.Equal(t, string(halted), op.Status.Phase)
 		assert.Equal(t, string(adjusting), op.Status.HaltedPhase)
 		h.storage.Fail(memory.MethodSetPlaceCount, nil, 0)
-		h.act(v1.ActionResume)
-		op = h.run()
+		h.Act(v1.ActionResume)
+		op = h.Run()
 		require.Equal(t, string(succeeded), op.Status.Phase)
-		assert.Equal(t, []phase.Phase{halted, adjusting, verifying, succeeded}, h.phases()[len(h.path)-4:])
+		assert.Equal(t, []phase.Phase{halted, adjusting, verifying, succeeded}, h.Phases()[len(h.Path)-4:])
 	}},
 
 	{name: "a replica lost before Verifying halts it; Resume verifies again", run: func(t *testing.T, h *harness) {
 		lost := false
-		h.onTransition = func(_, to phase.Phase) {
+		h.OnTransition = func(_, to phase.Phase) {
 			if to == verifying && !lost {
 				lost = true
 				require.NoError(t, h.storage.SetReplicas("vm-disks", "vm-disks-002",
@@ -239,55 +240,55 @@ var scenarios = []scenario{
 			}
 		}
 		h.apply(spec())
-		op := h.run()
+		op := h.Run()
 		require.Equal(t, string(halted), op.Status.Phase)
-		stalled := condition(op, operation.Stalled)
+		stalled := optest.Condition(op, operation.Stalled)
 		assert.Equal(t, replication.ReasonVerifyFailed, stalled.Reason)
 		assert.Contains(t, stalled.Message, "vm-disks-002 (node-b Outdated)")
 
 		require.NoError(t, h.storage.SetReplicas("vm-disks", "vm-disks-002",
 			backend.Replica{Node: "node-a", State: backend.UpToDate}, backend.Replica{Node: "node-b", State: backend.UpToDate}, backend.Replica{Node: "node-c", State: backend.UpToDate}))
-		h.act(v1.ActionResume)
-		op = h.run()
+		h.Act(v1.ActionResume)
+		op = h.Run()
 		require.Equal(t, string(succeeded), op.Status.Phase)
-		assert.Equal(t, []phase.Phase{verifying, halted, verifying, succeeded}, h.phases()[len(h.path)-4:])
+		assert.Equal(t, []phase.Phase{verifying, halted, verifying, succeeded}, h.Phases()[len(h.Path)-4:])
 	}},
 
 	{name: "preflight refusal halts with nothing changed; Resume after the fix", run: func(t *testing.T, h *harness) {
 		require.NoError(t, h.storage.SetReplicas("vm-disks", "vm-disks-004",
 			backend.Replica{Node: "node-a", State: backend.UpToDate}, backend.Replica{Node: "node-b", State: "Inconsistent"}))
 		h.apply(spec())
-		op := h.run()
+		op := h.Run()
 		require.Equal(t, string(halted), op.Status.Phase)
-		assert.Equal(t, replication.ReasonPreflightFailed, condition(op, operation.Stalled).Reason)
-		assert.Contains(t, condition(op, operation.Stalled).Message, "vm-disks-004 (node-b Inconsistent)")
+		assert.Equal(t, replication.ReasonPreflightFailed, optest.Condition(op, operation.Stalled).Reason)
+		assert.Contains(t, optest.Condition(op, operation.Stalled).Message, "vm-disks-004 (node-b Inconsistent)")
 		assert.Empty(t, h.mutations())
 
 		require.NoError(t, h.storage.SetReplicas("vm-disks", "vm-disks-004",
 			backend.Replica{Node: "node-a", State: backend.UpToDate}, backend.Replica{Node: "node-b", State: backend.UpToDate}))
-		h.act(v1.ActionResume)
-		op = h.run()
+		h.Act(v1.ActionResume)
+		op = h.Run()
 		require.Equal(t, string(succeeded), op.Status.Phase)
-		assert.Equal(t, []phase.Phase{preflight, halted, preflight, placing}, h.phases()[2:6])
+		assert.Equal(t, []phase.Phase{preflight, halted, preflight, placing}, h.Phases()[2:6])
 		assertUpgraded(t, h)
 	}},
 
 	{name: "no LINSTOR backend halts at Preflight", run: func(t *testing.T, h *harness) {
-		h.env.Storage = nil
+		h.Env.Storage = nil
 		h.apply(spec())
-		op := h.run()
+		op := h.Run()
 		require.Equal(t, string(halted), op.Status.Phase)
-		assert.Equal(t, replication.ReasonNoStorageBackend, condition(op, operation.Stalled).Reason)
-		assert.Contains(t, condition(op, operation.Stalled).Message, "LINSTOR backend")
+		assert.Equal(t, replication.ReasonNoStorageBackend, optest.Condition(op, operation.Stalled).Reason)
+		assert.Contains(t, optest.Condition(op, operation.Stalled).Message, "LINSTOR backend")
 	}},
 
 	{name: "spec.action Abort before the start", run: func(t *testing.T, h *harness) {
 		s := spec()
 		s.Action = v1.ActionAbort
 		h.apply(s)
-		op := h.run()
+		op := h.Run()
 		assert.Equal(t, string(aborted), op.Status.Phase)
-		assert.Equal(t, []phase.Phase{pending, awaiting, aborted}, h.phases())
+		assert.Equal(t, []phase.Phase{pending, awaiting, aborted}, h.Phases())
 		assert.Empty(t, h.mutations())
 	}},
 }
@@ -296,45 +297,19 @@ var scenarios = []scenario{
 // that each transition a step took is in the table and, when every
 // scenario ran, that the scenarios took every transition of the table.
 func TestScenarios(t *testing.T) {
-	seen := map[[2]phase.Phase]bool{}
-	ran := 0
+	cov := optest.NewCoverage(replication.Table)
 	for _, sc := range scenarios {
 		t.Run(sc.name, func(t *testing.T) {
 			h := newHarness(t, sc.profile)
 			sc.run(t, h)
-			for _, tr := range h.path {
-				if tr[0] == "" {
-					assert.Equal(t, replication.Table.Initial, tr[1])
-					continue
-				}
-				assert.True(t, replication.Table.Allowed(tr[0], tr[1]), "%s → %s is not in the table", tr[0], tr[1])
-				seen[tr] = true
-			}
-			for _, r := range h.get().Status.Audit {
-				assert.NotEqual(t, operation.ReasonTransitionNotAllowed, r.Reason, "%s → %s: %s", r.From, r.To, r.Message)
-			}
-			ran++
+			cov.Took(t, h.Path, h.Get().Status.Audit)
 		})
 	}
-	if ran < len(scenarios) {
-		return // filtered with -run: coverage is not known
-	}
-	for _, tr := range replication.Table.Transitions() {
-		assert.True(t, seen[tr], "no scenario takes %s → %s", tr[0], tr[1])
-	}
+	cov.Complete(t, len(scenarios))
 }
 
 func TestTable(t *testing.T) {
-	require.NoError(t, replication.Table.Validate())
-	for p := range replication.Kind.Steps {
-		assert.True(t, replication.Table.Known(p), "step for unknown phase %s", p)
-		assert.False(t, replication.Table.IsTerminal(p), "terminal phase %s has a step", p)
-	}
-	for _, p := range replication.Table.Phases() {
-		if !replication.Table.IsTerminal(p) && p != phase.Halted {
-			assert.Contains(t, replication.Kind.Steps, p, "phase %s has no step", p)
-		}
-	}
-	assert.True(t, replication.Table.Allowed(phase.AwaitingApproval, replication.Kind.First))
+	require.Same(t, replication.Table, replication.Kind.Table)
+	optest.CheckKind(t, replication.Kind)
 	assert.True(t, slices.Contains(replication.Table.Next[phase.Halted], phase.Aborted))
 }

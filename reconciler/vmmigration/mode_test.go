@@ -10,7 +10,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/nodewright/nodewright/reconciler/operation"
-	"github.com/nodewright/nodewright/reconciler/phase"
+	"github.com/nodewright/nodewright/reconciler/operation/optest"
 	vm "github.com/nodewright/nodewright/reconciler/vmmigration"
 	v1 "github.com/nodewright/nodewright/schema/v1alpha1"
 )
@@ -64,16 +64,7 @@ func TestSnapshotName(t *testing.T) {
 }
 
 func TestTable(t *testing.T) {
-	require.NoError(t, vm.Table.Validate())
-	for p := range vm.Kind.Steps {
-		assert.True(t, vm.Table.Known(p), "step for unknown phase %s", p)
-		assert.False(t, vm.Table.IsTerminal(p), "terminal phase %s has a step", p)
-	}
-	for _, p := range vm.Table.Phases() {
-		if !vm.Table.IsTerminal(p) && p != phase.Halted {
-			assert.Contains(t, vm.Kind.Steps, p, "phase %s has no step", p)
-		}
-	}
+	require.Same(t, vm.Table, vm.Kind.Table)
+	optest.CheckKind(t, vm.Kind)
 	assert.True(t, vm.Table.IsTerminal(vm.RolledBack))
-	assert.True(t, vm.Table.Allowed(phase.AwaitingApproval, vm.Kind.First))
 }

@@ -2,7 +2,7 @@ package v1alpha1
 
 import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"sigs.k8s.io/controller-runtime/pkg/client"
+	"k8s.io/apimachinery/pkg/runtime"
 )
 
 // Operation is what every operation kind has in common, so that one
@@ -10,7 +10,10 @@ import (
 //
 // +kubebuilder:object:generate=false
 type Operation interface {
-	client.Object
+	// metav1.Object and runtime.Object make it a controller-runtime
+	// client.Object, without this package importing controller-runtime.
+	metav1.Object
+	runtime.Object
 	// OperationStatus returns the status to read and change in place.
 	OperationStatus() *OperationStatus
 	// OperationAction returns spec.action.

@@ -1,4 +1,4 @@
-package agent_test
+package action_test
 
 import (
 	"errors"
@@ -10,12 +10,12 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/nodewright/nodewright/agent"
+	"github.com/nodewright/nodewright/agent/action"
 	"github.com/nodewright/nodewright/schema/v1alpha1"
 )
 
 func TestParseFlipBond(t *testing.T) {
-	full := agent.FlipBond{
+	full := action.FlipBond{
 		Bond:         "bond0",
 		FromMode:     v1alpha1.BondActiveBackup,
 		ToMode:       v1alpha1.Bond8023AD,
@@ -38,22 +38,22 @@ func TestParseFlipBond(t *testing.T) {
 	tests := []struct {
 		name    string
 		params  map[string]string
-		want    agent.FlipBond
+		want    action.FlipBond
 		wantErr []string // every string must be in the error
 	}{
 		{name: "all params", params: with(), want: full},
 		{
 			name:   "optional probes left out",
 			params: with(del(v1alpha1.ParamGateway), del(v1alpha1.ParamPeers), set(v1alpha1.ParamAPIServer, "false")),
-			want:   agent.FlipBond{Bond: "bond0", FromMode: full.FromMode, ToMode: full.ToMode, RevertAfter: full.RevertAfter, ProbeTimeout: full.ProbeTimeout},
+			want:   action.FlipBond{Bond: "bond0", FromMode: full.FromMode, ToMode: full.ToMode, RevertAfter: full.RevertAfter, ProbeTimeout: full.ProbeTimeout},
 		},
 		{
 			name:   "peers with spaces, empty entries and repeats",
 			params: with(set(v1alpha1.ParamPeers, " node-b, ,node-c,node-b,")),
 			want:   full,
 		},
-		{name: "IPv6 gateway", params: with(set(v1alpha1.ParamGateway, "fd00::1")), want: func() agent.FlipBond { f := full; f.Gateway = "fd00::1"; return f }()},
-		{name: "gateway by name", params: with(set(v1alpha1.ParamGateway, "gw.site.example")), want: func() agent.FlipBond { f := full; f.Gateway = "gw.site.example"; return f }()},
+		{name: "IPv6 gateway", params: with(set(v1alpha1.ParamGateway, "fd00::1")), want: func() action.FlipBond { f := full; f.Gateway = "fd00::1"; return f }()},
+		{name: "gateway by name", params: with(set(v1alpha1.ParamGateway, "gw.site.example")), want: func() action.FlipBond { f := full; f.Gateway = "gw.site.example"; return f }()},
 		{name: "no params", params: nil, wantErr: []string{"param bond is missing", "param fromMode is missing", "param toMode is missing", "param revertAfter is missing", "param probeTimeout is missing", "param apiServer is missing"}},
 		{name: "bad bond", params: with(set(v1alpha1.ParamBond, "bond0; reboot")), wantErr: []string{`param bond "bond0; reboot": not an interface name`}},
 		{name: "long bond", params: with(set(v1alpha1.ParamBond, "bond0123456789ab")), wantErr: []string{`param bond "bond0123456789ab"`}},
@@ -70,10 +70,10 @@ func TestParseFlipBond(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := agent.ParseFlipBond(tt.params)
+			got, err := action.ParseFlipBond(tt.params)
 			if len(tt.wantErr) > 0 {
 				require.Error(t, err)
-				var pe *agent.ParamError
+				var pe *action.ParamError
 				assert.True(t, errors.As(err, &pe), "the error is a *ParamError")
 				for _, want := range tt.wantErr {
 					assert.Contains(t, err.Error(), want)
@@ -87,12 +87,12 @@ func TestParseFlipBond(t *testing.T) {
 }
 
 func TestFlipBondProbesOrder(t *testing.T) {
-	f := agent.FlipBond{Gateway: "10.0.0.1", APIServer: true, Peers: []string{"b", "c"}}
-	assert.Equal(t, []agent.Probe{
-		{Kind: agent.ProbeGateway, Target: "10.0.0.1"},
-		{Kind: agent.ProbeAPIServer, Target: "https://api:6443"},
-		{Kind: agent.ProbePeer, Target: "b"},
-		{Kind: agent.ProbePeer, Target: "c"},
+	f := action.FlipBond{Gateway: "10.0.0.1", APIServer: true, Peers: []string{"b", "c"}}
+	assert.Equal(t, []action.Probe{
+		{Kind: action.ProbeGateway, Target: "10.0.0.1"},
+		{Kind: action.ProbeAPIServer, Target: "https://api:6443"},
+		{Kind: action.ProbePeer, Target: "b"},
+		{Kind: action.ProbePeer, Target: "c"},
 	}, f.Probes("https://api:6443"))
 }
 
@@ -118,12 +118,12 @@ func FuzzParseFlipBond(f *testing.F) {
 		if extraKey != "" {
 			params[extraKey] = extraValue
 		}
-		got, err := agent.ParseFlipBond(params)
+		got, err := action.ParseFlipBond(params)
 		if err != nil {
 			if !strings.Contains(err.Error(), "param ") {
 				t.Fatalf("error names no param: %v", err)
 			}
-			var pe *agent.ParamError
+			var pe *action.ParamError
 			if !errors.As(err, &pe) {
 				t.Fatalf("error is not a *ParamError: %v", err)
 			}
@@ -133,7 +133,7 @@ func FuzzParseFlipBond(f *testing.F) {
 			got.RevertAfter > 24*time.Hour || got.ProbeTimeout > 24*time.Hour {
 			t.Fatalf("accepted out-of-bounds params %+v from %q", got, params)
 		}
-		again, err := agent.ParseFlipBond(got.Params())
+		again, err := action.ParseFlipBond(got.Params())
 		if err != nil {
 			t.Fatalf("Params() of %+v does not parse: %v", got, err)
 		}

@@ -1,4 +1,4 @@
-package reconciler
+package config
 
 import (
 	"os"
@@ -7,15 +7,13 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-
-	"github.com/nodewright/nodewright/test/envtest"
 )
 
-func TestParseConfigOfTheDeployment(t *testing.T) {
-	path := filepath.Join(envtest.ModuleRoot(), "config", "manager", "reconciler.yaml")
+func TestParseOfTheDeployment(t *testing.T) {
+	path := filepath.Join("..", "..", "config", "manager", "reconciler.yaml")
 	data, err := os.ReadFile(path)
 	require.NoError(t, err)
-	c, err := ParseConfig(path, data)
+	c, err := Parse(path, data)
 	require.NoError(t, err)
 	require.NoError(t, c.Validate())
 	assert.Equal(t, "nodewright-system", c.Namespace)
@@ -24,28 +22,28 @@ func TestParseConfigOfTheDeployment(t *testing.T) {
 	assert.Equal(t, "/var/lib/nodewright/audit.jsonl", c.Audit.File)
 }
 
-func TestParseConfigErrors(t *testing.T) {
+func TestParseErrors(t *testing.T) {
 	for _, tc := range []struct{ name, data, want string }{
 		{"unknown key", "clusterName: a\nsiet: b\n", "r.yaml:2: field siet not found"},
 		{"wrong type", "leaderElect: maybe\n", "r.yaml:1: cannot unmarshal"},
 		{"two documents", "clusterName: a\n---\nsite: b\n", "r.yaml:3: a second YAML document"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := ParseConfig("r.yaml", []byte(tc.data))
+			_, err := Parse("r.yaml", []byte(tc.data))
 			require.Error(t, err)
 			assert.Contains(t, err.Error(), tc.want)
 		})
 	}
-	c, err := ParseConfig("r.yaml", []byte("clusterName: Edge_1\nnamespace: ns\naudit: {url: ftp://x}\n"))
+	c, err := Parse("r.yaml", []byte("clusterName: Edge_1\nnamespace: ns\naudit: {url: ftp://x}\n"))
 	require.NoError(t, err)
 	assert.EqualError(t, c.Validate(), `clusterName "Edge_1" is not a DNS label; site is required; stateDir is required; audit.spoolDir is required with audit.url; audit.url "ftp://x" is not an http(s) URL`)
 }
 
-func FuzzParseConfig(f *testing.F) {
+func FuzzParse(f *testing.F) {
 	f.Add([]byte("clusterName: a\nsite: b\nnamespace: c\nstateDir: /x\naudit: {file: /y}\n"))
 	f.Add([]byte("leaderElect: [1, 2]\n---\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		c, err := ParseConfig("fuzz.yaml", data)
+		c, err := Parse("fuzz.yaml", data)
 		if err == nil {
 			_ = c.Validate()
 		}

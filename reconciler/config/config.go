@@ -1,4 +1,4 @@
-package reconciler
+package config
 
 import (
 	"bytes"
@@ -52,9 +52,9 @@ var linePattern = regexp.MustCompile(`^line (\d+): (.*)$`)
 
 var namePattern = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`)
 
-// ParseConfig reads a config file strictly: unknown keys, wrong types
+// Parse reads a config file strictly: unknown keys, wrong types
 // and several documents are errors naming the file and line.
-func ParseConfig(file string, data []byte) (*Config, error) {
+func Parse(file string, data []byte) (*Config, error) {
 	c := &Config{}
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
