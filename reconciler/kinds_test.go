@@ -2,6 +2,7 @@ package reconciler_test
 
 import (
 	"context"
+	"sync"
 	"testing"
 	"time"
 
@@ -9,6 +10,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/nodewright/nodewright/reconciler"
 	"github.com/nodewright/nodewright/reconciler/backend/memory"
 	"github.com/nodewright/nodewright/reconciler/replication"
 	"github.com/nodewright/nodewright/reconciler/vmmigration"
@@ -38,7 +40,8 @@ func TestEveryKindReachesSucceeded(t *testing.T) {
 	f.Approve(fleet.BondFlip, f.Alice, f.Carol)
 	f.Approve(fleet.Replication, f.Carol)
 	f.Approve(fleet.VMMigration, f.Alice)
-	_, err := s.StartReconciler(nil)
+	pub := &recordingPublisher{}
+	_, err := s.StartReconciler(func(o *reconciler.Options) { o.Publisher = pub })
 	require.NoError(t, err)
 
 	flip := &v1.BondModeFlipPlan{}
@@ -64,6 +67,48 @@ func TestEveryKindReachesSucceeded(t *testing.T) {
 	assert.Equal(t, "linstor-r3", vm.StorageClass)
 	assertTransitionsRecorded(t, vmmigration.Table, mig.Status.Audit)
 	assertChain(t, s)
+
+	// The rollup in the NodewrightCluster and what was published.
+	nc := &v1.NodewrightCluster{}
+	require.Eventually(t, func() bool {
+		if s.Client.Get(ctx, keyOf("", s.Cluster), nc) != nil || len(nc.Status.Operations) != 3 {
+			return false
+		}
+		for _, op := range nc.Status.Operations {
+			if op.Phase != "Succeeded" {
+				return false
+			}
+		}
+		return true
+	}, 30*time.Second, 50*time.Millisecond, "the NodewrightCluster rollup shows every operation done")
+	assert.Equal(t, f.Work.Head(), nc.Status.AppliedCommit)
+	assert.Equal(t, fleet.Site, nc.Status.Site)
+	assert.Equal(t, 1, nc.Status.PolicyVersion)
+	assert.Equal(t, v1.OperationSummary{Kind: "BondModeFlipPlan", Name: "bond0-to-lacp", Phase: "Succeeded", Progress: "3/3"}, nc.Status.Operations[0])
+	require.Eventually(t, func() bool {
+		st, recs := pub.last()
+		return len(st.Operations) == 3 && len(recs) > 0 && recs[len(recs)-1].Seq == nc.Audit.Seq
+	}, 30*time.Second, 50*time.Millisecond, "the publisher got the status and the newest audit records")
+}
+
+// recordingPublisher keeps what the reconciler published last.
+type recordingPublisher struct {
+	mu      sync.Mutex
+	status  v1.ClusterStatus
+	records []v1.AuditRecord
+}
+
+func (p *recordingPublisher) Write(_ context.Context, st v1.ClusterStatus, recs []v1.AuditRecord) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.status, p.records = st, recs
+	return nil
+}
+
+func (p *recordingPublisher) last() (v1.ClusterStatus, []v1.AuditRecord) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.status, p.records
 }
 
 func TestCrashAfterEveryTransitionOfReplicationAndMigration(t *testing.T) {

@@ -69,6 +69,10 @@ type Options struct {
 	Now func() time.Time
 	// Logger is the manager's logger.
 	Logger logr.Logger
+	// Publisher, when set, receives the cluster's status and audit records
+	// after every transition and every ReportInterval (default 30s).
+	Publisher      Publisher
+	ReportInterval time.Duration
 	// Applied is called after a FleetSource applied a commit.
 	Applied func(name, commit string)
 	// Kinds are the operation kinds to run (default: every kind).
@@ -133,8 +137,21 @@ func New(cfg *rest.Config, o Options) (ctrl.Manager, error) {
 	}
 
 	p := &pump{reader: mgr.GetAPIReader(), cluster: o.Cluster, sinks: o.Sinks, kick: make(chan struct{}, 1), log: o.Logger.WithName("audit")}
-	chain := &operation.Chain{Client: mgr.GetClient(), Reader: mgr.GetAPIReader(), Cluster: o.Cluster, Notify: p.notify}
+	if o.ReportInterval <= 0 {
+		o.ReportInterval = 30 * time.Second
+	}
+	now := o.Now
+	if now == nil {
+		now = time.Now
+	}
+	rep := &reporter{client: mgr.GetClient(), reader: mgr.GetAPIReader(), cluster: o.Cluster, site: o.Site, namespace: o.Namespace,
+		publisher: o.Publisher, interval: o.ReportInterval, now: now, kick: make(chan struct{}, 1), log: o.Logger.WithName("report")}
+	notify := func() { p.notify(); rep.notify() }
+	chain := &operation.Chain{Client: mgr.GetClient(), Reader: mgr.GetAPIReader(), Cluster: o.Cluster, Notify: notify}
 	if err := mgr.Add(p); err != nil {
+		return nil, err
+	}
+	if err := mgr.Add(rep); err != nil {
 		return nil, err
 	}
 

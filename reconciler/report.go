@@ -1,0 +1,169 @@
+package reconciler
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"time"
+
+	"github.com/go-logr/logr"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/nodewright/nodewright/reconciler/operation"
+	v1 "github.com/nodewright/nodewright/schema/v1alpha1"
+)
+
+// Publisher sends a cluster's status and audit records out of the
+// cluster: fleet/statusbranch.Writer commits them to the status branch.
+// Records are the newest of the cluster's chain, oldest first; a
+// publisher keeps those above what it already holds.
+type Publisher interface {
+	Write(ctx context.Context, status v1.ClusterStatus, records []v1.AuditRecord) error
+}
+
+// reporter keeps the NodewrightCluster's status (the read-only rollup)
+// and, when a Publisher is set, publishes it with the audit records. It
+// runs on the leader, after every new audit link and every interval.
+type reporter struct {
+	client    client.Client
+	reader    client.Reader
+	cluster   string
+	site      string
+	namespace string
+	publisher Publisher
+	interval  time.Duration
+	now       func() time.Time
+	kick      chan struct{}
+	log       logr.Logger
+}
+
+func (r *reporter) notify() {
+	select {
+	case r.kick <- struct{}{}:
+	default:
+	}
+}
+
+// NeedLeaderElection makes the reporter run on the leader only.
+func (r *reporter) NeedLeaderElection() bool { return true }
+
+// Start reports until ctx ends.
+func (r *reporter) Start(ctx context.Context) error {
+	t := time.NewTicker(r.interval)
+	defer t.Stop()
+	for {
+		if err := r.report(ctx); err != nil && ctx.Err() == nil {
+			r.log.Error(err, "report cluster status")
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-r.kick:
+		case <-t.C:
+		}
+	}
+}
+
+// report builds the rollup, stores it, and publishes it.
+func (r *reporter) report(ctx context.Context) error {
+	st, err := r.status(ctx)
+	if err != nil {
+		return err
+	}
+	nc := &v1.NodewrightCluster{}
+	if err := r.reader.Get(ctx, client.ObjectKey{Name: r.cluster}, nc); err != nil {
+		if !apierrors.IsNotFound(err) {
+			return err
+		}
+		nc = &v1.NodewrightCluster{ObjectMeta: metav1.ObjectMeta{Name: r.cluster}}
+		if err := r.client.Create(ctx, nc); err != nil && !apierrors.IsAlreadyExists(err) {
+			return err
+		}
+		if err := r.reader.Get(ctx, client.ObjectKey{Name: r.cluster}, nc); err != nil {
+			return err
+		}
+	}
+	prev := nc.Status.DeepCopy()
+	prev.Time = st.Time
+	if !equality.Semantic.DeepEqual(*prev, st) {
+		nc.Status = st
+		if err := r.client.Status().Update(ctx, nc); err != nil && !apierrors.IsConflict(err) {
+			return fmt.Errorf("update NodewrightCluster %s status: %w", r.cluster, err)
+		}
+	}
+	if r.publisher == nil {
+		return nil
+	}
+	return r.publisher.Write(ctx, st, nc.Audit.Recent)
+}
+
+// status gathers the rollup from the cluster: the FleetSource's applied
+// commit and policy, every operation with its phase and progress, and
+// node readiness.
+func (r *reporter) status(ctx context.Context) (v1.ClusterStatus, error) {
+	st := v1.ClusterStatus{Cluster: r.cluster, Site: r.site, Time: metav1.NewTime(r.now().UTC().Truncate(time.Second))}
+	sources := &v1.FleetSourceList{}
+	if err := r.client.List(ctx, sources, client.InNamespace(r.namespace)); err != nil {
+		return st, err
+	}
+	for _, fs := range sources.Items {
+		if r.site == "" || fs.Spec.Site == r.site {
+			st.Site, st.AppliedCommit, st.PolicyVersion = fs.Spec.Site, fs.Status.AppliedCommit, fs.Status.PolicyVersion
+			break
+		}
+	}
+	for kind, l := range operation.Lists() {
+		if err := r.client.List(ctx, l, client.InNamespace(r.namespace)); err != nil {
+			return st, err
+		}
+		for _, op := range operation.Items(l) {
+			os := op.OperationStatus()
+			st.Operations = append(st.Operations, v1.OperationSummary{Kind: kind, Name: op.GetName(), Phase: orPending(os.Phase), Progress: progress(os)})
+		}
+	}
+	sort.Slice(st.Operations, func(i, j int) bool {
+		a, b := st.Operations[i], st.Operations[j]
+		if a.Kind != b.Kind {
+			return a.Kind < b.Kind
+		}
+		return a.Name < b.Name
+	})
+	nodes := &corev1.NodeList{}
+	if err := r.client.List(ctx, nodes); err != nil {
+		return st, err
+	}
+	for _, n := range nodes.Items {
+		st.Nodes.Total++
+		for _, c := range n.Status.Conditions {
+			if c.Type == corev1.NodeReady && c.Status == corev1.ConditionTrue {
+				st.Nodes.Ready++
+			}
+		}
+	}
+	return st, nil
+}
+
+func orPending(p string) string {
+	if p == "" {
+		return "Pending"
+	}
+	return p
+}
+
+// progress says how many of an operation's steps are done, e.g. "2/3".
+func progress(os *v1.OperationStatus) string {
+	if len(os.Progress) == 0 {
+		return ""
+	}
+	done := 0
+	for _, p := range os.Progress {
+		if p.Phase == "Done" { // every kind's finished-step phase
+			done++
+		}
+	}
+	return fmt.Sprintf("%d/%d", done, len(os.Progress))
+}
