@@ -70,9 +70,11 @@ type Options struct {
 	// Logger is the manager's logger.
 	Logger logr.Logger
 	// Publisher, when set, receives the cluster's status and audit records
-	// after every transition and every ReportInterval (default 30s).
-	Publisher      Publisher
-	ReportInterval time.Duration
+	// when they changed (looked at after every transition and every
+	// ReportInterval, default 30s) and at least every PublishHeartbeat
+	// (default 10m), so a silent cluster shows as such.
+	Publisher                        Publisher
+	ReportInterval, PublishHeartbeat time.Duration
 	// Applied is called after a FleetSource applied a commit.
 	Applied func(name, commit string)
 	// Kinds are the operation kinds to run (default: every kind).
@@ -140,12 +142,15 @@ func New(cfg *rest.Config, o Options) (ctrl.Manager, error) {
 	if o.ReportInterval <= 0 {
 		o.ReportInterval = 30 * time.Second
 	}
+	if o.PublishHeartbeat <= 0 {
+		o.PublishHeartbeat = 10 * time.Minute
+	}
 	now := o.Now
 	if now == nil {
 		now = time.Now
 	}
 	rep := &reporter{client: mgr.GetClient(), reader: mgr.GetAPIReader(), cluster: o.Cluster, site: o.Site, namespace: o.Namespace,
-		publisher: o.Publisher, interval: o.ReportInterval, now: now, kick: make(chan struct{}, 1), log: o.Logger.WithName("report")}
+		publisher: o.Publisher, interval: o.ReportInterval, heartbeat: o.PublishHeartbeat, now: now, kick: make(chan struct{}, 1), log: o.Logger.WithName("report")}
 	notify := func() { p.notify(); rep.notify() }
 	chain := &operation.Chain{Client: mgr.GetClient(), Reader: mgr.GetAPIReader(), Cluster: o.Cluster, Notify: notify}
 	if err := mgr.Add(p); err != nil {
