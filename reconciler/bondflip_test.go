@@ -71,14 +71,7 @@ func TestBondFlipWaitsForApprovalsThenSucceeds(t *testing.T) {
 		assert.Equal(t, v1.Bond8023AD, mode, n)
 		assert.Len(t, s.Hosts[n].Journal(), 1, "node %s flipped exactly once", n)
 	}
-	var phases []string
-	for _, r := range plan.Status.Audit {
-		phases = append(phases, r.To)
-	}
-	assert.Equal(t, []string{"Pending", "AwaitingApproval", "Preflight",
-		"ProtectVMs", "Flip", "Verify", "NodeDone",
-		"ProtectVMs", "Flip", "Verify", "NodeDone",
-		"ProtectVMs", "Flip", "Verify", "NodeDone", "Succeeded"}, phases)
+	assert.Equal(t, bondFlipWalk, walk(plan.Status.Audit))
 	assertTransitionsRecorded(t, bondflip.Table, plan.Status.Audit)
 	assertChain(t, s)
 }
@@ -103,6 +96,22 @@ func assertTransitionsRecorded(t *testing.T, table *phase.Table, recs []v1.Audit
 		assert.NotEmpty(t, r.Hash)
 		prev = r.To
 	}
+}
+
+// bondFlipWalk is the phases a three-node bond flip enters, one node at a
+// time, from its creation to Succeeded.
+var bondFlipWalk = []string{"Pending", "AwaitingApproval", "Preflight",
+	"ProtectVMs", "Flip", "Verify", "NodeDone",
+	"ProtectVMs", "Flip", "Verify", "NodeDone",
+	"ProtectVMs", "Flip", "Verify", "NodeDone", "Succeeded"}
+
+// walk returns the phases entered, in the order of the audit records.
+func walk(recs []v1.AuditRecord) []string {
+	var phases []string
+	for _, r := range recs {
+		phases = append(phases, r.To)
+	}
+	return phases
 }
 
 // assertChain checks the cluster's audit chain is unbroken, in the
