@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Installs the programs the tests and the demo drive for real (git, gpg,
-# ssh-keygen) when they are missing: through apt-get when run as root,
+# ssh-keygen, and headless chromium for the dashboard test) when they are
+# missing: through apt-get when run as root,
 # otherwise it names what to install and fails.
 set -euo pipefail
 
-declare -A pkg=([git]=git [gpg]=gnupg [gpg-agent]=gpg-agent [ssh-keygen]=openssh-client)
+declare -A pkg=([git]=git [gpg]=gnupg [gpg-agent]=gpg-agent [ssh-keygen]=openssh-client [chromium]=chromium)
 missing=()
-for tool in git gpg gpg-agent ssh-keygen; do
+for tool in git gpg gpg-agent ssh-keygen chromium; do
   command -v "$tool" >/dev/null 2>&1 || missing+=("${pkg[$tool]}")
 done
 [ ${#missing[@]} -eq 0 ] && exit 0

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -15,12 +16,16 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/nodewright/nodewright/config/crd"
+	"github.com/nodewright/nodewright/fleet/statusbranch"
+	"github.com/nodewright/nodewright/fleet/view"
+	"github.com/nodewright/nodewright/reconciler"
 	"github.com/nodewright/nodewright/reconciler/audit"
 	"github.com/nodewright/nodewright/reconciler/backend/memory"
 	"github.com/nodewright/nodewright/schema/example"
 	v1 "github.com/nodewright/nodewright/schema/v1alpha1"
 	"github.com/nodewright/nodewright/test/envtest"
 	"github.com/nodewright/nodewright/test/fleet"
+	"github.com/nodewright/nodewright/test/harness"
 	"github.com/nodewright/nodewright/test/stack"
 )
 
@@ -61,18 +66,34 @@ func (d *demo) cluster(hold bool) {
 	if err != nil {
 		d.tb.Fatalf("%v", err)
 	}
+	// The cluster's own key signs its status commits; the fleet lists it.
+	clusterKey := harness.NewSSHKey(d.tb, fleet.Site)
+	f.Work.Write(".nodewright/clusters.yaml", fmt.Sprintf("apiVersion: nodewright.io/v1alpha1\nkind: ClusterKeys\nclusters:\n  - name: %s\n    site: %s\n    keys:\n      - ssh: %q\n", fleet.Site, fleet.Site, clusterKey.AuthorizedKey))
+	d.commit(f.Work, "List cluster edge-001's status key", f.Alice)
+	f.Push()
+	keyData, err := os.ReadFile(clusterKey.PrivatePath)
+	if err != nil {
+		d.tb.Fatalf("%v", err)
+	}
+	signer, err := statusbranch.ParseSigningKey(keyData)
+	if err != nil {
+		d.tb.Fatalf("%v", err)
+	}
+	writer := &statusbranch.Writer{URL: f.URL, Cluster: fleet.Site, Signer: signer, QueueDir: filepath.Join(d.base, "status-queue")}
+	d.tb.Cleanup(func() { _ = writer.Close() })
 	vms := memory.VMsFromProfile(profile, "apps", 2)
 	storage := memory.StorageFromProfile(profile, 4)
 	s, err := stack.New(d.tb, env.Config, stack.Options{Namespace: demoNamespace, Cluster: fleet.Site, Fleet: f, VMs: vms, Storage: storage, Heartbeat: time.Second})
 	if err != nil {
 		d.tb.Fatalf("%v", err)
 	}
-	if _, err := s.StartReconciler(nil); err != nil {
+	if _, err := s.StartReconciler(func(o *reconciler.Options) { o.Publisher, o.ReportInterval = writer, time.Second }); err != nil {
 		d.tb.Fatalf("%v", err)
 	}
 	d.say("   nodes %s, each with bond0 in active-backup, an agent on a simulated host and 2 VMs", strings.Join(fleet.Nodes, ", "))
 	d.say("   (LINSTOR and KubeVirt are in-memory stand-ins: their real backends come later)")
-	d.say("   the reconciler follows FleetSource %s/fleet for site %s", demoNamespace, fleet.Site)
+	d.say("   the reconciler follows FleetSource %s/fleet for site %s and writes its status and audit", demoNamespace, fleet.Site)
+	d.say("   records back to the branch nodewright/status, signed with the cluster's own SSH key")
 
 	d.heading("A pull request adds the bond flip and is merged")
 	f.Work.Git("checkout", "-q", "-b", "bond-flip")
@@ -121,8 +142,17 @@ func (d *demo) cluster(hold bool) {
 	if plan.Status.Phase != "Succeeded" {
 		d.tb.Fatalf("the bond flip ended in %s", plan.Status.Phase)
 	}
+
+	d.heading("The fleet's view, from the status branch alone: fleet status, audit verify, dashboard")
+	d.waitStatus(ctx, f.URL, "Succeeded")
+	d.expect(d.nodewright("fleet", "status", "--repo", f.URL), exitOK)
+	d.expect(d.nodewright("audit", "verify", "--repo", f.URL), exitOK)
+	d.expect(d.nodewright("audit", "log", "--repo", f.URL, "--operation", "BondModeFlipPlan/bond0-to-lacp"), exitOK)
+	dash := filepath.Join(d.base, "dashboard")
+	d.expect(d.nodewright("fleet", "dashboard", "--repo", f.URL, "--out", dash), exitOK)
 	if hold {
-		d.say("\nThe cluster keeps running. In another terminal:")
+		d.say("\nThe dashboard is %s.", filepath.Join(dash, "index.html"))
+		d.say("The cluster keeps running. In another terminal:")
 		d.say("   kubectl --kubeconfig %s get bondmodeflipplans,nodetasks -n %s", kubeconfig, demoNamespace)
 		d.say("Press Ctrl-C to stop it and remove everything.")
 		sigs := make(chan os.Signal, 1)
@@ -159,6 +189,42 @@ func (d *demo) waitApprovals(ctx context.Context, s *stack.Stack, want string) {
 		time.Sleep(50 * time.Millisecond) // polling the API server
 	}
 	d.tb.Fatalf("approvals never reached %q", want)
+}
+
+// waitStatus waits until the status branch reports every operation of
+// the cluster as phase: the reconciler publishes after every transition.
+func (d *demo) waitStatus(ctx context.Context, url, phase string) {
+	deadline := time.Now().Add(time.Minute)
+	for time.Now().Before(deadline) {
+		if done(ctx, url, phase) {
+			return
+		}
+		time.Sleep(200 * time.Millisecond) // polling the status branch
+	}
+	d.tb.Fatalf("the status branch did not report %s within a minute", phase)
+}
+
+func done(ctx context.Context, url, phase string) bool {
+	repo, err := view.Open(ctx, view.Source{Repo: url})
+	if err != nil {
+		return false
+	}
+	defer repo.Close()
+	f, err := view.Load(repo, view.Options{})
+	if err != nil || len(f.Clusters) == 0 {
+		return false
+	}
+	for _, c := range f.Clusters {
+		if len(c.Operations) == 0 {
+			return false
+		}
+		for _, op := range c.Operations {
+			if op.Phase != phase {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 // transitionPrinter prints an operation's audit records as they appear.

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"syscall"
 
 	"github.com/go-logr/logr"
@@ -14,6 +15,7 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 	ctrl "sigs.k8s.io/controller-runtime"
 
+	"github.com/nodewright/nodewright/fleet/statusbranch"
 	"github.com/nodewright/nodewright/reconciler"
 	"github.com/nodewright/nodewright/reconciler/audit"
 	"github.com/nodewright/nodewright/reconciler/config"
@@ -67,6 +69,10 @@ built yet: steps that need them halt with the reason NoVMBackend or similar.`,
 			override("audit-file", &cfg.Audit.File, c.Audit.File)
 			override("audit-url", &cfg.Audit.URL, c.Audit.URL)
 			override("audit-spool-dir", &cfg.Audit.SpoolDir, c.Audit.SpoolDir)
+			override("status-repo", &cfg.Status.Repo, c.Status.Repo)
+			override("status-branch", &cfg.Status.Branch, c.Status.Branch)
+			override("cluster-key", &cfg.Status.Key, c.Status.Key)
+			override("status-queue-dir", &cfg.Status.QueueDir, c.Status.QueueDir)
 			if flags.Changed("leader-elect") || cfg.LeaderElect == nil {
 				cfg.LeaderElect = &leaderElect
 			}
@@ -90,6 +96,10 @@ built yet: steps that need them halt with the reason NoVMBackend or similar.`,
 	f.StringVar(&c.Audit.File, "audit-file", "", "append every audit record to this JSONL file")
 	f.StringVar(&c.Audit.URL, "audit-url", "", "POST audit records to this URL")
 	f.StringVar(&c.Audit.SpoolDir, "audit-spool-dir", "", "keep audit records for --audit-url here until acknowledged")
+	f.StringVar(&c.Status.Repo, "status-repo", "", "write status and audit records back to this repository's status branch")
+	f.StringVar(&c.Status.Branch, "status-branch", "nodewright/status", "the status branch")
+	f.StringVar(&c.Status.Key, "cluster-key", "", "the cluster's private key (SSH or armored OpenPGP) that signs status commits")
+	f.StringVar(&c.Status.QueueDir, "status-queue-dir", "", "where status updates wait while the repository is unreachable (default <state-dir>/status-queue)")
 	return cmd
 }
 
@@ -139,6 +149,14 @@ func runReconciler(c config.Config) error {
 		defer s.Close()
 		o.Sinks = append(o.Sinks, s)
 	}
+	if c.Status.Repo != "" {
+		w, err := statusWriter(c)
+		if err != nil {
+			return err
+		}
+		defer w.Close()
+		o.Publisher = w
+	}
 	mgr, err := reconciler.New(cfg, o)
 	if err != nil {
 		return err
@@ -147,4 +165,21 @@ func runReconciler(c config.Config) error {
 	defer stop()
 	log.Info("starting", "cluster", c.ClusterName, "site", c.Site, "namespace", c.Namespace, "leaderElect", *c.LeaderElect)
 	return mgr.Start(ctx)
+}
+
+// statusWriter opens the status branch writer the config describes.
+func statusWriter(c config.Config) (*statusbranch.Writer, error) {
+	data, err := os.ReadFile(c.Status.Key)
+	if err != nil {
+		return nil, usageError("cluster key: %v", err)
+	}
+	signer, err := statusbranch.ParseSigningKey(data)
+	if err != nil {
+		return nil, usageError("cluster key %s: %v", c.Status.Key, err)
+	}
+	queue := c.Status.QueueDir
+	if queue == "" {
+		queue = filepath.Join(c.StateDir, "status-queue")
+	}
+	return &statusbranch.Writer{URL: c.Status.Repo, Branch: c.Status.Branch, Cluster: c.ClusterName, Signer: signer, QueueDir: queue}, nil
 }

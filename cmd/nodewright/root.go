@@ -25,7 +25,7 @@ line on stderr per refusal); 2 bad usage or configuration.`,
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
 		return usageError("%v (see %s --help)", err, c.CommandPath())
 	})
-	root.AddCommand(newVerifyCommand(), newLintCommand(), newInitCommand(), newSchemaCommand(), newApproveCommand(), newPlanCommand(), newReconcilerCommand(), newAgentCommand(), newDemoCommand())
+	root.AddCommand(newVerifyCommand(), newLintCommand(), newInitCommand(), newSchemaCommand(), newApproveCommand(), newPlanCommand(), newReconcilerCommand(), newAgentCommand(), newFleetCommand(), newAuditCommand(), newBundleCommand(), newDemoCommand())
 	root.SetVersionTemplate(fmt.Sprintf("nodewright %s\n", version))
 	return root
 }

@@ -35,6 +35,25 @@ type Config struct {
 	HealthProbeBindAddress string `yaml:"healthProbeBindAddress"`
 	// Audit configures the audit sinks.
 	Audit AuditConfig `yaml:"audit"`
+	// Status configures the status branch write-back.
+	Status StatusConfig `yaml:"status"`
+}
+
+// StatusConfig configures the status branch write-back; with Repo unset
+// nothing is written back.
+type StatusConfig struct {
+	// Repo is the repository holding the status branch (usually the fleet
+	// repository), which this cluster may push to.
+	Repo string `yaml:"repo"`
+	// Branch is the status branch (default nodewright/status).
+	Branch string `yaml:"branch"`
+	// Key is the cluster's private signing key file (SSH or armored
+	// OpenPGP, no passphrase); its public half is listed for the cluster
+	// in the fleet repository's .nodewright/clusters.yaml.
+	Key string `yaml:"key"`
+	// QueueDir holds updates while the repository is unreachable
+	// (default <stateDir>/status-queue).
+	QueueDir string `yaml:"queueDir"`
 }
 
 // AuditConfig configures the audit sinks.
@@ -102,6 +121,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Audit.URL != "" && !strings.HasPrefix(c.Audit.URL, "http://") && !strings.HasPrefix(c.Audit.URL, "https://") {
 		problems = append(problems, fmt.Sprintf("audit.url %q is not an http(s) URL", c.Audit.URL))
+	}
+	if c.Status.Repo != "" && c.Status.Key == "" {
+		problems = append(problems, "status.key is required with status.repo: status commits are signed by the cluster")
 	}
 	if len(problems) > 0 {
 		return errors.New(strings.Join(problems, "; "))

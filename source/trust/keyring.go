@@ -60,3 +60,21 @@ func (k *Keyring) HolderByID(id string) (Holder, bool) {
 	h, ok := k.ssh[id]
 	return h, ok
 }
+
+// NewKeyring indexes the keys of principals as Parse indexes a policy's,
+// for documents other than a TrustPolicy that list public keys in the same
+// shape (such as the cluster keys of .nodewright/clusters.yaml). Each key
+// is checked as in a policy: exactly one of openpgp or ssh, a single public
+// key, held by one principal only. Problems carry the key's field path
+// under principals (such as principals[1].keys[0].ssh) and neither file nor
+// line; the principals' names are the caller's to check.
+func NewKeyring(principals []Principal) (*Keyring, Errors) {
+	v := validator{}
+	kr := newKeyring()
+	for i, pr := range principals {
+		for j, k := range pr.Keys {
+			v.key(kr, pr.Name, k, p("principals", i, "keys", j))
+		}
+	}
+	return kr, v.errs
+}
