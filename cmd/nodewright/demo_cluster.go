@@ -150,6 +150,7 @@ func (d *demo) cluster(hold bool) {
 	d.expect(d.nodewright("audit", "log", "--repo", f.URL, "--operation", "BondModeFlipPlan/bond0-to-lacp"), exitOK)
 	dash := filepath.Join(d.base, "dashboard")
 	d.expect(d.nodewright("fleet", "dashboard", "--repo", f.URL, "--out", dash), exitOK)
+	d.bundles(f, clusterKey)
 	if hold {
 		d.say("\nThe dashboard is %s.", filepath.Join(dash, "index.html"))
 		d.say("The cluster keeps running. In another terminal:")
@@ -189,6 +190,36 @@ func (d *demo) waitApprovals(ctx context.Context, s *stack.Stack, want string) {
 		time.Sleep(50 * time.Millisecond) // polling the API server
 	}
 	d.tb.Fatalf("approvals never reached %q", want)
+}
+
+// bundles carries the fleet to an air-gapped site and the cluster's
+// status back to the hub, as signed git bundles.
+func (d *demo) bundles(f *fleet.Fleet, clusterKey *harness.SSHKey) {
+	d.heading("Across an air gap: the fleet to a site and its status back, as signed git bundles")
+	dir := filepath.Join(d.base, "bundles")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		d.tb.Fatalf("%v", err)
+	}
+	root := filepath.Join(dir, "trust-root.yaml")
+	if err := os.WriteFile(root, f.RootYAML(), 0o644); err != nil {
+		d.tb.Fatalf("%v", err)
+	}
+	fleetBundle := filepath.Join(dir, "fleet-1.bundle")
+	d.expect(d.nodewright("bundle", "create", "--repo", f.Work.Dir, "--out", fleetBundle, "--sign-key", f.Bob.PrivatePath), exitOK)
+	site := filepath.Join(dir, "site-state")
+	d.expect(d.nodewright("bundle", "import", fleetBundle, "--into", site, "--trust-root", root), exitOK)
+	d.say("   The same bundle again is a replay:")
+	d.expect(d.nodewright("bundle", "import", fleetBundle, "--into", site, "--trust-root", root), exitRefused)
+
+	d.say("   The cluster's status comes back the same way; the hub keeps only its directory:")
+	siteRepo := filepath.Join(dir, "site-status.git")
+	f.Work.Git("clone", "-q", "--bare", "--single-branch", "--branch", "nodewright/status", f.URL, siteRepo)
+	statusBundle := filepath.Join(dir, "status-1.bundle")
+	d.expect(d.nodewright("bundle", "create", "--status", "--cluster", fleet.Site, "--repo", siteRepo, "--out", statusBundle, "--sign-key", clusterKey.PrivatePath), exitOK)
+	hub := filepath.Join(dir, "hub.git")
+	f.Work.Git("clone", "-q", "--bare", "--single-branch", "--branch", "main", f.URL, hub)
+	d.expect(d.nodewright("bundle", "import", "--status", statusBundle, "--into", hub), exitOK)
+	d.expect(d.nodewright("audit", "verify", "--repo", hub), exitOK)
 }
 
 // waitStatus waits until the status branch reports every operation of

@@ -158,7 +158,12 @@ func TestDemo(t *testing.T) {
 	stdout, stderr, code := nodewright(t, "demo")
 	require.Equal(t, 0, code, "%s\n%s", stdout, stderr)
 	for _, want := range []string{"ApprovalMissing: needs 2 more approvals", "BondModeFlipPlan bond0-to-lacp: ALLOWED", "ApprovalStale",
-		"REJECTED NotFastForward", "REJECTED Unsigned", "REJECTED UnknownKey", `"accepted": true`} {
+		"REJECTED NotFastForward", "REJECTED Unsigned", "REJECTED UnknownKey", `"accepted": true`,
+		// The cluster act: the flip waits, is approved, runs to Succeeded
+		// and the status branch, bundles and audit show it.
+		"→ AwaitingApproval", "→ Succeeded        AllNodesFlipped", "audit chain: 16 records, unbroken",
+		"INTACT  edge-001  16 records", "IMPORTED fleet bundle sequence 1", "REJECTED BundleReplay",
+		"IMPORTED status bundle sequence 1", "wrote the dashboard of 1 cluster"} {
 		assert.Contains(t, stdout, want)
 	}
 }
