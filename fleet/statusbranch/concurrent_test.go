@@ -37,6 +37,9 @@ func TestConcurrentClustersLoseNoUpdate(t *testing.T) {
 		name := fmt.Sprintf("edge-%03d", i)
 		_, s := sshSigner(t, name)
 		members[i] = &member{name: name, w: newWriter(t, srv.URL, name, s), chain: &chain{cluster: name}}
+		// Sized to the fleet, as Retry documents: 50 writers times a push
+		// of well under a second.
+		members[i].w.Retry.Max = 30 * time.Second
 	}
 
 	start := make(chan struct{})

@@ -8,11 +8,20 @@
 // A Writer fetches the branch tip, commits on top of it and pushes. Its
 // commits are signed in-process with the cluster's key, OpenPGP or SSH, in
 // the gpgsig header exactly as `git commit -S` writes it, so `git
-// verify-commit` and source/signature accept them. A push that loses the
-// race against another cluster (the tip moved) is rebuilt on the new tip
-// and retried with exponential backoff and full jitter, a bounded number of
-// times; no cluster's update is ever overwritten, because every commit
-// starts from the tree another cluster pushed.
+// verify-commit` and source/signature accept them. The push names the tip
+// it built on, so the server refuses it if another cluster pushed first;
+// the writer then fetches the new tip, rebuilds its commit on it and tries
+// again after an exponential backoff with full jitter, a bounded number of
+// times (see Retry). After a lost race it looks at the tip once more right
+// before pushing, so that under contention most losses cost a ref listing
+// rather than a whole push. No cluster's update is ever overwritten: every
+// commit starts from the tree the last successful push left.
+//
+// The writer keeps in memory only the objects of the tip it builds on (the
+// root and clusters trees, its own directory and audit.jsonl); a fetch asks
+// for what is new since that tip, or for the tip alone (depth 1) at first,
+// so neither memory nor transfer grows with the branch's history (only
+// audit.jsonl grows, and a commit that appends to it sends it whole).
 //
 // Every update is first stored in the Writer's queue directory (one file
 // per update, written atomically and fsynced) and removed only once the

@@ -32,6 +32,7 @@ const MaxStatusBytes = 4 << 20
 // policy version, node health and time, the first operations that fit,
 // and counts of all operations.
 type Status struct {
+	// ClusterStatus is the report, its fields inline at the top level.
 	v1alpha1.ClusterStatus `json:",inline"`
 	// Truncated is true when Operations holds only the first operations of
 	// the report because the full report was larger than the budget.
@@ -177,7 +178,8 @@ func (e *ParseError) Error() string {
 // and files above MaxStatusBytes are refused, and so are summary marks that
 // contradict each other (totalOperations or phases without truncated, or
 // fewer total operations than listed). The error is a *ParseError naming
-// file, line and field.
+// file, line and field. Whether the cluster named in the file is the one
+// whose directory holds it is for the caller to check.
 func ParseStatus(file string, data []byte) (*Status, error) {
 	if len(data) > MaxStatusBytes {
 		return nil, &ParseError{File: file, Message: fmt.Sprintf("file is %d bytes, more than the %d allowed", len(data), MaxStatusBytes)}

@@ -228,10 +228,14 @@ func (h *head) readChainHead(cluster string) error {
 	last := body[bytes.LastIndexByte(body, '\n')+1:]
 	name := fmt.Sprintf("%s/%s/%s", clustersDir, cluster, auditFile)
 	recs, err := audit.ParseJSONL(name, bytes.NewReader(last))
-	if err == nil && len(recs) == 1 {
+	switch {
+	case err != nil:
+	case len(recs) != 1:
+		err = fmt.Errorf("expected one record, read %d", len(recs))
+	default:
 		err = audit.Verify(recs)
 	}
-	if err != nil || len(recs) != 1 {
+	if err != nil {
 		return fmt.Errorf("%s line %d on the branch is not a valid audit record, refusing to append: %w", name, h.auditLines, err)
 	}
 	h.chainHead = v1alpha1.AuditLog{Seq: recs[0].Seq, Hash: recs[0].Hash}

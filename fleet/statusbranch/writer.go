@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
-	"os"
 	"regexp"
 	"sync"
 	"sync/atomic"
@@ -24,9 +23,9 @@ const DefaultBranch = "nodewright/status"
 // maxBatch bounds how many queued updates go into one push.
 const maxBatch = 64
 
-// transientTries bounds the tries of one push when the remote fails in
-// transit (connection refused or reset, 5xx) before the update is left
-// queued.
+// transientTries bounds the consecutive tries of one push that fail in
+// transit (connection refused or reset, timeouts, 5xx) before the update
+// is left queued.
 const transientTries = 3
 
 // ErrUnreachable marks errors of a remote that could not be talked to:
@@ -64,7 +63,7 @@ func (e *QueuedError) Unwrap() error { return e.Err }
 //
 // After the n-th lost race the writer waits a time drawn uniformly between
 // zero and min(Max, base*2^(n-1)) ("full jitter"), where base is the
-// larger of Initial and the shortest attempt that lost a race so far (one
+// larger of Initial and the shortest attempt the writer has made (one
 // push's duration without the queueing contention adds): the backoff is
 // measured in attempts, so racing writers spread out as far as the server
 // needs, whether a push takes 5 ms or 500 ms.
@@ -74,11 +73,12 @@ type Retry struct {
 	Attempts int
 	// Initial is the least backoff base (default 10ms).
 	Initial time.Duration
-	// Max caps the backoff (default 5m). It must exceed the number of
+	// Max caps the backoff (default 2m). It must exceed the number of
 	// clusters that may write at once times the duration of one push, or
 	// racing writers keep the server busy with pushes that lose.
 	Max time.Duration
-	// Timeout bounds one attempt: list refs, fetch, push (default 60s).
+	// Timeout bounds one attempt: list refs, fetch, push (default 2m).
+	// An attempt that runs out counts as the remote being unreachable.
 	Timeout time.Duration
 }
 
@@ -90,13 +90,13 @@ func (r Retry) withDefaults() Retry {
 		r.Initial = 10 * time.Millisecond
 	}
 	if r.Max <= 0 {
-		r.Max = 5 * time.Minute
+		r.Max = 2 * time.Minute
 	}
 	if r.Max < r.Initial {
 		r.Max = r.Initial
 	}
 	if r.Timeout <= 0 {
-		r.Timeout = 60 * time.Second
+		r.Timeout = 2 * time.Minute
 	}
 	return r
 }
@@ -111,8 +111,9 @@ type Stats struct {
 	Pushes int64
 	// Unchanged is how many updates changed nothing and made no commit.
 	Unchanged int64
-	// Retries is how many times a push was rebuilt because another
-	// cluster moved the branch first.
+	// Retries is how many attempts lost the race: another cluster moved
+	// the branch first, seen when the push was refused or, after a lost
+	// race, in the look at the tip just before pushing.
 	Retries int64
 	// Fetches is how many times new objects were fetched.
 	Fetches int64
@@ -159,9 +160,9 @@ type Writer struct {
 	rem   *remote
 	cache store
 	tip   plumbing.Hash // the commit cache holds the head of
-	// fastest is the shortest attempt that lost a race: the backoff unit,
-	// an estimate of one push's duration free of the queueing that
-	// contention adds.
+	// fastest is the shortest attempt that reached the server: the
+	// backoff unit, an estimate of one push's duration free of the
+	// queueing that contention adds.
 	fastest time.Duration
 
 	stats struct {
@@ -345,10 +346,12 @@ func (w *Writer) publish(ctx context.Context, batch []update) error {
 	raced, transient := 0, 0
 	for {
 		start := time.Now()
-		err := w.attempt(ctx, retry.Timeout, batch, raced > 0)
+		pushed, err := w.attempt(ctx, retry.Timeout, batch, raced > 0)
 		took := time.Since(start)
-		if os.Getenv("SB_DEBUG") != "" {
-			fmt.Fprintf(os.Stderr, "TRACE %d %s %d %d %v\n", start.UnixMilli(), w.Cluster, took.Milliseconds(), raced, err)
+		var rej *rejectedError
+		lost := errors.As(err, &rej) && rej.raced()
+		if (pushed || lost) && (w.fastest == 0 || took < w.fastest) {
+			w.fastest = took
 		}
 		if err == nil {
 			return nil
@@ -356,16 +359,13 @@ func (w *Writer) publish(ctx context.Context, batch []update) error {
 		if cerr := ctx.Err(); cerr != nil {
 			return cerr
 		}
-		var rej *rejectedError
 		switch {
-		case errors.As(err, &rej) && rej.raced():
+		case lost:
 			w.stats.retries.Add(1)
 			raced++
+			transient = 0 // the server answered
 			if raced >= retry.Attempts {
 				return fmt.Errorf("%w (%d attempts): %v", ErrContention, raced, err)
-			}
-			if w.fastest == 0 || took < w.fastest {
-				w.fastest = took
 			}
 		case errors.Is(err, ErrUnreachable):
 			transient++
@@ -415,13 +415,13 @@ func (w *Writer) sleep(ctx context.Context, limit time.Duration) error {
 // once more before pushing, so that a push is made only when it has a
 // chance: under contention a lost check costs the server far less than a
 // lost push.
-func (w *Writer) attempt(ctx context.Context, timeout time.Duration, batch []update, careful bool) error {
+func (w *Writer) attempt(ctx context.Context, timeout time.Duration, batch []update, careful bool) (pushed bool, err error) {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	branch := w.branch()
 	t, err := w.rem.advertise(ctx, branch)
 	if err != nil {
-		return err
+		return false, err
 	}
 	defer func() { _ = t.sess.Close() }()
 
@@ -432,14 +432,14 @@ func (w *Writer) attempt(ctx context.Context, timeout time.Duration, batch []upd
 	fetched := base != w.tip && !base.IsZero()
 	h, err := w.headAt(ctx, base)
 	if err != nil {
-		return err
+		return false, err
 	}
 	b := &build{s: w.cache, cluster: w.Cluster, budget: w.Budget, signer: w.Signer, who: clusterIdentity(w.Cluster), now: w.now()}
 	unchanged := int64(0)
 	for _, u := range batch {
 		next, err := b.apply(h, u)
 		if err != nil {
-			return err
+			return false, err
 		}
 		if next == h {
 			unchanged++
@@ -449,31 +449,31 @@ func (w *Writer) attempt(ctx context.Context, timeout time.Duration, batch []upd
 	if h.commit == base {
 		w.stats.unchanged.Add(unchanged)
 		w.keep(h)
-		return nil
+		return false, nil
 	}
 	if careful && fetched {
-		// Listen before talking: the branch moved while we fetched, so
-		// someone else is writing; a push now would likely lose and cost
-		// the server a whole unpack. Look again, and push only if the
-		// tip is still the one we built on.
+		// Listen before talking: we lost a race and the branch has moved
+		// again since, so others are writing; a push now would likely
+		// lose and cost the server a whole unpack. Look again, and push
+		// only if the tip is still the one we built on.
 		again, err := w.rem.advertise(ctx, branch)
 		if err != nil {
-			return err
+			return false, err
 		}
 		defer func() { _ = again.sess.Close() }()
 		if again.exists != t.exists || again.hash != t.hash {
-			return &rejectedError{url: w.rem.shown, ref: branch.String(), status: "stale info: the branch moved while fetching"}
+			return false, &rejectedError{url: w.rem.shown, ref: branch.String(), status: "stale info: the branch moved while fetching"}
 		}
 		t = again
 	}
 	if err := w.rem.push(ctx, t, branch, h.commit, b.objects, w.cache); err != nil {
-		return err
+		return true, err
 	}
 	w.stats.pushes.Add(1)
 	w.stats.commits.Add(int64(b.commits))
 	w.stats.unchanged.Add(unchanged)
 	w.keep(h)
-	return nil
+	return true, nil
 }
 
 // headAt makes the cache hold commit's head and reads it, fetching what is

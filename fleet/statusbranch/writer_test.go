@@ -2,6 +2,7 @@ package statusbranch_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"os"
 	"path/filepath"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	sigyaml "sigs.k8s.io/yaml"
 
 	"github.com/nodewright/nodewright/fleet/statusbranch"
 	"github.com/nodewright/nodewright/reconciler/audit"
@@ -40,9 +42,8 @@ func TestWriteCreatesBranchWithSignedCommit(t *testing.T) {
 	// verification accepts it.
 	allowed := filepath.Join(t.TempDir(), "allowed_signers")
 	require.NoError(t, os.WriteFile(allowed, []byte("edge-001@nodewright.invalid "+key.AuthorizedKey+"\n"), 0o600))
-	out, err := gitCmd(srv.Bare, nil, "-c", "gpg.ssh.allowedSignersFile="+allowed, "verify-commit", "--raw", tip)
-	require.NoError(t, err)
-	_ = out
+	_, err := gitCmd(srv.Bare, nil, "-c", "gpg.ssh.allowedSignersFile="+allowed, "verify-commit", tip)
+	require.NoError(t, err, "git verify-commit with ssh-keygen")
 	verifyInProcess(t, srv.Bare, tip, key)
 }
 
@@ -182,11 +183,11 @@ func TestStatusOverBudgetIsSummarised(t *testing.T) {
 	assert.Equal(t, big.Nodes, st.Nodes)
 	assert.Equal(t, big.Time, st.Time)
 	// One more operation would not have fitted.
-	more := big
+	more := *st
 	more.Operations = big.Operations[:len(st.Operations)+1]
-	full, _, err := statusbranch.EncodeStatus(more, 1<<20)
+	over, err := sigyaml.Marshal(more)
 	require.NoError(t, err)
-	assert.Greater(t, len(full), 0)
+	assert.Greater(t, len(over), 4096)
 }
 
 func TestRecordsMustContinueTheBranchChain(t *testing.T) {
@@ -275,4 +276,46 @@ func TestConfigurationErrors(t *testing.T) {
 			assert.False(t, errors.As(err, &q))
 		})
 	}
+}
+
+func TestLocalPathRemote(t *testing.T) {
+	ctx := context.Background()
+	bare := filepath.Join(t.TempDir(), "status.git")
+	runGit(t, "", "init", "-q", "--bare", "-b", "main", bare)
+	_, s1 := sshSigner(t, "edge-020")
+	_, s2 := sshSigner(t, "edge-021")
+	w1 := newWriter(t, bare, "edge-020", s1)
+	w2 := newWriter(t, "file://"+bare, "edge-021", s2)
+	c1, c2 := &chain{cluster: "edge-020"}, &chain{cluster: "edge-021"}
+	for n := 0; n < 3; n++ {
+		require.NoError(t, w1.Write(ctx, report("edge-020", n, 1), c1.next(1)))
+		require.NoError(t, w2.Write(ctx, report("edge-021", n, 1), c2.next(1)))
+	}
+	assert.Equal(t, "6", runGit(t, bare, "rev-list", "--count", branch))
+	assert.Equal(t, hashes(c1.all), hashes(branchAudit(t, bare, "edge-020")))
+	assert.Equal(t, hashes(c2.all), hashes(branchAudit(t, bare, "edge-021")))
+	assert.Positive(t, w1.Stats().Fetches)
+	runGit(t, bare, "fsck", "--strict", "--no-dangling")
+}
+
+func TestTamperedBranchChainIsNotAppendedTo(t *testing.T) {
+	ctx := context.Background()
+	srv := serveBare(t)
+	c := &chain{cluster: "edge-030"}
+	lines, err := json.Marshal(c.next(1)[0])
+	require.NoError(t, err)
+	tampered := strings.Replace(string(lines), "step 1", "step one", 1)
+	seed := harness.NewRepo(t)
+	seed.Write("clusters/edge-030/audit.jsonl", tampered+"\n")
+	seed.Commit("seed", nil)
+	seed.Git("push", "-q", srv.Bare, "HEAD:refs/heads/"+branch)
+	before := runGit(t, srv.Bare, "rev-parse", branch)
+
+	_, s := sshSigner(t, "edge-030")
+	w := newWriter(t, srv.URL, "edge-030", s)
+	err = w.Write(ctx, report("edge-030", 0, 0), c.next(1))
+	var queued *statusbranch.QueuedError
+	require.ErrorAs(t, err, &queued)
+	assert.ErrorContains(t, err, "clusters/edge-030/audit.jsonl line 1 on the branch is not a valid audit record")
+	assert.Equal(t, before, runGit(t, srv.Bare, "rev-parse", branch))
 }
