@@ -102,15 +102,15 @@ func LoadIndex(dir string) ([]IndexEntry, error) {
 
 // indexEntry builds the entry of a verified commit.
 func indexEntry(o *objects, c *commit, parentTree plumbing.Hash, principal, key string, allHistory bool) (IndexEntry, error) {
-	e := IndexEntry{Commit: c.id.String(), Principal: principal, Key: key}
-	for _, a := range approveTrailers(c.message) {
+	e := IndexEntry{Commit: c.ID.String(), Principal: principal, Key: key}
+	for _, a := range approveTrailers(c.Message) {
 		if a.invalid != "" {
 			e.Invalid = append(e.Invalid, a.invalid)
 			continue
 		}
 		e.Approves = append(e.Approves, FileVersion{Path: a.path, Blob: a.blob.String()})
 	}
-	changes, err := o.changedOperations(parentTree, c.tree)
+	changes, err := o.changedOperations(parentTree, c.Tree)
 	if err != nil {
 		return e, err
 	}
@@ -118,7 +118,7 @@ func indexEntry(o *objects, c *commit, parentTree plumbing.Hash, principal, key 
 	// parents had: merging a pull request does not make the merger the
 	// author of its operations. With first-parent history the side
 	// branch is not verified, so the merger answers for what it brings.
-	for _, p := range c.parents[min(1, len(c.parents)):] {
+	for _, p := range c.Parents[min(1, len(c.Parents)):] {
 		if !allHistory {
 			break
 		}
@@ -126,7 +126,7 @@ func indexEntry(o *objects, c *commit, parentTree plumbing.Hash, principal, key 
 		if err != nil {
 			return e, err
 		}
-		other, err := o.changedOperations(pc.tree, c.tree)
+		other, err := o.changedOperations(pc.Tree, c.Tree)
 		if err != nil {
 			return e, err
 		}

@@ -17,11 +17,11 @@ func TestParseCommit(t *testing.T) {
 		"\nMerge\n\nNodewright-Approve: sites/a/operations/x.yaml@3333333333333333333333333333333333333333\n"
 	c, err := parseCommit(plumbing.ZeroHash, []byte(raw))
 	require.NoError(t, err)
-	assert.Equal(t, emptyTree, c.tree)
-	assert.Len(t, c.parents, 2)
-	assert.Equal(t, int64(1700000060), c.time.Unix())
-	assert.Nil(t, c.signature)
-	a := approveTrailers(c.message)
+	assert.Equal(t, emptyTree, c.Tree)
+	assert.Len(t, c.Parents, 2)
+	assert.Equal(t, int64(1700000060), c.Time.Unix())
+	assert.Nil(t, c.Signature)
+	a := approveTrailers(c.Message)
 	require.Len(t, a, 1)
 	assert.Equal(t, "sites/a/operations/x.yaml", a[0].path)
 
@@ -44,8 +44,8 @@ func FuzzParseCommit(f *testing.F) {
 		if err != nil {
 			return
 		}
-		_ = approveTrailers(c.message)
-		if len(c.payload) > len(raw) {
+		_ = approveTrailers(c.Message)
+		if len(c.Payload) > len(raw) {
 			t.Fatal("payload larger than the object")
 		}
 	})

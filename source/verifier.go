@@ -137,7 +137,7 @@ func (v *Verifier) Verify(last, tip plumbing.Hash) (*Result, error) {
 		return nil, err
 	}
 	tipCommit := w.nodes[tip].c
-	res.TipTime = tipCommit.time
+	res.TipTime = tipCommit.Time
 	if !w.descends {
 		if last.IsZero() {
 			res.refuse(reason.NotFastForward, tip, "tip %s does not descend from the trust root's since commit %s", short(tip), short(base))
@@ -218,41 +218,41 @@ func (v *Verifier) judge(o *objects, w *rangeWalk, res *Result, c *commit, appro
 	old := v.Root
 	var parentTree, parentBlob plumbing.Hash
 	parentTree = emptyTree
-	if len(c.parents) > 0 {
+	if len(c.Parents) > 0 {
 		var err error
-		if parent, err = w.commit(o, c.parents[0]); err != nil {
+		if parent, err = w.commit(o, c.Parents[0]); err != nil {
 			return nil, err
 		}
 		if old, err = v.inForce(o, parent); err != nil {
 			return nil, err
 		}
-		parentTree = parent.tree
-		if parentBlob, err = o.trustBlobAt(parent.tree); err != nil {
+		parentTree = parent.Tree
+		if parentBlob, err = o.trustBlobAt(parent.Tree); err != nil {
 			return nil, err
 		}
 	}
-	verdict := Verdict{Commit: c.id.String()}
-	signer, cached := v.Cache.get(c.id, old.Digest())
+	verdict := Verdict{Commit: c.ID.String()}
+	signer, cached := v.Cache.get(c.ID, old.Digest())
 	if !cached {
 		var err error
-		signer, err = signature.Verify(old.Keyring(), c.payload, c.signature, v.now())
+		signer, err = signature.Verify(old.Keyring(), c.Payload, c.Signature, v.now())
 		if err != nil {
 			re := err.(*reason.Error)
-			re.Commit = c.id.String()
-			re.Message = fmt.Sprintf("commit %s: %s (trust policy version %d)", c.short(), re.Message, old.Version)
+			re.Commit = c.ID.String()
+			re.Message = fmt.Sprintf("commit %s: %s (trust policy version %d)", c.Short(), re.Message, old.Version)
 			res.Refusals = append(res.Refusals, re)
 			return nil, nil
 		}
-		v.Cache.put(c.id, old.Digest(), signer)
+		v.Cache.put(c.ID, old.Digest(), signer)
 	}
 	verdict.Signer, verdict.Cached = signer, cached
 	res.Commits = append(res.Commits, verdict)
 
-	if c.tree != parentTree && !old.HasRole(signer.Principal, trust.RoleCommitters) {
-		res.refuse(reason.NotAuthorized, c.id, "commit %s changes files but is signed by %q (key %s), who is not in role %s of trust policy version %d",
-			c.short(), signer.Principal, signer.Key, trust.RoleCommitters, old.Version)
+	if c.Tree != parentTree && !old.HasRole(signer.Principal, trust.RoleCommitters) {
+		res.refuse(reason.NotAuthorized, c.ID, "commit %s changes files but is signed by %q (key %s), who is not in role %s of trust policy version %d",
+			c.Short(), signer.Principal, signer.Key, trust.RoleCommitters, old.Version)
 	}
-	for _, a := range approveTrailers(c.message) {
+	for _, a := range approveTrailers(c.Message) {
 		if a.path == trust.Path {
 			approvals[a.blob] = append(approvals[a.blob], signer.Key)
 		}
@@ -262,7 +262,7 @@ func (v *Verifier) judge(o *objects, w *rangeWalk, res *Result, c *commit, appro
 		return nil, err
 	}
 	res.Index = append(res.Index, entry)
-	newBlob, err := o.trustBlobAt(c.tree)
+	newBlob, err := o.trustBlobAt(c.Tree)
 	if err != nil {
 		return nil, err
 	}
@@ -276,12 +276,12 @@ func (v *Verifier) judge(o *objects, w *rangeWalk, res *Result, c *commit, appro
 // returns the change when it needs trust-admin approvals.
 func (v *Verifier) judgePolicyChange(o *objects, res *Result, c *commit, old *trust.Policy, parentBlob, newBlob plumbing.Hash, signer signature.Signer) (*policyChange, error) {
 	if newBlob.IsZero() {
-		res.refuse(reason.PolicyRollback, c.id, "commit %s removes %s; the trust policy can only move forward", c.short(), trust.Path)
+		res.refuse(reason.PolicyRollback, c.ID, "commit %s removes %s; the trust policy can only move forward", c.Short(), trust.Path)
 		return nil, nil
 	}
 	next, err := v.policy(o, newBlob, c)
 	if err != nil {
-		res.refuse(reason.InvalidPolicy, c.id, "commit %s: %s", c.short(), strings.ReplaceAll(err.Error(), "\n", "; "))
+		res.refuse(reason.InvalidPolicy, c.ID, "commit %s: %s", c.Short(), strings.ReplaceAll(err.Error(), "\n", "; "))
 		return nil, nil
 	}
 	prev, prevErr := (*trust.Policy)(nil), error(nil)
@@ -295,11 +295,11 @@ func (v *Verifier) judgePolicyChange(o *objects, res *Result, c *commit, old *tr
 		return nil, nil // history before the pinned policy: superseded by the trust root
 	case prePin && next.Version == root.Version:
 		if next.Digest() != root.Digest() {
-			res.refuse(reason.PolicyChangeNotApproved, c.id, "commit %s sets trust policy version %d with content that differs from the trust root's version %d", c.short(), next.Version, root.Version)
+			res.refuse(reason.PolicyChangeNotApproved, c.ID, "commit %s sets trust policy version %d with content that differs from the trust root's version %d", c.Short(), next.Version, root.Version)
 		}
 		return nil, nil
 	case next.Version != old.Version+1:
-		res.refuse(reason.PolicyRollback, c.id, "commit %s changes the trust policy from version %d to %d; each change must raise it by exactly 1", c.short(), old.Version, next.Version)
+		res.refuse(reason.PolicyRollback, c.ID, "commit %s changes the trust policy from version %d to %d; each change must raise it by exactly 1", c.Short(), old.Version, next.Version)
 		return nil, nil
 	}
 	return &policyChange{c: c, old: old, new: next, newBlob: newBlob, signerKey: signer.Key}, nil
@@ -328,9 +328,9 @@ func countPolicyApprovals(res *Result, pc policyChange, approvingKeys []string) 
 			missing = append(missing, p)
 		}
 	}
-	res.refuse(reason.PolicyChangeNotApproved, pc.c.id,
+	res.refuse(reason.PolicyChangeNotApproved, pc.c.ID,
 		"commit %s changes the trust policy to version %d with %d of the %d %s approvals that version %d requires (have: %s); needs %d more from any of %s, as signed commits with trailer %q",
-		pc.c.short(), pc.new.Version, len(counted), role.Threshold, trust.RoleTrustAdmins, pc.old.Version, listOrNone(have),
+		pc.c.Short(), pc.new.Version, len(counted), role.Threshold, trust.RoleTrustAdmins, pc.old.Version, listOrNone(have),
 		role.Threshold-len(counted), strings.Join(missing, ", "), ApproveTrailer+": "+trust.Path+"@"+pc.newBlob.String())
 }
 
@@ -344,13 +344,13 @@ func listOrNone(s []string) string {
 // checkSince refuses a since commit whose repository policy is newer than
 // the trust root: that policy's chain back to the root was never checked.
 func (v *Verifier) checkSince(o *objects, res *Result, since *commit) error {
-	blob, err := o.trustBlobAt(since.tree)
+	blob, err := o.trustBlobAt(since.Tree)
 	if err != nil || blob.IsZero() {
 		return err
 	}
 	pol, perr := v.policy(o, blob, since)
 	if perr == nil && pol.Version > v.Root.Version {
-		res.refuse(reason.PolicyChangeNotApproved, since.id, "the since commit %s carries trust policy version %d, newer than the trust root's version %d; pin a trust root of version %d", short(since.id), pol.Version, v.Root.Version, pol.Version)
+		res.refuse(reason.PolicyChangeNotApproved, since.ID, "the since commit %s carries trust policy version %d, newer than the trust root's version %d; pin a trust root of version %d", short(since.ID), pol.Version, v.Root.Version, pol.Version)
 	}
 	return nil
 }
@@ -358,7 +358,7 @@ func (v *Verifier) checkSince(o *objects, res *Result, since *commit) error {
 // inForce returns the policy that judges the children of c: the trust.yaml
 // in c's tree when it is newer than the trust root, else the trust root.
 func (v *Verifier) inForce(o *objects, c *commit) (*trust.Policy, error) {
-	blob, err := o.trustBlobAt(c.tree)
+	blob, err := o.trustBlobAt(c.Tree)
 	if err != nil {
 		return nil, err
 	}
@@ -383,7 +383,7 @@ func (v *Verifier) policy(o *objects, blob plumbing.Hash, at *commit) (*trust.Po
 	if err != nil {
 		return nil, err
 	}
-	pol, err := trust.Parse(trust.Path+"@"+at.short(), data)
+	pol, err := trust.Parse(trust.Path+"@"+at.Short(), data)
 	v.policies[blob] = parsedPolicy{policy: pol, err: err}
 	return pol, err
 }

@@ -22,7 +22,7 @@ type walkNode struct {
 type commitQueue []*walkNode
 
 func (q commitQueue) Len() int           { return len(q) }
-func (q commitQueue) Less(i, j int) bool { return q[i].c.time.After(q[j].c.time) }
+func (q commitQueue) Less(i, j int) bool { return q[i].c.Time.After(q[j].c.Time) }
 func (q commitQueue) Swap(i, j int)      { q[i], q[j] = q[j], q[i] }
 func (q *commitQueue) Push(x any)        { *q = append(*q, x.(*walkNode)) }
 func (q *commitQueue) Pop() any {
@@ -88,14 +88,14 @@ func walkRange(o *objects, tip plumbing.Hash, accepted []plumbing.Hash) (*rangeW
 		if e.flags&fromAccepted == 0 {
 			interesting--
 		}
-		n := w.nodes[e.c.id]
+		n := w.nodes[e.c.ID]
 		if n.flags != e.flags {
 			continue // a later entry carries more flags
 		}
 		if n.flags == fromTip {
 			order = append(order, n.c)
 		}
-		for _, p := range n.c.parents {
+		for _, p := range n.c.Parents {
 			if err := mark(p, n.flags); err != nil {
 				return nil, err
 			}
@@ -110,7 +110,7 @@ func walkRange(o *objects, tip plumbing.Hash, accepted []plumbing.Hash) (*rangeW
 	// Newest first became oldest first; drop any commit that turned out to
 	// be reachable from an accepted one after it was listed.
 	for i := len(order) - 1; i >= 0; i-- {
-		if w.nodes[order[i].id].flags == fromTip {
+		if w.nodes[order[i].ID].flags == fromTip {
 			w.commits = append(w.commits, order[i])
 		}
 	}
@@ -122,16 +122,16 @@ func walkRange(o *objects, tip plumbing.Hash, accepted []plumbing.Hash) (*rangeW
 func (w *rangeWalk) firstParentChain(tip plumbing.Hash) []*commit {
 	in := map[plumbing.Hash]bool{}
 	for _, c := range w.commits {
-		in[c.id] = true
+		in[c.ID] = true
 	}
 	var chain []*commit
 	for h := tip; in[h]; {
 		c := w.nodes[h].c
 		chain = append(chain, c)
-		if len(c.parents) == 0 {
+		if len(c.Parents) == 0 {
 			break
 		}
-		h = c.parents[0]
+		h = c.Parents[0]
 	}
 	for i, j := 0, len(chain)-1; i < j; i, j = i+1, j-1 {
 		chain[i], chain[j] = chain[j], chain[i]

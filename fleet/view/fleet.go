@@ -200,7 +200,7 @@ func Load(r *Repo, o Options) (*Fleet, error) {
 	if err != nil {
 		return nil, err
 	}
-	dirs, err := r.clusterDirs(tip.tree)
+	dirs, err := r.clusterDirs(tip.Tree)
 	if err != nil {
 		return nil, err
 	}
@@ -240,7 +240,7 @@ func Load(r *Repo, o Options) (*Fleet, error) {
 		if !seen {
 			if len(c.AppliedCommit) == 40 {
 				if ac, err := r.commit(plumbing.NewHash(c.AppliedCommit)); err == nil {
-					ct := ac.time
+					ct := ac.Time
 					t = &ct
 				}
 			}

@@ -128,7 +128,7 @@ func eachAuditFile(r *Repo, cluster string, fn func(cluster string, recs []v1alp
 	if err != nil {
 		return nil, err
 	}
-	dirs, err := r.clusterDirs(tip.tree)
+	dirs, err := r.clusterDirs(tip.Tree)
 	if err != nil {
 		return nil, err
 	}

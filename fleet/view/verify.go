@@ -113,11 +113,11 @@ func LoadKeys(r *Repo) (*clusters.Keys, error) {
 	if err != nil {
 		return nil, err
 	}
-	top, err := r.tree(c.tree)
+	top, err := r.tree(c.Tree)
 	if err != nil {
 		return nil, err
 	}
-	missing := fmt.Errorf("%s: no %s at %s (%s): the cluster keys are needed to check status signatures", r.Name, clusters.Path, r.FleetBranch, c.short())
+	missing := fmt.Errorf("%s: no %s at %s (%s): the cluster keys are needed to check status signatures", r.Name, clusters.Path, r.FleetBranch, c.Short())
 	dir, ok := find(top, ".nodewright")
 	if !ok || !dir.isDir() {
 		return nil, missing
@@ -254,8 +254,8 @@ func (v *verifier) order() ([]*commit, error) {
 	var out []*commit
 	for len(stack) > 0 {
 		top := &stack[len(stack)-1]
-		if top.next < len(top.c.parents) {
-			p := top.c.parents[top.next]
+		if top.next < len(top.c.Parents) {
+			p := top.c.Parents[top.next]
 			top.next++
 			if seen[p] {
 				continue
@@ -328,13 +328,13 @@ func (v *verifier) subtree(entries []entry, name string) ([]entry, plumbing.Hash
 
 func (v *verifier) changesOf(c *commit, parents []*commit) (changes, error) {
 	ch := changes{clusters: map[string]plumbing.Hash{}}
-	top, err := v.tree(c.tree)
+	top, err := v.tree(c.Tree)
 	if err != nil {
 		return ch, err
 	}
 	parentTops := make([][]entry, len(parents))
 	for i, p := range parents {
-		if parentTops[i], err = v.tree(p.tree); err != nil {
+		if parentTops[i], err = v.tree(p.Tree); err != nil {
 			return ch, err
 		}
 	}
@@ -383,11 +383,11 @@ func (v *verifier) changesOf(c *commit, parents []*commit) (changes, error) {
 
 // describeCommit names a commit for messages: short id and subject.
 func describeCommit(c *commit) string {
-	subject := c.subject
+	subject := c.Subject()
 	if len(subject) > 60 {
 		subject = subject[:60] + "..."
 	}
-	return fmt.Sprintf("commit %s (%q)", c.short(), subject)
+	return fmt.Sprintf("commit %s (%q)", c.Short(), subject)
 }
 
 func (v *verifier) walk() error {
@@ -397,12 +397,12 @@ func (v *verifier) walk() error {
 	}
 	byID := make(map[plumbing.Hash]*commit, len(commits))
 	for _, c := range commits {
-		byID[c.id] = c
+		byID[c.ID] = c
 	}
 	v.rep.Commits = len(commits)
 	for _, c := range commits {
-		parents := make([]*commit, len(c.parents))
-		for i, p := range c.parents {
+		parents := make([]*commit, len(c.Parents))
+		for i, p := range c.Parents {
 			parents[i] = byID[p]
 		}
 		ch, err := v.changesOf(c, parents)
@@ -421,7 +421,7 @@ func (v *verifier) walk() error {
 
 // judge checks one commit that changes something.
 func (v *verifier) judge(c *commit, parents []*commit, ch changes) error {
-	signer, sigErr := signature.Verify(v.keys.Keyring(), c.payload, c.signature, signedAt(c))
+	signer, sigErr := signature.Verify(v.keys.Keyring(), c.Payload, c.Signature, signedAt(c))
 	signerName := ""
 	if sigErr == nil {
 		signerName = signer.Principal
@@ -449,14 +449,14 @@ func (v *verifier) judge(c *commit, parents []*commit, ch changes) error {
 	if signerName != "" && len(outside) > 0 && (v.only == "" || v.only == signerName) {
 		s := v.state(signerName)
 		if !s.broken {
-			v.breakLink(signerName, Problem{Code: StatusScope, Commit: c.id.String(),
+			v.breakLink(signerName, Problem{Code: StatusScope, Commit: c.ID.String(),
 				Message: fmt.Sprintf("cluster %s: %s is signed by cluster %s's key %s but changes %s; a cluster's commits may change only its own directory clusters/%s/",
 					signerName, describeCommit(c), signerName, signer.Key, strings.Join(outside, ", "), signerName)})
 		}
 	}
 	if signerName == "" && len(ch.stray) > 0 && v.only == "" && !v.fleetBad {
 		v.fleetBad = true
-		v.rep.Problems = append(v.rep.Problems, Problem{Code: StatusScope, Commit: c.id.String(),
+		v.rep.Problems = append(v.rep.Problems, Problem{Code: StatusScope, Commit: c.ID.String(),
 			Message: fmt.Sprintf("%s changes %s, outside every cluster directory, and is not signed by a cluster key (%v)",
 				describeCommit(c), strings.Join(ch.stray, ", "), sigErr)})
 	}
@@ -472,16 +472,16 @@ func (v *verifier) judge(c *commit, parents []*commit, ch changes) error {
 		dir := ClustersDir + "/" + name + "/"
 		switch {
 		case sigErr != nil:
-			v.breakLink(name, Problem{Code: StatusSignature, Commit: c.id.String(),
+			v.breakLink(name, Problem{Code: StatusSignature, Commit: c.ID.String(),
 				Message: fmt.Sprintf("cluster %s: %s changes %s but %s", name, describeCommit(c), dir, sigMessage(sigErr))})
 			continue
 		case !s.audit.Listed:
-			v.breakLink(name, Problem{Code: StatusSignature, Commit: c.id.String(),
+			v.breakLink(name, Problem{Code: StatusSignature, Commit: c.ID.String(),
 				Message: fmt.Sprintf("cluster %s: %s changes %s, but %s lists no cluster %s, so no key may write there (signed by cluster %s's key)",
 					name, describeCommit(c), dir, v.r.KeysFile(), name, signerName)})
 			continue
 		case signerName != name:
-			v.breakLink(name, Problem{Code: StatusSignature, Commit: c.id.String(),
+			v.breakLink(name, Problem{Code: StatusSignature, Commit: c.ID.String(),
 				Message: fmt.Sprintf("cluster %s: %s changes %s but is signed by cluster %s's key %s, not by a key of cluster %s",
 					name, describeCommit(c), dir, signerName, signer.Key, name)})
 			continue
@@ -501,19 +501,19 @@ func (v *verifier) judge(c *commit, parents []*commit, ch changes) error {
 // no time (and SSH keys do not expire); for them, and for a signature
 // that cannot be read, it is the committer time.
 func signedAt(c *commit) time.Time {
-	sig := bytes.TrimSpace(c.signature)
+	sig := bytes.TrimSpace(c.Signature)
 	if !bytes.HasPrefix(sig, []byte("-----BEGIN PGP SIGNATURE-----")) {
-		return c.time
+		return c.Time
 	}
 	block, err := armor.Decode(bytes.NewReader(sig))
 	if err != nil {
-		return c.time
+		return c.Time
 	}
 	p, err := packet.Read(block.Body)
 	if s, ok := p.(*packet.Signature); err == nil && ok && !s.CreationTime.IsZero() {
 		return s.CreationTime
 	}
-	return c.time
+	return c.Time
 }
 
 // sigMessage turns a signature.Verify refusal into the end of a sentence.
@@ -551,7 +551,7 @@ func (v *verifier) auditBlob(dir plumbing.Hash) (plumbing.Hash, error) {
 // parentDir returns the cluster's directory tree in commit p (zero when
 // it has none).
 func (v *verifier) parentDir(p *commit, name string) (plumbing.Hash, error) {
-	top, err := v.tree(p.tree)
+	top, err := v.tree(p.Tree)
 	if err != nil {
 		return plumbing.ZeroHash, err
 	}
@@ -596,13 +596,13 @@ func (v *verifier) appendOnly(c *commit, parents []*commit, name string, dir plu
 			return err
 		}
 		if newBlob.IsZero() {
-			v.breakLink(name, Problem{Code: AuditBroken, Commit: c.id.String(), File: file,
+			v.breakLink(name, Problem{Code: AuditBroken, Commit: c.ID.String(), File: file,
 				Message: fmt.Sprintf("cluster %s: %s removes %s and its %d records; an audit log may only grow", name, describeCommit(c), file, countLines(oldData))})
 			return nil
 		}
 		if !bytes.HasPrefix(newData, oldData) {
 			line, seq, what := describeRewrite(oldData, newData)
-			v.breakLink(name, Problem{Code: AuditBroken, Commit: c.id.String(), File: file, Line: line, Seq: seq,
+			v.breakLink(name, Problem{Code: AuditBroken, Commit: c.ID.String(), File: file, Line: line, Seq: seq,
 				Message: fmt.Sprintf("cluster %s: %s rewrites %s: %s; an audit log may only grow", name, describeCommit(c), file, what)})
 			return nil
 		}
@@ -692,7 +692,7 @@ func (v *verifier) checkTip() error {
 	if err != nil {
 		return err
 	}
-	dirs, err := v.r.clusterDirs(tip.tree)
+	dirs, err := v.r.clusterDirs(tip.Tree)
 	if err != nil {
 		return err
 	}
