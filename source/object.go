@@ -14,7 +14,6 @@ import (
 // commit is a parsed commit object (see package gitobject).
 type commit = gitobject.Commit
 
-
 // objects reads raw git objects from a store, with the small caches that
 // make walking a long history cheap.
 type objects struct {
