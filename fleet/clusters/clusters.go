@@ -1,13 +1,8 @@
 package clusters
 
 import (
-	"bytes"
-	"errors"
-	"fmt"
-	"io"
 	"regexp"
 	"slices"
-	"strconv"
 	"strings"
 
 	"go.yaml.in/yaml/v3"
@@ -72,37 +67,15 @@ type Errors = trust.Errors
 // Parse decodes and validates a ClusterKeys document; file names it in
 // errors. On failure the error is an Errors listing every problem found.
 func Parse(file string, data []byte) (*Keys, error) {
-	if len(data) > MaxSize {
-		return nil, Errors{{File: file, Msg: fmt.Sprintf("document is %d bytes, more than the %d allowed", len(data), MaxSize)}}
-	}
-	var root yaml.Node
-	if err := yaml.Unmarshal(data, &root); err != nil {
-		return nil, yamlErrors(file, err)
-	}
-	if root.Kind == 0 || len(root.Content) == 0 {
-		return nil, Errors{{File: file, Msg: "document is empty"}}
-	}
-	if line := aliasLine(&root); line > 0 {
-		return nil, Errors{{File: file, Line: line, Msg: "YAML anchors and aliases are not allowed"}}
-	}
-	dec := yaml.NewDecoder(bytes.NewReader(data))
-	dec.KnownFields(true)
 	var k Keys
-	if err := dec.Decode(&k); err != nil {
-		return nil, yamlErrors(file, err)
+	root, err := trust.DecodeDocument(file, data, MaxSize, "a cluster keys file", &k)
+	if err != nil {
+		return nil, err
 	}
-	var extra yaml.Node
-	if err := dec.Decode(&extra); !errors.Is(err, io.EOF) {
-		line := 0
-		if err == nil {
-			line = extra.Line
-		}
-		return nil, Errors{{File: file, Line: line, Msg: "more than one YAML document; a cluster keys file is exactly one"}}
-	}
-	v := validator{file: file, root: root.Content[0]}
+	v := validator{trust.Validator{File: file, Root: root}}
 	v.validate(&k)
-	if len(v.errs) > 0 {
-		return nil, v.errs
+	if len(v.Errs) > 0 {
+		return nil, v.Errs
 	}
 	return &k, nil
 }
@@ -135,62 +108,55 @@ func (k *Keys) Names() []string {
 func (c *Cluster) Keyring() *trust.Keyring { return c.keyring }
 
 // validator collects every problem of one document with its line.
-type validator struct {
-	file string
-	root *yaml.Node
-	errs Errors
-}
-
-func (v *validator) add(path []any, format string, args ...any) {
-	v.errs = append(v.errs, &Error{File: v.file, Line: lineOf(v.root, path), Field: fieldPath(path), Msg: fmt.Sprintf(format, args...)})
-}
+// validator checks a ClusterKeys document's meaning.
+type validator struct{ trust.Validator }
 
 func (v *validator) validate(k *Keys) {
 	if k.APIVersion != trust.APIVersion {
-		v.add([]any{"apiVersion"}, "%q is not supported; use %q", k.APIVersion, trust.APIVersion)
+		v.Add([]any{"apiVersion"}, "%q is not supported; use %q", k.APIVersion, trust.APIVersion)
 	}
 	if k.Kind != Kind {
-		v.add([]any{"kind"}, "%q is not %q", k.Kind, Kind)
+		v.Add([]any{"kind"}, "%q is not %q", k.Kind, Kind)
 	}
-	if !hasKey(v.root, "clusters") {
-		v.add([]any{"clusters"}, "clusters is required (it may be an empty list)")
+	if !hasKey(v.Root, "clusters") {
+		v.Add([]any{"clusters"}, "clusters is required (it may be an empty list)")
 	}
 	k.index = make(map[string]int, len(k.Clusters))
 	principals := make([]trust.Principal, len(k.Clusters))
 	for i, c := range k.Clusters {
 		switch {
 		case c.Name == "":
-			v.add([]any{"clusters", i, "name"}, "name is required")
+			v.Add([]any{"clusters", i, "name"}, "name is required")
 		case !namePattern.MatchString(c.Name):
-			v.add([]any{"clusters", i, "name"}, "%q is not a cluster name (lower-case letters, digits, '.', '-'; at most 63)", c.Name)
+			v.Add([]any{"clusters", i, "name"}, "%q is not a cluster name (lower-case letters, digits, '.', '-'; at most 63)", c.Name)
 		}
 		if j, dup := k.index[c.Name]; dup && c.Name != "" {
-			v.add([]any{"clusters", i, "name"}, "cluster %q is already listed at clusters[%d]", c.Name, j)
+			v.Add([]any{"clusters", i, "name"}, "cluster %q is already listed at clusters[%d]", c.Name, j)
 		} else {
 			k.index[c.Name] = i
 		}
 		switch {
 		case c.Site == "":
-			v.add([]any{"clusters", i, "site"}, "site is required")
+			v.Add([]any{"clusters", i, "site"}, "site is required")
 		case !sitePattern.MatchString(c.Site):
-			v.add([]any{"clusters", i, "site"}, "%q is not a site name (lower-case letters, digits, '-'; at most 63)", c.Site)
+			v.Add([]any{"clusters", i, "site"}, "%q is not a site name (lower-case letters, digits, '-'; at most 63)", c.Site)
 		}
 		if len(c.Keys) == 0 {
-			v.add([]any{"clusters", i, "keys"}, "cluster %q has no keys", c.Name)
+			v.Add([]any{"clusters", i, "keys"}, "cluster %q has no keys", c.Name)
 		}
 		principals[i] = trust.Principal{Name: c.Name, Keys: trustKeys(c.Keys)}
 	}
 	// One keyring over every cluster finds a key listed for two clusters.
 	kr, errs := trust.NewKeyring(principals)
 	for _, e := range errs {
-		path := parseFieldPath(e.Field)
+		path := trust.ParseFieldPath(e.Field)
 		if len(path) > 0 && path[0] == "principals" {
 			path[0] = "clusters"
 		}
 		msg := strings.ReplaceAll(e.Msg, "held by principal", "held by cluster")
-		v.add(path, "%s", msg)
+		v.Add(path, "%s", msg)
 	}
-	if len(v.errs) > 0 {
+	if len(v.Errs) > 0 {
 		return
 	}
 	k.keyring = kr
@@ -218,110 +184,4 @@ func hasKey(n *yaml.Node, key string) bool {
 		}
 	}
 	return false
-}
-
-// aliasLine returns the line of the first alias or anchor in n, or 0.
-func aliasLine(n *yaml.Node) int {
-	if n.Kind == yaml.AliasNode || n.Anchor != "" {
-		return n.Line
-	}
-	for _, c := range n.Content {
-		if l := aliasLine(c); l > 0 {
-			return l
-		}
-	}
-	return 0
-}
-
-var yamlLine = regexp.MustCompile(`^line (\d+): (.*)$`)
-
-// yamlErrors turns a yaml.v3 error into located Errors.
-func yamlErrors(file string, err error) error {
-	var te *yaml.TypeError
-	var msgs []string
-	if errors.As(err, &te) {
-		msgs = te.Errors
-	} else {
-		msgs = []string{strings.TrimPrefix(err.Error(), "yaml: ")}
-	}
-	out := make(Errors, 0, len(msgs))
-	for _, m := range msgs {
-		e := &Error{File: file, Msg: m}
-		if sub := yamlLine.FindStringSubmatch(m); sub != nil {
-			e.Line, _ = strconv.Atoi(sub[1])
-			e.Msg = sub[2]
-		}
-		e.Msg = strings.ReplaceAll(e.Msg, " in type clusters.", " in ")
-		out = append(out, e)
-	}
-	return out
-}
-
-// fieldPath renders a path such as clusters[1].keys[0].ssh.
-func fieldPath(path []any) string {
-	var b strings.Builder
-	for _, seg := range path {
-		switch s := seg.(type) {
-		case int:
-			fmt.Fprintf(&b, "[%d]", s)
-		case string:
-			if b.Len() > 0 {
-				b.WriteByte('.')
-			}
-			b.WriteString(s)
-		}
-	}
-	return b.String()
-}
-
-// parseFieldPath is the inverse of fieldPath.
-func parseFieldPath(s string) []any {
-	var out []any
-	for _, part := range strings.Split(s, ".") {
-		name, rest, _ := strings.Cut(part, "[")
-		if name != "" {
-			out = append(out, name)
-		}
-		for rest != "" {
-			num, after, _ := strings.Cut(rest, "]")
-			if n, err := strconv.Atoi(num); err == nil {
-				out = append(out, n)
-			}
-			_, rest, _ = strings.Cut(after, "[")
-		}
-	}
-	return out
-}
-
-// lineOf finds the line of the deepest node along path that exists.
-func lineOf(n *yaml.Node, path []any) int {
-	if n == nil {
-		return 0
-	}
-	line := n.Line
-	for _, seg := range path {
-		var next *yaml.Node
-		switch s := seg.(type) {
-		case string:
-			if n.Kind == yaml.MappingNode {
-				for i := 0; i+1 < len(n.Content); i += 2 {
-					if n.Content[i].Value == s {
-						next = n.Content[i+1]
-						line = n.Content[i].Line
-						break
-					}
-				}
-			}
-		case int:
-			if n.Kind == yaml.SequenceNode && s >= 0 && s < len(n.Content) {
-				next = n.Content[s]
-				line = next.Line
-			}
-		}
-		if next == nil {
-			return line
-		}
-		n = next
-	}
-	return line
 }

@@ -119,12 +119,6 @@ func TestParseTooLarge(t *testing.T) {
 	assert.Contains(t, err.Error(), "more than the")
 }
 
-func TestFieldPathRoundTrip(t *testing.T) {
-	for _, p := range []string{"clusters", "clusters[1]", "clusters[1].keys[0].ssh", "a.b"} {
-		assert.Equal(t, p, fieldPath(parseFieldPath(p)))
-	}
-}
-
 func FuzzParse(f *testing.F) {
 	f.Add([]byte(doc("clusters:\n  - name: edge-1\n    site: s\n    keys: [{ssh: \"" + sshKey1 + "\"}]\n")))
 	f.Add([]byte(doc("clusters: []\n")))

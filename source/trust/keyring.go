@@ -76,5 +76,5 @@ func NewKeyring(principals []Principal) (*Keyring, Errors) {
 			v.key(kr, pr.Name, k, p("principals", i, "keys", j))
 		}
 	}
-	return kr, v.errs
+	return kr, v.Errs
 }

@@ -1,19 +1,14 @@
 package trust
 
 import (
-	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
-	"regexp"
 	"sort"
 	"strings"
 	"time"
 
-	"go.yaml.in/yaml/v3"
 )
 
 // APIVersion is the apiVersion every Nodewright document carries.
@@ -139,42 +134,22 @@ func (es Errors) Error() string {
 // MaxPolicySize bounds a policy document; larger input is refused unread.
 const MaxPolicySize = 1 << 20
 
-var yamlLine = regexp.MustCompile(`^line (\d+): (.*)$`)
 
 // Parse decodes and validates a TrustPolicy document. file names the
 // document in errors. Decoding is strict: unknown fields, duplicate keys,
 // wrong types and more than one document are errors. On failure the error
 // is an Errors listing every problem found.
 func Parse(file string, data []byte) (*Policy, error) {
-	if len(data) > MaxPolicySize {
-		return nil, Errors{{File: file, Msg: fmt.Sprintf("document is %d bytes, more than the %d allowed", len(data), MaxPolicySize)}}
-	}
-	var root yaml.Node
-	if err := yaml.Unmarshal(data, &root); err != nil {
-		return nil, yamlErrors(file, err)
-	}
-	if root.Kind == 0 || len(root.Content) == 0 {
-		return nil, Errors{{File: file, Msg: "document is empty"}}
-	}
-	dec := yaml.NewDecoder(bytes.NewReader(data))
-	dec.KnownFields(true)
 	var p Policy
-	if err := dec.Decode(&p); err != nil {
-		return nil, yamlErrors(file, err)
-	}
-	var extra yaml.Node
-	if err := dec.Decode(&extra); !errors.Is(err, io.EOF) {
-		line := 0
-		if err == nil {
-			line = extra.Line
-		}
-		return nil, Errors{{File: file, Line: line, Msg: "more than one YAML document; a trust policy is exactly one"}}
+	root, err := DecodeDocument(file, data, MaxPolicySize, "a trust policy", &p)
+	if err != nil {
+		return nil, err
 	}
 	p.source = file
-	v := validator{file: file, root: root.Content[0]}
+	v := validator{Validator{File: file, Root: root}}
 	v.validate(&p)
-	if len(v.errs) > 0 {
-		return nil, v.errs
+	if len(v.Errs) > 0 {
+		return nil, v.Errs
 	}
 	canon, err := json.Marshal(&p)
 	if err != nil {
@@ -183,27 +158,6 @@ func Parse(file string, data []byte) (*Policy, error) {
 	sum := sha256.Sum256(canon)
 	p.digest = hex.EncodeToString(sum[:])
 	return &p, nil
-}
-
-func yamlErrors(file string, err error) error {
-	var te *yaml.TypeError
-	var msgs []string
-	if errors.As(err, &te) {
-		msgs = te.Errors
-	} else {
-		msgs = []string{strings.TrimPrefix(err.Error(), "yaml: ")}
-	}
-	out := make(Errors, 0, len(msgs))
-	for _, m := range msgs {
-		e := &Error{File: file, Msg: m}
-		if sub := yamlLine.FindStringSubmatch(m); sub != nil {
-			fmt.Sscanf(sub[1], "%d", &e.Line)
-			e.Msg = sub[2]
-		}
-		e.Msg = strings.ReplaceAll(e.Msg, " in type trust.", " in ")
-		out = append(out, e)
-	}
-	return out
 }
 
 // Digest is a stable hash of the policy's content: two documents with the

@@ -1,14 +1,12 @@
 package trust
 
 import (
-	"fmt"
 	"regexp"
 	"slices"
 	"strings"
 	"time"
 
 	"github.com/ProtonMail/go-crypto/openpgp"
-	"go.yaml.in/yaml/v3"
 	"golang.org/x/crypto/ssh"
 
 	"github.com/nodewright/nodewright/schema/v1alpha1"
@@ -16,94 +14,36 @@ import (
 
 var principalName = regexp.MustCompile(`^[a-z0-9]([a-z0-9._-]{0,62}[a-z0-9])?$`)
 
-// validator collects every problem of one document with its line.
-type validator struct {
-	file string
-	root *yaml.Node
-	errs Errors
-}
-
-func (v *validator) add(path []any, format string, args ...any) {
-	v.errs = append(v.errs, &Error{File: v.file, Line: lineOf(v.root, path), Field: fieldPath(path), Msg: fmt.Sprintf(format, args...)})
-}
-
-// fieldPath renders a path such as roles.committers.principals[1].
-func fieldPath(path []any) string {
-	var b strings.Builder
-	for _, seg := range path {
-		switch s := seg.(type) {
-		case int:
-			fmt.Fprintf(&b, "[%d]", s)
-		case string:
-			if b.Len() > 0 {
-				b.WriteByte('.')
-			}
-			b.WriteString(s)
-		}
-	}
-	return b.String()
-}
-
-// lineOf finds the line of the deepest node along path that exists.
-func lineOf(n *yaml.Node, path []any) int {
-	if n == nil {
-		return 0
-	}
-	line := n.Line
-	for _, seg := range path {
-		var next *yaml.Node
-		switch s := seg.(type) {
-		case string:
-			if n.Kind == yaml.MappingNode {
-				for i := 0; i+1 < len(n.Content); i += 2 {
-					if n.Content[i].Value == s {
-						next = n.Content[i+1]
-						line = n.Content[i].Line
-						break
-					}
-				}
-			}
-		case int:
-			if n.Kind == yaml.SequenceNode && s < len(n.Content) {
-				next = n.Content[s]
-				line = next.Line
-			}
-		}
-		if next == nil {
-			return line
-		}
-		n = next
-	}
-	return line
-}
+// validator checks a policy's meaning, on the shared Validator.
+type validator struct{ Validator }
 
 func p(segs ...any) []any { return segs }
 
 func (v *validator) validate(pol *Policy) {
 	if pol.APIVersion != APIVersion {
-		v.add(p("apiVersion"), "%q is not supported; use %q", pol.APIVersion, APIVersion)
+		v.Add(p("apiVersion"), "%q is not supported; use %q", pol.APIVersion, APIVersion)
 	}
 	if pol.Kind != Kind {
-		v.add(p("kind"), "%q is not %q", pol.Kind, Kind)
+		v.Add(p("kind"), "%q is not %q", pol.Kind, Kind)
 	}
 	if pol.Version < 1 {
-		v.add(p("version"), "must be a whole number of at least 1, got %d", pol.Version)
+		v.Add(p("version"), "must be a whole number of at least 1, got %d", pol.Version)
 	}
 	switch pol.History {
 	case "", HistoryAll, HistoryFirstParent:
 	default:
-		v.add(p("history"), "%q is not a history mode; one of all, first-parent", pol.History)
+		v.Add(p("history"), "%q is not a history mode; one of all, first-parent", pol.History)
 	}
 	if pol.Since != "" && !isCommitID(pol.Since) {
-		v.add(p("since"), "%q is not a full 40-hex commit id", pol.Since)
+		v.Add(p("since"), "%q is not a full 40-hex commit id", pol.Since)
 	}
 	if pol.Freshness != nil {
 		d, err := time.ParseDuration(pol.Freshness.MaxAge)
 		switch {
 		case err != nil:
-			v.add(p("freshness", "maxAge"), "%q is not a duration such as 72h", pol.Freshness.MaxAge)
+			v.Add(p("freshness", "maxAge"), "%q is not a duration such as 72h", pol.Freshness.MaxAge)
 		case d <= 0:
-			v.add(p("freshness", "maxAge"), "must be positive, got %s", pol.Freshness.MaxAge)
+			v.Add(p("freshness", "maxAge"), "must be positive, got %s", pol.Freshness.MaxAge)
 		default:
 			pol.Freshness.maxAge = d
 		}
@@ -128,20 +68,20 @@ func isCommitID(s string) bool {
 func (v *validator) principals(pol *Policy) *Keyring {
 	kr := newKeyring()
 	if len(pol.Principals) == 0 {
-		v.add(p("principals"), "at least one principal is required")
+		v.Add(p("principals"), "at least one principal is required")
 	}
 	seen := map[string]int{}
 	for i, pr := range pol.Principals {
 		if !principalName.MatchString(pr.Name) {
-			v.add(p("principals", i, "name"), "%q is not a principal name (lower-case letters, digits, '.', '_', '-')", pr.Name)
+			v.Add(p("principals", i, "name"), "%q is not a principal name (lower-case letters, digits, '.', '_', '-')", pr.Name)
 		}
 		if j, dup := seen[pr.Name]; dup {
-			v.add(p("principals", i, "name"), "principal %q is already defined at principals[%d]", pr.Name, j)
+			v.Add(p("principals", i, "name"), "principal %q is already defined at principals[%d]", pr.Name, j)
 			continue
 		}
 		seen[pr.Name] = i
 		if len(pr.Keys) == 0 {
-			v.add(p("principals", i, "keys"), "principal %q has no keys", pr.Name)
+			v.Add(p("principals", i, "keys"), "principal %q has no keys", pr.Name)
 		}
 		for j, k := range pr.Keys {
 			v.key(kr, pr.Name, k, p("principals", i, "keys", j))
@@ -154,25 +94,25 @@ func (v *validator) key(kr *Keyring, principal string, k Key, path []any) {
 	holder := Holder{Principal: principal, Revoked: k.Revoked}
 	switch {
 	case k.OpenPGP != "" && k.SSH != "":
-		v.add(path, "a key is either openpgp or ssh, not both")
+		v.Add(path, "a key is either openpgp or ssh, not both")
 	case k.OpenPGP != "":
 		ents, err := openpgp.ReadArmoredKeyRing(strings.NewReader(k.OpenPGP))
 		if err != nil {
-			v.add(append(path, "openpgp"), "not an ASCII-armored OpenPGP public key: %v", err)
+			v.Add(append(path, "openpgp"), "not an ASCII-armored OpenPGP public key: %v", err)
 			return
 		}
 		if len(ents) != 1 {
-			v.add(append(path, "openpgp"), "holds %d keys; list each as its own entry", len(ents))
+			v.Add(append(path, "openpgp"), "holds %d keys; list each as its own entry", len(ents))
 			return
 		}
 		e := ents[0]
 		if e.PrivateKey != nil {
-			v.add(append(path, "openpgp"), "contains private key material; publish only the public key")
+			v.Add(append(path, "openpgp"), "contains private key material; publish only the public key")
 			return
 		}
 		fpr := Fingerprint(e)
 		if other, dup := kr.pgpHolders[fpr]; dup {
-			v.add(append(path, "openpgp"), "key %s is already held by principal %q", fpr, other.Principal)
+			v.Add(append(path, "openpgp"), "key %s is already held by principal %q", fpr, other.Principal)
 			return
 		}
 		holder.ID = fpr
@@ -181,22 +121,22 @@ func (v *validator) key(kr *Keyring, principal string, k Key, path []any) {
 	case k.SSH != "":
 		pub, _, _, rest, err := ssh.ParseAuthorizedKey([]byte(k.SSH))
 		if err != nil {
-			v.add(append(path, "ssh"), "not an SSH public key line (type, base64 key, comment): %v", err)
+			v.Add(append(path, "ssh"), "not an SSH public key line (type, base64 key, comment): %v", err)
 			return
 		}
 		if len(strings.TrimSpace(string(rest))) > 0 {
-			v.add(append(path, "ssh"), "holds more than one key; list each as its own entry")
+			v.Add(append(path, "ssh"), "holds more than one key; list each as its own entry")
 			return
 		}
 		fpr := ssh.FingerprintSHA256(pub)
 		if other, dup := kr.ssh[fpr]; dup {
-			v.add(append(path, "ssh"), "key %s is already held by principal %q", fpr, other.Principal)
+			v.Add(append(path, "ssh"), "key %s is already held by principal %q", fpr, other.Principal)
 			return
 		}
 		holder.ID = fpr
 		kr.ssh[fpr] = holder
 	default:
-		v.add(path, "a key needs openpgp or ssh")
+		v.Add(path, "a key needs openpgp or ssh")
 	}
 }
 
@@ -207,31 +147,31 @@ func (v *validator) roles(pol *Policy) {
 	}
 	for _, required := range []string{RoleCommitters, RoleTrustAdmins} {
 		if _, ok := pol.Roles[required]; !ok {
-			v.add(p("roles"), "role %q is required", required)
+			v.Add(p("roles"), "role %q is required", required)
 		}
 	}
 	for _, name := range pol.RoleNames() {
 		r := pol.Roles[name]
 		if len(r.Principals) == 0 {
-			v.add(p("roles", name, "principals"), "role %q lists no principals", name)
+			v.Add(p("roles", name, "principals"), "role %q lists no principals", name)
 		}
 		seen := map[string]bool{}
 		for i, n := range r.Principals {
 			if !known[n] {
-				v.add(p("roles", name, "principals", i), "%q is not a principal of this policy", n)
+				v.Add(p("roles", name, "principals", i), "%q is not a principal of this policy", n)
 			}
 			if seen[n] {
-				v.add(p("roles", name, "principals", i), "%q is listed twice", n)
+				v.Add(p("roles", name, "principals", i), "%q is listed twice", n)
 			}
 			seen[n] = true
 		}
 		switch {
 		case r.Threshold < 1:
-			v.add(p("roles", name, "threshold"), "must be at least 1, got %d", r.Threshold)
+			v.Add(p("roles", name, "threshold"), "must be at least 1, got %d", r.Threshold)
 		case r.Threshold > len(r.Principals):
-			v.add(p("roles", name, "threshold"), "%d is more than the %d principals of role %q", r.Threshold, len(r.Principals), name)
+			v.Add(p("roles", name, "threshold"), "%d is more than the %d principals of role %q", r.Threshold, len(r.Principals), name)
 		case name == RoleCommitters && r.Threshold != 1:
-			v.add(p("roles", name, "threshold"), "must be 1: each commit carries one signature, from one committer")
+			v.Add(p("roles", name, "threshold"), "must be 1: each commit carries one signature, from one committer")
 		}
 	}
 }
@@ -245,19 +185,19 @@ func (v *validator) operations(pol *Policy) {
 	for _, kind := range kinds {
 		rule := pol.Operations[kind]
 		if !slices.Contains(v1alpha1.OperationKinds, kind) {
-			v.add(p("operations", kind), "%q is not an operation kind; one of %s", kind, strings.Join(v1alpha1.OperationKinds, ", "))
+			v.Add(p("operations", kind), "%q is not an operation kind; one of %s", kind, strings.Join(v1alpha1.OperationKinds, ", "))
 			continue
 		}
 		role, ok := pol.Roles[rule.Role]
 		if !ok {
-			v.add(p("operations", kind, "role"), "role %q is not defined under roles", rule.Role)
+			v.Add(p("operations", kind, "role"), "role %q is not defined under roles", rule.Role)
 			continue
 		}
 		switch {
 		case rule.Threshold < 1:
-			v.add(p("operations", kind, "threshold"), "must be at least 1, got %d", rule.Threshold)
+			v.Add(p("operations", kind, "threshold"), "must be at least 1, got %d", rule.Threshold)
 		case rule.Threshold > len(role.Principals):
-			v.add(p("operations", kind, "threshold"), "%d is more than the %d principals of role %q", rule.Threshold, len(role.Principals), rule.Role)
+			v.Add(p("operations", kind, "threshold"), "%d is more than the %d principals of role %q", rule.Threshold, len(role.Principals), rule.Role)
 		}
 	}
 }
