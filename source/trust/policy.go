@@ -8,7 +8,6 @@ import (
 	"sort"
 	"strings"
 	"time"
-
 )
 
 // APIVersion is the apiVersion every Nodewright document carries.
@@ -133,7 +132,6 @@ func (es Errors) Error() string {
 
 // MaxPolicySize bounds a policy document; larger input is refused unread.
 const MaxPolicySize = 1 << 20
-
 
 // Parse decodes and validates a TrustPolicy document. file names the
 // document in errors. Decoding is strict: unknown fields, duplicate keys,
