@@ -160,17 +160,18 @@ func New(cfg *rest.Config, o Options) (ctrl.Manager, error) {
 		return nil, err
 	}
 
-	fsr := &fleetsource.Reconciler{Client: mgr.GetClient(), Reader: mgr.GetAPIReader(), StateDir: o.StateDir, Site: o.Site, TrustRoot: o.TrustRoot, Now: o.Now, Applied: o.Applied}
+	kinds := o.Kinds
+	if len(kinds) == 0 {
+		kinds = Kinds()
+	}
+	tables := operation.TablesOf(kinds)
+	fsr := &fleetsource.Reconciler{Tables: tables, Client: mgr.GetClient(), Reader: mgr.GetAPIReader(), StateDir: o.StateDir, Site: o.Site, TrustRoot: o.TrustRoot, Now: o.Now, Applied: o.Applied}
 	if err := ctrl.NewControllerManagedBy(mgr).For(&v1.FleetSource{}).Named("fleetsource").
 		WithOptions(controller.Options{MaxConcurrentReconciles: 1, SkipNameValidation: &skipNameValidation}).Complete(fsr); err != nil {
 		return nil, err
 	}
 
-	env := &operation.Env{Client: mgr.GetClient(), Reader: mgr.GetAPIReader(), Chain: chain, Storage: o.Storage, VMs: o.VMs, Cluster: o.Cluster, Site: o.Site, Now: o.Now, Hooks: o.Hooks, Poll: o.Poll}
-	kinds := o.Kinds
-	if len(kinds) == 0 {
-		kinds = Kinds()
-	}
+	env := &operation.Env{Tables: tables, Client: mgr.GetClient(), Reader: mgr.GetAPIReader(), Chain: chain, Storage: o.Storage, VMs: o.VMs, Cluster: o.Cluster, Site: o.Site, Now: o.Now, Hooks: o.Hooks, Poll: o.Poll}
 	for _, k := range kinds {
 		k := k
 		r := &operation.Reconciler{Kind: k, Env: env}

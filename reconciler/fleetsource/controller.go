@@ -66,6 +66,9 @@ type Reconciler struct {
 	TrustRoot *trust.Policy
 	// Now is the clock; nil is time.Now.
 	Now func() time.Time
+	// Tables are the operation kinds' transition tables, which say when an
+	// operation has ended.
+	Tables operation.Tables
 	// Applied, when set, is called with each FleetSource and the commit
 	// applied (benchmarks and the demo watch it).
 	Applied func(name string, commit string)
@@ -237,12 +240,12 @@ func (r *Reconciler) apply(ctx context.Context, fs *v1.FleetSource, commit strin
 		case apierrors.IsNotFound(err):
 		case err != nil:
 			return nil, err
-		case inFlight(current):
+		case r.inFlight(op.Kind, current):
 			if current.GetAnnotations()[v1.AnnotationBlob] != op.Blob {
 				deferred = append(deferred, op.Kind+"/"+obj.GetName())
 			}
 			continue
-		case isTerminal(current):
+		case r.Tables.Ended(op.Kind, current):
 			continue
 		}
 		adm := admission(op)
@@ -334,20 +337,12 @@ func (r *Reconciler) markRemoved(ctx context.Context, namespace, site string, in
 
 // inFlight reports whether the operation has started and not stopped:
 // its spec must not change under it.
-func inFlight(op v1.Operation) bool {
+func (r *Reconciler) inFlight(kind string, op v1.Operation) bool {
 	switch phase.Phase(op.OperationStatus().Phase) {
 	case "", phase.Pending, phase.AwaitingApproval, phase.Halted:
 		return false
 	}
-	return !isTerminal(op)
-}
-
-func isTerminal(op v1.Operation) bool {
-	switch phase.Phase(op.OperationStatus().Phase) {
-	case phase.Succeeded, phase.Aborted, "RolledBack":
-		return true
-	}
-	return false
+	return !r.Tables.Ended(kind, op)
 }
 
 func short(s string) string {

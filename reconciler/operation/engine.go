@@ -89,6 +89,9 @@ type Env struct {
 	Reader client.Reader
 	// Chain appends audit records.
 	Chain *Chain
+	// Tables are every kind's transition table, for telling which other
+	// operations have ended.
+	Tables Tables
 	// Storage and VMs are the LINSTOR and KubeVirt backends.
 	Storage backend.Storage
 	VMs     backend.VMs

@@ -160,22 +160,37 @@ func (e *Env) InFlight(ctx context.Context, namespace string, profile *v1.EdgePr
 	if fresh && e.Reader != nil {
 		reader = e.Reader
 	}
-	for _, l := range Lists() {
+	for kind, l := range Lists() {
 		if err := reader.List(ctx, l, client.InNamespace(namespace)); err != nil {
 			return nil, fmt.Errorf("list operations: %w", err)
 		}
 		for _, op := range Items(l) {
-			if op.OperationStatus().StartedAt == nil {
-				continue
-			}
-			switch phase.Phase(op.OperationStatus().Phase) {
-			case phase.Succeeded, phase.Aborted, "RolledBack":
+			if op.OperationStatus().StartedAt == nil || e.Tables.Ended(kind, op) {
 				continue
 			}
 			out = append(out, gather.Describe(op, profile))
 		}
 	}
 	return out, nil
+}
+
+// Tables are the transition tables of the operation kinds, by kind name.
+type Tables map[string]*phase.Table
+
+// TablesOf indexes the kinds' tables.
+func TablesOf(kinds []*Kind) Tables {
+	t := Tables{}
+	for _, k := range kinds {
+		t[k.Name] = k.Table
+	}
+	return t
+}
+
+// Ended reports whether op, of the named kind, is in a terminal phase of
+// its kind's table; an unknown kind has not ended.
+func (t Tables) Ended(kind string, op v1.Operation) bool {
+	table, ok := t[kind]
+	return ok && table.IsTerminal(phase.Phase(op.OperationStatus().Phase))
 }
 
 // Lists returns an empty list of each operation kind, to List into.

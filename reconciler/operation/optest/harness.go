@@ -103,7 +103,7 @@ func New[O v1.Operation](t *testing.T, c client.Client, opts Options) *Harness[O
 	require.NoError(t, c.Create(ctx, p))
 	h := &Harness[O]{T: t, C: c, Kind: opts.Kind, Name: opts.Name, NS: site, Profile: p, Now: Start, Tick: DefaultTick}
 	h.Env = &operation.Env{
-		Client: c, Chain: &operation.Chain{Client: c, Reader: c, Cluster: site},
+		Client: c, Chain: &operation.Chain{Client: c, Reader: c, Cluster: site}, Tables: operation.TablesOf([]*operation.Kind{opts.Kind}),
 		Cluster: site, Site: site,
 		Now: func() time.Time { return h.Now },
 		Hooks: operation.Hooks{AfterTransition: func(_, _ string, from, to phase.Phase) error {
