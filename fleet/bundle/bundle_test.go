@@ -192,7 +192,7 @@ func TestManifestSignerChecked(t *testing.T) {
 	stranger := h.create(signedBy(signingKey(t, harness.NewSSHKey(t, "mallory"))))
 	res := h.importFleet(stranger, site)
 	require.Equal(t, []reason.Code{reason.UnknownKey}, codes(res))
-	assert.Contains(t, res.Refusals[0].Message, "which no trusted principal holds")
+	assert.Contains(t, res.Refusals[0].Message, "which no principal of the trust policy holds")
 
 	notCommitter := h.create(signedBy(signingKey(t, carol)))
 	res = h.importFleet(notCommitter, site)

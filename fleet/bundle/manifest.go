@@ -272,7 +272,7 @@ func (m *Manifest) Sign(key *SigningKey, now time.Time) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	sig, err := key.sign(payload, Namespace, now)
+	sig, err := key.Sign(payload, Namespace, now)
 	if err != nil {
 		return nil, err
 	}

@@ -488,7 +488,7 @@ func (r *repository) mergeCommit(o StatusImportOptions, hub, site plumbing.Hash,
 		if err != nil {
 			return plumbing.ZeroHash, err
 		}
-		sig, err := o.SignKey.sign(payload, signature.Namespace, now)
+		sig, err := o.SignKey.Sign(payload, signature.Namespace, now)
 		if err != nil {
 			return plumbing.ZeroHash, err
 		}

@@ -51,21 +51,28 @@ type Signer struct {
 // what is wrong: Unsigned, UnknownKey, BadSignature, KeyRevoked or
 // KeyExpired.
 func Verify(kr *trust.Keyring, payload, sig []byte, now time.Time) (Signer, error) {
+	return VerifyIn(kr, payload, sig, Namespace, "commit", now)
+}
+
+// VerifyIn is Verify for a document other than a git commit: SSH
+// signatures must be in namespace, and messages call the signed document
+// subject ("bundle manifest").
+func VerifyIn(kr *trust.Keyring, payload, sig []byte, namespace, subject string, now time.Time) (Signer, error) {
 	s := bytes.TrimSpace(sig)
 	switch {
 	case len(s) == 0:
-		return Signer{}, reason.Errorf(reason.Unsigned, "", "commit is not signed")
+		return Signer{}, reason.Errorf(reason.Unsigned, "", "%s is not signed", subject)
 	case bytes.HasPrefix(s, []byte(pgpBegin)):
-		return verifyOpenPGP(kr, payload, s, now)
+		return verifyOpenPGP(kr, payload, s, subject, now)
 	case bytes.HasPrefix(s, []byte(sshBegin)):
-		return verifySSH(kr, payload, s)
+		return verifySSH(kr, payload, s, namespace, subject)
 	default:
 		first, _, _ := strings.Cut(string(s), "\n")
 		return Signer{}, reason.Errorf(reason.BadSignature, "", "unsupported signature format %q (OpenPGP and SSH are accepted)", truncate(first, 40))
 	}
 }
 
-func verifyOpenPGP(kr *trust.Keyring, payload, sig []byte, now time.Time) (Signer, error) {
+func verifyOpenPGP(kr *trust.Keyring, payload, sig []byte, subject string, now time.Time) (Signer, error) {
 	block, err := armor.Decode(bytes.NewReader(sig))
 	if err != nil {
 		return Signer{}, reason.Errorf(reason.BadSignature, "", "OpenPGP signature cannot be decoded: %v", err)
@@ -96,7 +103,7 @@ func verifyOpenPGP(kr *trust.Keyring, payload, sig []byte, now time.Time) (Signe
 	case errors.Is(err, pgperrors.ErrKeyRevoked):
 		return signer, reason.Errorf(reason.KeyRevoked, "", "signed by OpenPGP key %s of principal %q, which carries an OpenPGP revocation", holder.ID, holder.Principal)
 	default:
-		return Signer{}, reason.Errorf(reason.BadSignature, "", "OpenPGP signature by key %s does not verify over the commit: %v", issuer, err)
+		return Signer{}, reason.Errorf(reason.BadSignature, "", "OpenPGP signature by key %s does not verify over the %s: %v", issuer, subject, err)
 	}
 	if holder.Revoked {
 		return signer, reason.Errorf(reason.KeyRevoked, "", "signed by OpenPGP key %s of principal %q, revoked in the trust policy", holder.ID, holder.Principal)
@@ -124,7 +131,7 @@ func issuerOf(body []byte) string {
 	return "(no issuer)"
 }
 
-func verifySSH(kr *trust.Keyring, payload, sig []byte) (Signer, error) {
+func verifySSH(kr *trust.Keyring, payload, sig []byte, namespace, subject string) (Signer, error) {
 	s, err := sshsig.Unarmor(sig)
 	if err != nil {
 		return Signer{}, reason.Errorf(reason.BadSignature, "", "SSH signature cannot be parsed: %v", err)
@@ -134,11 +141,11 @@ func verifySSH(kr *trust.Keyring, payload, sig []byte) (Signer, error) {
 		return Signer{}, reason.Errorf(reason.UnknownKey, "", "signed by SSH key %s, which no principal of the trust policy holds", fingerprintOf(s))
 	}
 	signer := Signer{Principal: holder.Principal, Key: holder.ID, Format: SSH}
-	if s.Namespace != Namespace {
-		return Signer{}, reason.Errorf(reason.BadSignature, "", "SSH signature by key %s is in namespace %q, not %q", holder.ID, truncate(s.Namespace, 40), Namespace)
+	if s.Namespace != namespace {
+		return Signer{}, reason.Errorf(reason.BadSignature, "", "SSH signature by key %s is in namespace %q, not %q", holder.ID, truncate(s.Namespace, 40), namespace)
 	}
-	if err := sshsig.Verify(bytes.NewReader(payload), s, s.PublicKey, s.HashAlgorithm, Namespace); err != nil {
-		return Signer{}, reason.Errorf(reason.BadSignature, "", "SSH signature by key %s of principal %q does not verify over the commit: %v", holder.ID, holder.Principal, err)
+	if err := sshsig.Verify(bytes.NewReader(payload), s, s.PublicKey, s.HashAlgorithm, namespace); err != nil {
+		return Signer{}, reason.Errorf(reason.BadSignature, "", "SSH signature by key %s of principal %q does not verify over the %s: %v", holder.ID, holder.Principal, subject, err)
 	}
 	if holder.Revoked {
 		return signer, reason.Errorf(reason.KeyRevoked, "", "signed by SSH key %s of principal %q, revoked in the trust policy", holder.ID, holder.Principal)
