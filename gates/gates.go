@@ -45,6 +45,11 @@ type Approval struct {
 	Blob string `json:"blob"`
 	// Commit is the approval commit.
 	Commit string `json:"commit"`
+	// Superseded is set when the approval was made before the file's
+	// current version came into being (it was changed, or removed and
+	// added again, after the approval): it never counts, whatever blob
+	// it names.
+	Superseded bool `json:"superseded,omitempty"`
 }
 
 // Operation is what the gates need to know of one operation.
@@ -178,16 +183,19 @@ func checkApprovals(in Input) Verdict {
 		return block(ApprovalMissing, "the trust policy names no approvers for %s; add operations.%s to .nodewright/trust.yaml", op.Kind, op.Kind)
 	}
 	counted := map[string]bool{}
-	var self, stale, outside, revoked []string
+	var self, stale, outside, revoked, removed []string
 	for _, a := range in.Approvals {
+		holder, held := in.Policy.Keyring().HolderByID(a.Key)
 		switch {
-		case a.Blob != op.Blob:
+		case a.Blob != op.Blob || a.Superseded:
 			stale = append(stale, a.Principal)
 		case a.Principal == op.Author:
 			self = append(self, a.Principal)
+		case !held || holder.Principal != a.Principal:
+			removed = append(removed, a.Principal)
 		case !in.Policy.HasRole(a.Principal, rule.Role):
 			outside = append(outside, a.Principal)
-		case keyRevoked(in.Policy, a.Key):
+		case holder.Revoked:
 			revoked = append(revoked, a.Principal)
 		default:
 			counted[a.Principal] = true
@@ -214,6 +222,9 @@ func checkApprovals(in Input) Verdict {
 	if len(revoked) > 0 {
 		msg += fmt.Sprintf("; not counted, signed with a key the policy revoked: %s", strings.Join(uniq(revoked), ", "))
 	}
+	if len(removed) > 0 {
+		msg += fmt.Sprintf("; not counted, signed with a key the policy in force no longer lists for that principal: %s", strings.Join(uniq(removed), ", "))
+	}
 	stale = slices.DeleteFunc(stale, func(p string) bool { return counted[p] })
 	switch {
 	case len(self) > 0:
@@ -222,11 +233,6 @@ func checkApprovals(in Input) Verdict {
 		return block(ApprovalStale, "%s; approvals by %s are for an earlier version of %s and were voided by the edit", msg, strings.Join(uniq(stale), ", "), op.Path)
 	}
 	return block(ApprovalMissing, "%s", msg)
-}
-
-func keyRevoked(p *trust.Policy, key string) bool {
-	h, ok := p.Keyring().HolderByID(key)
-	return ok && h.Revoked
 }
 
 func checkFreshness(in Input) Verdict {

@@ -1,6 +1,7 @@
 package gates
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -38,6 +39,13 @@ func policy(t *testing.T) *trust.Policy {
 	return p
 }
 
+// unrevoked is the test policy with bob's key not revoked.
+func unrevoked(t *testing.T) *trust.Policy {
+	p, err := trust.Parse("trust.yaml", []byte(strings.Replace(policyYAML, ", revoked: true", "", 1)))
+	require.NoError(t, err)
+	return p
+}
+
 func keyOf(t *testing.T, p *trust.Policy, name string) string {
 	for _, pr := range p.Principals {
 		if pr.Name == name {
@@ -61,6 +69,16 @@ func base(t *testing.T) Input {
 		Policy:    policy(t),
 		Approvals: []Approval{{Principal: "carol", Blob: "b2"}},
 		Health:    Health{Reported: true, Nodes: map[string]bool{"node-a": true, "node-b": true, "node-c": true}},
+	}
+}
+
+// signed gives every approval without a key the key its principal holds
+// in the policy, as the approvals index records them.
+func signed(t *testing.T, in *Input) {
+	for i, a := range in.Approvals {
+		if a.Key == "" {
+			in.Approvals[i].Key = keyOf(t, in.Policy, a.Principal)
+		}
 	}
 }
 
@@ -107,6 +125,7 @@ func TestGates(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			in := base(t)
 			c.change(&in)
+			signed(t, &in)
 			d := Evaluate(in)
 			assert.False(t, d.Allowed)
 			v := verdict(d, c.gate)
@@ -120,16 +139,37 @@ func TestGates(t *testing.T) {
 func TestGatesAllow(t *testing.T) {
 	in := base(t)
 	in.Approvals = append(in.Approvals, Approval{Principal: "bob", Blob: "b2"})
-	in.Policy.Principals[1].Keys[0].Revoked = false
+	in.Policy = unrevoked(t)
+	signed(t, &in)
 	d := Evaluate(in)
 	require.True(t, d.Allowed, "%+v", d)
 	assert.Len(t, d.Verdicts, len(Chain))
 	assert.Equal(t, "2 of 2 approvals from role approvers: bob, carol", verdict(d, "approvals").Message)
 }
 
+func TestApprovalByAKeyThePolicyNoLongerListsDoesNotCount(t *testing.T) {
+	in := base(t)
+	in.Approvals = append(in.Approvals, Approval{Principal: "bob", Blob: "b2", Key: "SHA256:removed-since"})
+	in.Policy = unrevoked(t)
+	signed(t, &in)
+	v := verdict(Evaluate(in), "approvals")
+	assert.Equal(t, ApprovalMissing, v.Reason)
+	assert.Contains(t, v.Message, "no longer lists for that principal: bob")
+}
+
+func TestSupersededApprovalDoesNotCount(t *testing.T) {
+	in := base(t)
+	in.Approvals = append(in.Approvals, Approval{Principal: "bob", Blob: "b2", Superseded: true})
+	in.Policy = unrevoked(t)
+	signed(t, &in)
+	v := verdict(Evaluate(in), "approvals")
+	assert.Equal(t, ApprovalStale, v.Reason, "%s", v.Message)
+}
+
 func TestRevokedKeyApprovalDoesNotCount(t *testing.T) {
 	in := base(t)
 	in.Approvals = append(in.Approvals, Approval{Principal: "bob", Blob: "b2", Key: keyOf(t, in.Policy, "bob")})
+	signed(t, &in)
 	v := verdict(Evaluate(in), "approvals")
 	assert.Equal(t, ApprovalMissing, v.Reason)
 	assert.Contains(t, v.Message, "signed with a key the policy revoked: bob")
@@ -138,6 +178,7 @@ func TestRevokedKeyApprovalDoesNotCount(t *testing.T) {
 func TestApprovalOfBothVersionsIsNotCalledStale(t *testing.T) {
 	in := base(t)
 	in.Approvals = append(in.Approvals, Approval{Principal: "carol", Blob: "b1"})
+	signed(t, &in)
 	v := verdict(Evaluate(in), "approvals")
 	assert.Equal(t, ApprovalMissing, v.Reason, "carol's approval of the current version counts: %s", v.Message)
 }
@@ -147,6 +188,7 @@ func TestStepInFlightFinishesThroughPauseAndWindow(t *testing.T) {
 	in.Profile.Spec.Paused = true
 	in.Now = in.Now.Add(4 * time.Hour)
 	in.Operation.StepInProgress = true
+	signed(t, &in)
 	d := Evaluate(in)
 	assert.True(t, verdict(d, "pause").Allowed)
 	assert.True(t, verdict(d, "window").Allowed)

@@ -6,6 +6,8 @@ import (
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/nodewright/nodewright/source/gitobject"
 )
 
 func TestParseCommit(t *testing.T) {
@@ -51,9 +53,32 @@ func FuzzParseCommit(f *testing.F) {
 	})
 }
 
-func FuzzTreeEntry(f *testing.F) {
-	f.Add([]byte("40000 .nodewright\x00aaaaaaaaaaaaaaaaaaaa100644 x\x00bbbbbbbbbbbbbbbbbbbb"), ".nodewright")
-	f.Fuzz(func(t *testing.T, raw []byte, name string) {
-		_, _ = treeEntry(raw, name)
+func FuzzParseTree(f *testing.F) {
+	f.Add([]byte("40000 .nodewright\x00aaaaaaaaaaaaaaaaaaaa100644 x\x00bbbbbbbbbbbbbbbbbbbb"))
+	f.Add([]byte("040000 a\x00aaaaaaaaaaaaaaaaaaaa100644 a\x00bbbbbbbbbbbbbbbbbbbb"))
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		entries, err := gitobject.ParseTree(raw)
+		if err != nil {
+			return
+		}
+		seen := map[string]bool{}
+		for _, e := range entries {
+			if seen[e.Name] || e.Name == "" || gitobject.IsDotGit(e.Name) {
+				t.Fatalf("accepted a tree with entry %q", e.Name)
+			}
+			seen[e.Name] = true
+		}
+	})
+}
+
+func FuzzCheckCommit(f *testing.F) {
+	f.Add([]byte("tree 4b825dc642cb6eb9a060e54bf8d69288fbee4904\nauthor A <a> 1 +0000\ncommitter C <c> 1 +0000\n\nmsg\n"))
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		if gitobject.CheckCommit(raw) != nil {
+			return
+		}
+		if _, err := parseCommit(plumbing.ZeroHash, raw); err != nil {
+			t.Fatalf("a canonical commit does not parse: %v", err)
+		}
 	})
 }

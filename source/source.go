@@ -43,6 +43,10 @@ type Source struct {
 	// verified again and the tip must still descend from Floor, so losing
 	// the state directory never opens the door to a rollback.
 	Floor plumbing.Hash
+	// FloorPolicyVersion, when set, is the trust policy version in force
+	// at Floor, recorded with it: whatever the state directory says, the
+	// policy in force never drops below it.
+	FloorPolicyVersion int
 }
 
 // Sync fetches the branch, verifies the commits it adds since the last
@@ -95,25 +99,56 @@ func (s *Source) Sync(ctx context.Context) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	v := &Verifier{Root: s.Root, Store: m.Storer(), Cache: cache, Now: s.Now}
-	if state.Last().IsZero() && !s.Floor.IsZero() {
-		if res := floorCheck(v, s.Floor, tip); res != nil {
-			return res, nil
-		}
-	}
-	if isBundle && !state.Last().IsZero() {
-		if res := replayCheck(v, state.Last(), tip, repo); res != nil {
-			return res, nil
-		}
-	}
-	res, err := v.Verify(state.Last(), tip)
+	current, err := indexCurrent(s.StateDir)
 	if err != nil {
 		return nil, err
 	}
+	last, floor, acceptedAt := state.Last(), s.Floor, state.AcceptedAt
+	minVersion := max(s.FloorPolicyVersion, state.PolicyVersion)
+	if !current && !last.IsZero() {
+		// An index from an older release: verify the whole history again
+		// (the cache spares the cryptography) with the last accepted
+		// commit as the floor, and write the index anew.
+		floor, last = last, plumbing.ZeroHash
+	}
+	var res *Result
+	if last.IsZero() && !floor.IsZero() {
+		res, err = s.verifyFromFloor(m, cache, floor, tip, acceptedAt)
+	} else {
+		floorPolicy, blob, perr := policyInForce(m.Storer(), state, s.Root)
+		if perr != nil {
+			if reason.CodeOf(perr) != "" {
+				return &Result{Tip: tip, Previous: last, Refusals: reason.Refusals(perr)}, nil
+			}
+			return nil, perr
+		}
+		if blob.IsZero() && floorPolicy != s.Root {
+			floorPolicy = nil // read from the last accepted commit's tree
+		}
+		v := &Verifier{Root: s.Root, Floor: floorPolicy, AcceptedAt: acceptedAt, Store: m.Storer(), Cache: cache, Now: s.Now}
+		if isBundle && !last.IsZero() {
+			if res := replayCheck(v, last, tip, repo); res != nil {
+				return res, nil
+			}
+		}
+		res, err = v.Verify(last, tip)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if res.Accepted() && res.Policy.Version < minVersion {
+		res.refuse(reason.PolicyRollback, tip, "commit %s puts trust policy version %d in force, older than version %d, which this cluster accepted before; the trust policy can only move forward", short(tip), res.Policy.Version, minVersion)
+	}
 	if !res.Accepted() {
+		res.Policy, res.PolicyBlob = nil, plumbing.ZeroHash
 		return res, nil
 	}
-	if err := appendIndex(s.StateDir, res.Index); err != nil {
+	if current && !state.Last().IsZero() {
+		err = appendIndex(s.StateDir, res.Index)
+	} else {
+		err = writeIndex(s.StateDir, res.Index)
+	}
+	if err != nil {
 		return nil, err
 	}
 	if err := m.Pin(tip); err != nil {
@@ -122,7 +157,13 @@ func (s *Source) Sync(ctx context.Context) (*Result, error) {
 	next := State{
 		Repo: mirror.RedactURL(s.Repo), Branch: branch, LastAccepted: tip.String(),
 		PolicyVersion: res.Policy.Version, PolicyDigest: res.Policy.Digest(),
-		CommitTime: res.TipTime, AcceptedAt: v.now().UTC(),
+		CommitTime: res.TipTime, AcceptedAt: time.Now().UTC(),
+	}
+	if s.Now != nil {
+		next.AcceptedAt = s.Now().UTC()
+	}
+	if !res.PolicyBlob.IsZero() {
+		next.PolicyBlob = res.PolicyBlob.String()
 	}
 	if tip == state.Last() {
 		next.AcceptedAt = state.AcceptedAt
@@ -130,6 +171,42 @@ func (s *Source) Sync(ctx context.Context) (*Result, error) {
 	if err := next.Save(s.StateDir); err != nil {
 		return nil, err
 	}
+	return res, nil
+}
+
+// verifyFromFloor verifies a source whose state directory is new (or whose
+// index is rebuilt) but whose last accepted commit is known from outside:
+// the history up to floor as history, judged at the times it was signed,
+// and what tip adds to floor as new commits, judged no earlier than floor
+// was signed (or acceptedAt, when the state still knows it). The tip must
+// descend from floor.
+func (s *Source) verifyFromFloor(m *mirror.Mirror, cache *Cache, floor, tip plumbing.Hash, acceptedAt time.Time) (*Result, error) {
+	v := &Verifier{Root: s.Root, Store: m.Storer(), Cache: cache, Now: s.Now}
+	o := newObjects(v.Store)
+	fc, err := o.commit(floor)
+	if err != nil {
+		res := &Result{Tip: tip, Previous: floor}
+		res.refuse(reason.NotFastForward, tip, "the commit this cluster accepted last, %s, is not in the repository (a rollback or a force-push); keeping %s", short(floor), short(floor))
+		return res, nil
+	}
+	if res := floorCheck(v, floor, tip); res != nil {
+		return res, nil
+	}
+	history, err := v.Verify(plumbing.ZeroHash, floor)
+	if err != nil || !history.Accepted() {
+		return history, err
+	}
+	if at := claimedTime(fc); at.After(acceptedAt) {
+		acceptedAt = at
+	}
+	v.Floor, v.AcceptedAt = history.Policy, acceptedAt
+	res, err := v.Verify(floor, tip)
+	if err != nil || !res.Accepted() {
+		return res, err
+	}
+	res.Previous = plumbing.ZeroHash
+	res.Commits = append(history.Commits, res.Commits...)
+	res.Index = append(history.Index, res.Index...)
 	return res, nil
 }
 

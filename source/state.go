@@ -25,6 +25,9 @@ type State struct {
 	PolicyVersion int `json:"policyVersion,omitempty"`
 	// PolicyDigest is the digest of that policy.
 	PolicyDigest string `json:"policyDigest,omitempty"`
+	// PolicyBlob is the blob id of that policy's trust.yaml in the
+	// repository; "" when the trust root is in force.
+	PolicyBlob string `json:"policyBlob,omitempty"`
 	// CommitTime is LastAccepted's committer time.
 	CommitTime time.Time `json:"commitTime,omitzero"`
 	// AcceptedAt is when LastAccepted was accepted.
@@ -50,6 +53,11 @@ func LoadState(dir string) (State, error) {
 	if s.LastAccepted != "" {
 		if _, ok := parseHash([]byte(s.LastAccepted)); !ok {
 			return s, fmt.Errorf("state %s: lastAccepted %q is not a commit id", filepath.Join(dir, stateFile), s.LastAccepted)
+		}
+	}
+	if s.PolicyBlob != "" {
+		if _, ok := parseHash([]byte(s.PolicyBlob)); !ok {
+			return s, fmt.Errorf("state %s: policyBlob %q is not a blob id", filepath.Join(dir, stateFile), s.PolicyBlob)
 		}
 	}
 	return s, nil

@@ -20,19 +20,50 @@ import (
 // "Nodewright-Approve: <path>@<blob id>".
 const ApproveTrailer = "Nodewright-Approve"
 
+// ClockSkew is how far a signature's time may lie beyond the verifier's
+// clock, or before the time its parents were signed, before it counts as
+// made at that bound instead.
+const ClockSkew = time.Hour
+
+// MaxApprovalTrailers bounds the Nodewright-Approve trailers of one commit.
+const MaxApprovalTrailers = 256
+
 // Verifier checks the commits a new tip adds against the trust policy in
-// force at each commit's parent. It is safe to reuse but not to share
+// force at each commit's parents. It is safe to reuse but not to share
 // between goroutines.
+//
+// The policy in force at a commit of the range is the newest of the
+// policies in force at its verified parents (all of them; only the first
+// with first-parent history) and the policy in force at the last accepted
+// commit (Floor), so no commit graph (a merge whose first parent is old,
+// an orphan root, a side branch) brings an older policy back. A commit's
+// own trust.yaml must not be older than any verified parent's; a new one
+// is a policy change, judged against the policy in force at its parents.
+//
+// Each signature is judged at its effective time: the time it claims (an
+// OpenPGP signature's creation time, an SSH-signed commit's committer
+// time), raised to no earlier than the effective times of its verified
+// parents and than AcceptedAt. History signed while a key was valid stays
+// valid after the key expires; a stolen expired key cannot backdate a new
+// commit past its parents or past the last acceptance. A time more than
+// ClockSkew beyond the verifier's clock is refused.
 type Verifier struct {
 	// Root is the trust root: the first policy this cluster accepts. The
 	// repository's policy only moves forward from it.
 	Root *trust.Policy
+	// Floor, when set, is the policy in force at the last accepted commit
+	// as the source recorded it; nil reads it from that commit's tree.
+	Floor *trust.Policy
+	// AcceptedAt, when set, is when the last accepted commit was accepted:
+	// no new signature is judged earlier than that.
+	AcceptedAt time.Time
 	// Store holds the objects of the repository.
 	Store storer.EncodedObjectStorer
 	// Cache, when set, remembers verified signatures by (commit, policy
 	// digest).
 	Cache *Cache
-	// Now is the clock for key expiry and freshness; nil means time.Now.
+	// Now is the clock for freshness and the future bound on signature
+	// times; nil means time.Now.
 	Now func() time.Time
 
 	policies map[plumbing.Hash]parsedPolicy
@@ -62,17 +93,21 @@ type Result struct {
 	// Refusals lists every problem found; the range is accepted only when
 	// it is empty.
 	Refusals reason.List
-	// Commits are the commits verified, oldest first.
+	// Commits are the commits verified, parents before children.
 	Commits []Verdict
 	// Policy is the policy in force after Tip (it judges the next commit).
 	// It is set only when the range is accepted.
 	Policy *trust.Policy
+	// PolicyBlob is the blob of Policy in the repository; zero when Policy
+	// is the trust root.
+	PolicyBlob plumbing.Hash
 	// TipTime is the committer time of Tip.
 	TipTime time.Time
 	// Stale is set when Tip is older than the policy's freshness.maxAge.
 	Stale *reason.Error
 	// Index holds what each verified commit contributes to approvals,
-	// oldest first; the Source appends it to its index on acceptance.
+	// parents before children; the Source appends it to its index on
+	// acceptance.
 	Index []IndexEntry
 }
 
@@ -100,6 +135,13 @@ func (v *Verifier) now() time.Time {
 	return time.Now()
 }
 
+// inForcePolicy is a policy in force and where it came from.
+type inForcePolicy struct {
+	policy *trust.Policy
+	// blob is the policy's trust.yaml blob; zero for the trust root.
+	blob plumbing.Hash
+}
+
 // policyChange is a commit that changes trust.yaml and still needs its
 // trust-admin approvals counted.
 type policyChange struct {
@@ -110,11 +152,34 @@ type policyChange struct {
 	signerKey string
 }
 
+// rangeState is what judging a range carries from parents to children.
+type rangeState struct {
+	w          *rangeWalk
+	allHistory bool
+	floor      inForcePolicy
+	// after is the policy in force after each judged commit.
+	after map[plumbing.Hash]inForcePolicy
+	// times is the effective signature time of each judged commit.
+	times     map[plumbing.Hash]time.Time
+	changes   []policyChange
+	approvals map[plumbing.Hash][]string // trust.yaml blob -> approving key ids
+}
+
 // Verify checks every commit that tip adds to last (zero on first start,
 // when the whole history is checked unless the trust root names a since
 // commit). Refusals are reported in the Result; an error means the
 // objects could not be read.
 func (v *Verifier) Verify(last, tip plumbing.Hash) (*Result, error) {
+	res, err := v.verify(last, tip)
+	if oe, ok := asObjectError(err); ok {
+		res = &Result{Tip: tip, Previous: last}
+		res.refuse(oe.code, tip, "%s", oe.msg)
+		return res, nil
+	}
+	return res, err
+}
+
+func (v *Verifier) verify(last, tip plumbing.Hash) (*Result, error) {
 	if v.policies == nil {
 		v.policies = map[plumbing.Hash]parsedPolicy{}
 	}
@@ -146,36 +211,34 @@ func (v *Verifier) Verify(last, tip plumbing.Hash) (*Result, error) {
 		}
 		return res, nil
 	}
-	mode := v.Root.HistoryMode()
+	st := &rangeState{w: w, after: map[plumbing.Hash]inForcePolicy{}, times: map[plumbing.Hash]time.Time{}, approvals: map[plumbing.Hash][]string{}}
+	st.floor = inForcePolicy{policy: v.Root}
 	if !base.IsZero() {
-		basePolicy, err := v.inForce(o, w.nodes[base].c)
-		if err != nil {
+		if st.floor, err = v.floorPolicy(o, w.nodes[base].c, !last.IsZero()); err != nil {
 			return nil, err
 		}
-		mode = basePolicy.HistoryMode()
 		if last.IsZero() {
 			if err := v.checkSince(o, res, w.nodes[base].c); err != nil {
 				return nil, err
 			}
 		}
 	}
+	st.allHistory = st.floor.policy.HistoryMode() != trust.HistoryFirstParent
 	commits := w.commits
-	if mode == trust.HistoryFirstParent {
+	if !st.allHistory {
 		commits = w.firstParentChain(tip)
 	}
-	var changes []policyChange
-	approvals := map[plumbing.Hash][]string{} // trust.yaml blob -> approving key ids
 	for _, c := range commits {
-		pc, err := v.judge(o, w, res, c, approvals, mode != trust.HistoryFirstParent)
-		if err != nil {
-			return nil, err
-		}
-		if pc != nil {
-			changes = append(changes, *pc)
+		if err := v.judge(o, st, res, c); err != nil {
+			oe, ok := asObjectError(err)
+			if !ok {
+				return nil, err
+			}
+			res.refuse(oe.code, c.ID, "commit %s: %s", c.Short(), oe.msg)
 		}
 	}
-	for _, pc := range changes {
-		countPolicyApprovals(res, pc, approvals[pc.newBlob])
+	for _, pc := range st.changes {
+		countPolicyApprovals(res, pc, st.approvals[pc.newBlob])
 	}
 	if v.Cache != nil {
 		if err := v.Cache.Flush(); err != nil {
@@ -185,9 +248,14 @@ func (v *Verifier) Verify(last, tip plumbing.Hash) (*Result, error) {
 	if !res.Accepted() {
 		return res, nil
 	}
-	if res.Policy, err = v.inForce(o, tipCommit); err != nil {
-		return nil, err
+	final := st.floor
+	if f, ok := st.after[tip]; ok {
+		final = f
 	}
+	if err := v.checkTipPolicy(o, res, tipCommit, final); err != nil || !res.Accepted() {
+		return res, err
+	}
+	res.Policy, res.PolicyBlob = final.policy, final.blob
 	if maxAge := res.Policy.MaxAge(); maxAge > 0 {
 		if age := v.now().Sub(res.TipTime); age > maxAge {
 			res.Stale = reason.Errorf(reason.Stale, tip.String(), "newest accepted commit %s is %s old, more than freshness.maxAge %s of trust policy version %d; risky operations are blocked until a newer signed commit arrives",
@@ -197,13 +265,67 @@ func (v *Verifier) Verify(last, tip plumbing.Hash) (*Result, error) {
 	return res, nil
 }
 
+// floorPolicy is the policy in force at the base of the range: the one the
+// source recorded (Floor) when it is set and the base is the last accepted
+// commit, else the one the base's tree carries, never older than the root.
+func (v *Verifier) floorPolicy(o *objects, base *commit, isLast bool) (inForcePolicy, error) {
+	fromTree, err := v.inForceAt(o, base)
+	if err != nil {
+		return inForcePolicy{}, err
+	}
+	if v.Floor == nil || !isLast || v.Floor.Version < fromTree.policy.Version {
+		return fromTree, nil
+	}
+	if v.Floor.Digest() == fromTree.policy.Digest() {
+		return fromTree, nil
+	}
+	return inForcePolicy{policy: v.Floor, blob: plumbing.ZeroHash}, nil
+}
+
+// checkTipPolicy refuses a tip whose own trust file is older than the
+// policy in force after it, or missing where one is in force: with
+// first-parent history a merge's first parent can be an old commit, and
+// what the tip says must never look older than what the cluster enforces.
+// A repository behind its own trust root (the root is in force) is not
+// refused: the root supersedes that history.
+func (v *Verifier) checkTipPolicy(o *objects, res *Result, tip *commit, final inForcePolicy) error {
+	f, err := o.trustFileAt(tip.Tree)
+	if err != nil {
+		return err
+	}
+	if final.blob.IsZero() || f.blob == final.blob {
+		return nil
+	}
+	if f.blob.IsZero() {
+		res.refuse(reason.PolicyMissing, tip.ID, "tip %s has no %s while trust policy version %d is in force%s", tip.Short(), trust.Path, final.policy.Version, badSuffix(f))
+		return nil
+	}
+	pol, perr := v.policy(o, f.blob, tip)
+	if perr == nil && pol.Version >= final.policy.Version && pol.Digest() == final.policy.Digest() {
+		return nil
+	}
+	version := "an unreadable policy"
+	if perr == nil {
+		version = fmt.Sprintf("version %d", pol.Version)
+	}
+	res.refuse(reason.PolicyRollback, tip.ID, "tip %s carries trust policy %s in %s, but version %d is in force; the trust policy can only move forward", tip.Short(), version, trust.Path, final.policy.Version)
+	return nil
+}
+
+func badSuffix(f trustFile) string {
+	if f.bad == "" {
+		return ""
+	}
+	return " (" + f.bad + ")"
+}
+
 func (r *Result) refuse(code reason.Code, c plumbing.Hash, format string, args ...any) {
 	r.Refusals = append(r.Refusals, reason.Errorf(code, c.String(), format, args...))
 }
 
 func short(h plumbing.Hash) string { return h.String()[:12] }
 
-// node returns a commit the walk already read, or reads it.
+// commit returns a commit the walk already read, or reads it.
 func (w *rangeWalk) commit(o *objects, h plumbing.Hash) (*commit, error) {
 	if n, ok := w.nodes[h]; ok {
 		return n.c, nil
@@ -211,76 +333,234 @@ func (w *rangeWalk) commit(o *objects, h plumbing.Hash) (*commit, error) {
 	return o.commit(h)
 }
 
-// judge checks one commit: its signature under the policy in force at its
-// first parent, the signer's role, and any change to trust.yaml.
-func (v *Verifier) judge(o *objects, w *rangeWalk, res *Result, c *commit, approvals map[plumbing.Hash][]string, allHistory bool) (*policyChange, error) {
-	var parent *commit
-	old := v.Root
-	var parentTree, parentBlob plumbing.Hash
-	parentTree = emptyTree
-	if len(c.Parents) > 0 {
-		var err error
-		if parent, err = w.commit(o, c.Parents[0]); err != nil {
-			return nil, err
-		}
-		if old, err = v.inForce(o, parent); err != nil {
-			return nil, err
-		}
-		parentTree = parent.Tree
-		if parentBlob, err = o.trustBlobAt(parent.Tree); err != nil {
-			return nil, err
-		}
+// verifiedParents returns the parents whose content verification vouches
+// for: every parent, or only the first with first-parent history.
+func (st *rangeState) verifiedParents(o *objects, c *commit) ([]*commit, error) {
+	n := len(c.Parents)
+	if !st.allHistory {
+		n = min(n, 1)
 	}
-	verdict := Verdict{Commit: c.ID.String()}
-	signer, cached := v.Cache.get(c.ID, old.Digest())
+	out := make([]*commit, 0, n)
+	for _, h := range c.Parents[:n] {
+		p, err := st.w.commit(o, h)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, p)
+	}
+	return out, nil
+}
+
+// policyAfter is the policy in force after parent p: what judging it
+// found when it is in the range, else (accepted history) the floor.
+func (st *rangeState) policyAfter(p *commit) inForcePolicy {
+	if f, ok := st.after[p.ID]; ok {
+		return f
+	}
+	return st.floor
+}
+
+// judge checks one commit: its form, the trees it brings, its signature
+// under the policy in force at its parents, the signer's role, and any
+// change to trust.yaml.
+func (v *Verifier) judge(o *objects, st *rangeState, res *Result, c *commit) error {
+	if err := o.commitProblem(c.ID); err != nil {
+		return err
+	}
+	parents, err := st.verifiedParents(o, c)
+	if err != nil {
+		return err
+	}
+	old, err := st.inForceAt(c, parents)
+	if err != nil {
+		return err
+	}
+	st.after[c.ID] = old // until a policy change below replaces it
+	var known []plumbing.Hash
+	for _, p := range parents {
+		known = append(known, p.Tree)
+	}
+	if err := o.checkTrees(c.Tree, known); err != nil {
+		return err
+	}
+	trailers := approveTrailers(c.Message)
+	if len(trailers) > MaxApprovalTrailers {
+		return overLimit("%d %s trailers, more than the %d one commit may carry", len(trailers), ApproveTrailer, MaxApprovalTrailers)
+	}
+
+	at, err := v.effectiveTime(o, st, c, parents)
+	if err != nil {
+		return err
+	}
+	st.times[c.ID] = at
+	if limit := v.now().Add(ClockSkew); at.After(limit) {
+		res.refuse(reason.BadSignature, c.ID, "commit %s: its signature claims to be made at %s, more than %s after this verifier's clock (%s)", c.Short(), at.Format(time.RFC3339), ClockSkew, v.now().UTC().Format(time.RFC3339))
+		return nil
+	}
+	signer, cached := v.Cache.get(c.ID, old.policy.Digest())
 	if !cached {
 		var err error
-		signer, err = signature.Verify(old.Keyring(), c.Payload, c.Signature, v.now())
+		signer, err = signature.Check(old.policy.Keyring(), c.Payload, c.Signature, signature.Options{At: at})
 		if err != nil {
 			re := err.(*reason.Error)
 			re.Commit = c.ID.String()
-			re.Message = fmt.Sprintf("commit %s: %s (trust policy version %d)", c.Short(), re.Message, old.Version)
+			re.Message = fmt.Sprintf("commit %s: %s (trust policy version %d)", c.Short(), re.Message, old.policy.Version)
 			res.Refusals = append(res.Refusals, re)
-			return nil, nil
+			return nil
 		}
-		v.Cache.put(c.ID, old.Digest(), signer)
+		v.Cache.put(c.ID, old.policy.Digest(), signer)
 	}
-	verdict.Signer, verdict.Cached = signer, cached
-	res.Commits = append(res.Commits, verdict)
+	res.Commits = append(res.Commits, Verdict{Commit: c.ID.String(), Signer: signer, Cached: cached})
 
-	if c.Tree != parentTree && !old.HasRole(signer.Principal, trust.RoleCommitters) {
-		res.refuse(reason.NotAuthorized, c.ID, "commit %s changes files but is signed by %q (key %s), who is not in role %s of trust policy version %d",
-			c.Short(), signer.Principal, signer.Key, trust.RoleCommitters, old.Version)
+	parentTree := emptyTree
+	if len(parents) > 0 {
+		parentTree = parents[0].Tree
 	}
-	for _, a := range approveTrailers(c.Message) {
+	if c.Tree != parentTree && !old.policy.HasRole(signer.Principal, trust.RoleCommitters) {
+		res.refuse(reason.NotAuthorized, c.ID, "commit %s changes files but is signed by %q (key %s), who is not in role %s of trust policy version %d",
+			c.Short(), signer.Principal, signer.Key, trust.RoleCommitters, old.policy.Version)
+	}
+	for _, a := range trailers {
 		if a.path == trust.Path {
-			approvals[a.blob] = append(approvals[a.blob], signer.Key)
+			st.approvals[a.blob] = append(st.approvals[a.blob], signer.Key)
 		}
 	}
-	entry, err := indexEntry(o, c, parentTree, signer.Principal, signer.Key, allHistory)
+	entry, err := indexEntry(o, c, parents, signer.Principal, signer.Key)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	res.Index = append(res.Index, entry)
-	newBlob, err := o.trustBlobAt(c.Tree)
+	return v.judgeTrustFile(o, st, res, c, parents, old, signer)
+}
+
+// inForceAt is the policy in force at c's parents: the newest of the
+// policies after its verified parents and the floor. Two parents whose
+// policies share the newest version but differ are a conflict nobody
+// approved; judging picks neither silently.
+func (st *rangeState) inForceAt(c *commit, parents []*commit) (inForcePolicy, error) {
+	best := st.floor
+	for _, p := range parents {
+		cand := st.policyAfter(p)
+		switch {
+		case cand.policy.Version > best.policy.Version:
+			best = cand
+		case cand.policy.Version == best.policy.Version && cand.policy.Digest() != best.policy.Digest():
+			return inForcePolicy{}, &objectError{code: reason.PolicyRollback, msg: fmt.Sprintf("its parents carry two different trust policies of version %d; merge them through a new version instead", cand.policy.Version)}
+		}
+	}
+	return best, nil
+}
+
+// effectiveTime is the time c's signature is judged at: the time it
+// claims, raised to the effective times of its verified parents (less
+// ClockSkew) and to AcceptedAt.
+func (v *Verifier) effectiveTime(o *objects, st *rangeState, c *commit, parents []*commit) (time.Time, error) {
+	at := claimedTime(c)
+	floor := v.AcceptedAt
+	for _, p := range parents {
+		pt, ok := st.times[p.ID]
+		if !ok {
+			pt = claimedTime(p) // accepted history
+		}
+		if pt.After(floor) {
+			floor = pt
+		}
+	}
+	if lower := floor.Add(-ClockSkew); at.Before(lower) {
+		at = lower
+	}
+	return at, nil
+}
+
+// claimedTime is the time a commit's signature claims: an OpenPGP
+// signature's creation time, else the committer time.
+func claimedTime(c *commit) time.Time {
+	if t, ok := signature.SignatureTime(c.Signature); ok {
+		return t
+	}
+	return c.Time
+}
+
+// judgeTrustFile checks what c's tree holds at trust.yaml against its
+// verified parents: the same blob as one of them, never older than any of
+// them, or a policy change.
+func (v *Verifier) judgeTrustFile(o *objects, st *rangeState, res *Result, c *commit, parents []*commit, old inForcePolicy, signer signature.Signer) error {
+	mine, err := o.trustFileAt(c.Tree)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	if newBlob == parentBlob {
-		return nil, nil
+	var had []plumbing.Hash // parents' trust blobs
+	inherited := false
+	for _, p := range parents {
+		f, err := o.trustFileAt(p.Tree)
+		if err != nil {
+			if _, bad := asObjectError(err); bad {
+				continue
+			}
+			return err
+		}
+		if !f.blob.IsZero() {
+			had = append(had, f.blob)
+			inherited = inherited || f.blob == mine.blob
+		}
 	}
-	return v.judgePolicyChange(o, res, c, old, parentBlob, newBlob, signer)
+	switch {
+	case mine.bad != "" && len(had) > 0:
+		res.refuse(reason.PolicyMissing, c.ID, "commit %s: %s, where its parent had the trust policy", c.Short(), mine.bad)
+		return nil
+	case mine.bad != "":
+		return malformed("%s", mine.bad)
+	case mine.blob.IsZero() && len(had) > 0:
+		res.refuse(reason.PolicyMissing, c.ID, "commit %s removes %s, which its parent has; the trust policy can only move forward", c.Short(), trust.Path)
+		return nil
+	case mine.blob.IsZero():
+		return nil
+	case inherited:
+		return v.checkInherited(o, res, c, mine.blob, had)
+	}
+	parentBlob := plumbing.ZeroHash
+	if len(had) > 0 && len(parents) > 0 {
+		parentBlob, _ = o.trustBlobAt(parents[0].Tree)
+	}
+	pc, err := v.judgePolicyChange(o, res, c, old.policy, parentBlob, mine.blob, signer)
+	if err != nil || pc == nil {
+		return err
+	}
+	st.changes = append(st.changes, *pc)
+	if pc.new.Version > old.policy.Version {
+		st.after[c.ID] = inForcePolicy{policy: pc.new, blob: mine.blob}
+	}
+	return nil
+}
+
+// checkInherited refuses a commit that keeps one parent's trust.yaml while
+// another parent carries a newer one (a merge that takes the old side).
+func (v *Verifier) checkInherited(o *objects, res *Result, c *commit, mine plumbing.Hash, had []plumbing.Hash) error {
+	kept, err := v.policy(o, mine, c)
+	if err != nil {
+		return nil // refused when it was introduced, or history the root supersedes
+	}
+	for _, b := range had {
+		other, err := v.policy(o, b, c)
+		if err != nil || b == mine {
+			continue
+		}
+		if other.Version >= kept.Version {
+			res.refuse(reason.PolicyRollback, c.ID, "commit %s keeps trust policy version %d from one parent while another carries version %d; the trust policy can only move forward", c.Short(), kept.Version, other.Version)
+			return nil
+		}
+	}
+	return nil
 }
 
 // judgePolicyChange checks the version step of a trust.yaml change and
 // returns the change when it needs trust-admin approvals.
 func (v *Verifier) judgePolicyChange(o *objects, res *Result, c *commit, old *trust.Policy, parentBlob, newBlob plumbing.Hash, signer signature.Signer) (*policyChange, error) {
-	if newBlob.IsZero() {
-		res.refuse(reason.PolicyRollback, c.ID, "commit %s removes %s; the trust policy can only move forward", c.Short(), trust.Path)
-		return nil, nil
-	}
 	next, err := v.policy(o, newBlob, c)
 	if err != nil {
+		if oe, ok := asObjectError(err); ok {
+			return nil, oe
+		}
 		res.refuse(reason.InvalidPolicy, c.ID, "commit %s: %s", c.Short(), strings.ReplaceAll(err.Error(), "\n", "; "))
 		return nil, nil
 	}
@@ -288,7 +568,7 @@ func (v *Verifier) judgePolicyChange(o *objects, res *Result, c *commit, old *tr
 	if !parentBlob.IsZero() {
 		prev, prevErr = v.policy(o, parentBlob, c)
 	}
-	prePin := parentBlob.IsZero() || prevErr != nil || prev.Version < v.Root.Version
+	prePin := old == v.Root && (parentBlob.IsZero() || prevErr != nil || prev.Version < v.Root.Version)
 	root := v.Root
 	switch {
 	case prePin && next.Version < root.Version:
@@ -355,23 +635,24 @@ func (v *Verifier) checkSince(o *objects, res *Result, since *commit) error {
 	return nil
 }
 
-// inForce returns the policy that judges the children of c: the trust.yaml
-// in c's tree when it is newer than the trust root, else the trust root.
-func (v *Verifier) inForce(o *objects, c *commit) (*trust.Policy, error) {
+// inForceAt returns the policy that c's tree puts in force for its
+// children when c is accepted history: its trust.yaml when that is newer
+// than the trust root, else the trust root.
+func (v *Verifier) inForceAt(o *objects, c *commit) (inForcePolicy, error) {
 	blob, err := o.trustBlobAt(c.Tree)
 	if err != nil {
-		return nil, err
+		return inForcePolicy{}, err
 	}
 	if blob.IsZero() {
-		return v.Root, nil
+		return inForcePolicy{policy: v.Root}, nil
 	}
 	pol, perr := v.policy(o, blob, c)
 	if perr != nil || pol.Version <= v.Root.Version {
 		// An invalid policy was refused when it was introduced; an older
 		// one is history the trust root supersedes.
-		return v.Root, nil
+		return inForcePolicy{policy: v.Root}, nil
 	}
-	return pol, nil
+	return inForcePolicy{policy: pol, blob: blob}, nil
 }
 
 // policy parses the trust.yaml blob, once per blob.
@@ -379,11 +660,16 @@ func (v *Verifier) policy(o *objects, blob plumbing.Hash, at *commit) (*trust.Po
 	if p, ok := v.policies[blob]; ok {
 		return p.policy, p.err
 	}
-	data, err := o.read(plumbing.BlobObject, blob)
+	data, err := o.read(plumbing.BlobObject, blob, trust.MaxPolicySize)
 	if err != nil {
-		return nil, err
+		if _, bad := asObjectError(err); !bad {
+			return nil, err
+		}
 	}
-	pol, err := trust.Parse(trust.Path+"@"+at.Short(), data)
+	var pol *trust.Policy
+	if err == nil {
+		pol, err = trust.Parse(trust.Path+"@"+at.Short(), data)
+	}
 	v.policies[blob] = parsedPolicy{policy: pol, err: err}
 	return pol, err
 }
@@ -422,8 +708,9 @@ func approveTrailers(msg []byte) []approval {
 	return out
 }
 
-// PolicyAt returns the policy in force after commit h: the one that
-// judges its children.
+// PolicyAt returns the policy that commit h's tree puts in force for its
+// children, as accepted history (see PolicyInForce for what a source
+// enforces now).
 func (v *Verifier) PolicyAt(h plumbing.Hash) (*trust.Policy, error) {
 	if v.policies == nil {
 		v.policies = map[plumbing.Hash]parsedPolicy{}
@@ -433,5 +720,6 @@ func (v *Verifier) PolicyAt(h plumbing.Hash) (*trust.Policy, error) {
 	if err != nil {
 		return nil, err
 	}
-	return v.inForce(o, c)
+	f, err := v.inForceAt(o, c)
+	return f.policy, err
 }

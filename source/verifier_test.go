@@ -214,7 +214,7 @@ func TestVerifyRefusals(t *testing.T) {
 			r.Remove(trust.Path)
 			r.Commit("Drop trust", p.alice)
 			return last
-		}, []reason.Code{reason.PolicyRollback}},
+		}, []reason.Code{reason.PolicyMissing}},
 		{"trust.yaml change without enough trust-admins", func(t *testing.T, p people, r *harness.Repo) string {
 			last := r.Head()
 			next := p.policy(2)

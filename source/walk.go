@@ -109,12 +109,56 @@ func walkRange(o *objects, tip plumbing.Hash, accepted []plumbing.Hash) (*rangeW
 	}
 	// Newest first became oldest first; drop any commit that turned out to
 	// be reachable from an accepted one after it was listed.
+	var byTime []*commit
 	for i := len(order) - 1; i >= 0; i-- {
 		if w.nodes[order[i].ID].flags == fromTip {
-			w.commits = append(w.commits, order[i])
+			byTime = append(byTime, order[i])
 		}
 	}
+	w.commits = w.topological(byTime)
 	return w, nil
+}
+
+// topological orders the range so that every commit follows its parents
+// in the range, whatever their committer times claim (they are the
+// committer's to set), keeping the time order where the graph allows it.
+// Rules that carry state from parent to child (the policy in force, the
+// lifetime of an operation file) rely on it.
+func (w *rangeWalk) topological(byTime []*commit) []*commit {
+	out := make([]*commit, 0, len(byTime))
+	done := make(map[plumbing.Hash]bool, len(byTime))
+	type frame struct {
+		c    *commit
+		next int
+	}
+	for _, start := range byTime {
+		if done[start.ID] {
+			continue
+		}
+		stack := []frame{{c: start}}
+		done[start.ID] = true
+		for len(stack) > 0 {
+			top := &stack[len(stack)-1]
+			if top.next < len(top.c.Parents) {
+				p := top.c.Parents[top.next]
+				top.next++
+				if n, ok := w.nodes[p]; ok && n.flags == fromTip && !done[p] {
+					done[p] = true
+					stack = append(stack, frame{c: n.c})
+				}
+				continue
+			}
+			out = append(out, top.c)
+			stack = stack[:len(stack)-1]
+		}
+	}
+	return out
+}
+
+// inRange reports whether h is one of the range's commits.
+func (w *rangeWalk) inRange(h plumbing.Hash) bool {
+	n, ok := w.nodes[h]
+	return ok && n.flags == fromTip
 }
 
 // firstParentChain keeps only the commits of the range on tip's

@@ -108,8 +108,7 @@ func (o *planOptions) run(ctx context.Context, stdout, stderr io.Writer) error {
 	}
 	policy := res.Policy
 	if policy == nil { // refused: plan against the last accepted commit and its policy
-		vr := &source.Verifier{Root: root, Store: m.Storer()}
-		if policy, err = vr.PolicyAt(state.Last()); err != nil {
+		if policy, err = source.PolicyInForce(m.Storer(), state, root); err != nil {
 			return err
 		}
 		fmt.Fprintf(stderr, "planning against the last accepted commit %s\n", state.LastAccepted[:12])

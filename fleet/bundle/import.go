@@ -140,6 +140,10 @@ func Import(ctx context.Context, o ImportOptions) (*Imported, error) {
 	}
 	policy, err := policyInForce(o.Into, m, o.Root)
 	if err != nil {
+		if reason.CodeOf(err) != "" {
+			out.Refusals = append(out.Refusals, reason.Refusals(err)...)
+			return out, nil
+		}
 		return nil, err
 	}
 	verify := func(sm *SignedManifest) (signature.Signer, *reason.Error) {
@@ -210,41 +214,18 @@ func checkStateDir(dir string) error {
 }
 
 // policyInForce is the trust policy that judges the next commit of the
-// source at dir: the policy at its last accepted commit, or the trust root
-// before the first. The repository's policy only moves forward from the
-// root, so this is who may sign bundles now.
+// source at dir, and so who may sign bundles now: source.PolicyInForce,
+// the one rule for commits, plans and manifests (never older than the
+// trust root, nor than the policy recorded at the last accepted commit).
 func policyInForce(dir string, m *mirror.Mirror, root *trust.Policy) (*trust.Policy, error) {
 	st, err := source.LoadState(dir)
 	if err != nil {
 		return nil, err
 	}
-	last := st.Last()
-	if last.IsZero() || m == nil {
+	if st.Last().IsZero() || m == nil {
 		return root, nil
 	}
-	c, err := object.GetCommit(m.Storer(), last)
-	if err != nil {
-		return nil, fmt.Errorf("last accepted commit %s: %w", short(last), err)
-	}
-	f, err := c.File(trust.Path)
-	if errors.Is(err, object.ErrFileNotFound) {
-		return root, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("last accepted commit %s: %s: %w", short(last), trust.Path, err)
-	}
-	if f.Size > trust.MaxPolicySize {
-		return nil, fmt.Errorf("%s at %s is too large", trust.Path, short(last))
-	}
-	text, err := f.Contents()
-	if err != nil {
-		return nil, err
-	}
-	p, err := trust.Parse(trust.Path+"@"+short(last), []byte(text))
-	if err != nil {
-		return nil, fmt.Errorf("the policy in force cannot be read: %w", err)
-	}
-	return p, nil
+	return source.PolicyInForce(m.Storer(), st, root)
 }
 
 // verifyAgainst verifies the manifest's signature against policy and
@@ -460,6 +441,11 @@ func checkPrerequisites(out *Imported, store storer.EncodedObjectStorer, sm *Sig
 	}
 }
 
+// MaxSequenceGap bounds how far a bundle's sequence number may jump past
+// the last one imported from its origin and branch (or past zero for the
+// first).
+const MaxSequenceGap = 10_000
+
 // checkSequence refuses a bundle whose sequence is not above the last one
 // imported from its origin and branch (BundleReplay), and returns the gap
 // when it skips numbers.
@@ -472,6 +458,10 @@ func checkSequence(out *Imported, state *State, m *Manifest) *Gap {
 			out.refuse(reason.BundleReplay, plumbing.NewHash(m.Tip), "bundle sequence %d of branch %s from origin %s is not newer than sequence %d, imported here at %s; refusing a replay", m.Sequence, m.Branch, m.Origin, rec.Sequence, rec.Time.Format(time.RFC3339))
 			return nil
 		}
+	}
+	if m.Sequence-last > MaxSequenceGap {
+		out.refuse(reason.LimitExceeded, plumbing.NewHash(m.Tip), "bundle sequence %d of branch %s from origin %s is %d past the last one imported here (%d); at most %d may be skipped, so that one manifest cannot block every later bundle of the origin as a replay", m.Sequence, m.Branch, m.Origin, m.Sequence-last, last, MaxSequenceGap)
+		return nil
 	}
 	if m.Sequence > last+1 {
 		return &Gap{Origin: m.Origin, Branch: m.Branch, Last: last, Got: m.Sequence}

@@ -70,16 +70,32 @@ type Index struct {
 	invalid   []string
 }
 
-// NewIndex arranges index entries (oldest first) for lookups: it is built
-// once, so counting approvals costs a map lookup per operation.
+// NewIndex arranges index entries (in verification order, parents before
+// children) for lookups: it is built once, so counting approvals costs a
+// map lookup per operation. Approvals are bound to the lifetime of a file:
+// removing it supersedes every approval made before, and setting it to a
+// blob supersedes the approvals of that blob made before (an approval of
+// an earlier life of the same content is not an approval of this one).
+// Superseded approvals are kept, marked, to say why they do not count.
 func NewIndex(entries []source.IndexEntry) *Index {
 	ix := &Index{approvals: map[string][]gates.Approval{}, authors: map[source.FileVersion]string{}}
+	supersede := func(path, blob string) {
+		for i, a := range ix.approvals[path] {
+			if blob == "" || a.Blob == blob {
+				ix.approvals[path][i].Superseded = true
+			}
+		}
+	}
 	for _, e := range entries {
-		for _, a := range e.Approves {
-			ix.approvals[a.Path] = append(ix.approvals[a.Path], gates.Approval{Principal: e.Principal, Key: e.Key, Blob: a.Blob, Commit: e.Commit})
+		for _, r := range e.Removes {
+			supersede(r, "")
 		}
 		for _, c := range e.Changes {
+			supersede(c.Path, c.Blob)
 			ix.authors[c] = e.Principal // the latest change wins
+		}
+		for _, a := range e.Approves {
+			ix.approvals[a.Path] = append(ix.approvals[a.Path], gates.Approval{Principal: e.Principal, Key: e.Key, Blob: a.Blob, Commit: e.Commit})
 		}
 		for _, inv := range e.Invalid {
 			ix.invalid = append(ix.invalid, fmt.Sprintf("%s in commit %s", inv, e.Commit[:12]))

@@ -136,7 +136,7 @@ func (r *Reconciler) sync(ctx context.Context, fs, spec *v1.FleetSource) outcome
 	stateDir := filepath.Join(r.StateDir, fs.Namespace, fs.Name)
 	src := &source.Source{Repo: spec.Spec.Repo, Branch: spec.Spec.Branch, StateDir: stateDir, Root: root, Now: r.Now}
 	if c := fs.Status.LastAcceptedCommit; c != "" {
-		src.Floor = plumbing.NewHash(c)
+		src.Floor, src.FloorPolicyVersion = plumbing.NewHash(c), fs.Status.PolicyVersion
 	}
 	res, err := src.Sync(ctx)
 	if err != nil {

@@ -49,6 +49,19 @@ const (
 	// InvalidPolicy surfaces when a trust.yaml inside the repository cannot
 	// be parsed or validated; the commit that introduced it is refused.
 	InvalidPolicy Code = "InvalidPolicy"
+	// PolicyMissing surfaces when a commit has no trust policy file, or has
+	// something other than a regular file there, where a parent had one.
+	PolicyMissing Code = "PolicyMissing"
+	// MalformedObject surfaces when a commit or tree in the range is not
+	// canonical (what `git fsck --strict` flags: duplicate or unsorted
+	// entries, zero-padded modes, names such as .git or .., malformed
+	// headers), so that readers could disagree on what it holds.
+	MalformedObject Code = "MalformedObject"
+	// LimitExceeded surfaces when a commit or tree in the range is over a
+	// bound the verifier enforces (object size, parents, approval
+	// trailers, tree entries or depth), or a bundle's sequence number jumps
+	// further than allowed.
+	LimitExceeded Code = "LimitExceeded"
 )
 
 // Error is a refusal with its reason code. Commit names the offending

@@ -102,6 +102,7 @@ roles:
 	f.Add([]byte("-----BEGIN PGP SIGNATURE-----\n\niHUEABYKAB0WIQQ=\n-----END PGP SIGNATURE-----\n"))
 	f.Add([]byte("-----BEGIN SSH SIGNATURE-----\nU1NIU0lHAAAAAQ==\n-----END SSH SIGNATURE-----\n"))
 	f.Fuzz(func(t *testing.T, sig []byte) {
+		_, _ = SignatureTime(sig)
 		s, err := Verify(pol.Keyring(), []byte("payload"), sig, time.Now())
 		if err == nil {
 			t.Fatalf("random bytes verified as %+v", s)

@@ -3,6 +3,7 @@ package trust
 import (
 	"encoding/hex"
 	"strings"
+	"time"
 
 	"github.com/ProtonMail/go-crypto/openpgp"
 	"golang.org/x/crypto/ssh"
@@ -17,6 +18,18 @@ type Holder struct {
 	ID string
 	// Revoked is true when the policy marks the key revoked.
 	Revoked bool
+	// Namespaces, for an SSH key listed with namespaces="...", are the
+	// patterns of the SSH signature namespaces it may sign in, as listed
+	// (see AllowsNamespace). Empty means any namespace.
+	Namespaces []string
+	// ValidAfter, for an SSH key listed with valid-after="...", is the
+	// earliest time (UTC) a signature by it may be judged at; zero means
+	// no bound (see ValidAt).
+	ValidAfter time.Time
+	// ValidBefore, for an SSH key listed with valid-before="...", is the
+	// latest time (UTC) a signature by it may be judged at; zero means no
+	// bound (see ValidAt).
+	ValidBefore time.Time
 }
 
 // Keyring indexes a policy's keys for signature verification.

@@ -75,7 +75,11 @@ type Principal struct {
 }
 
 // Key is one public key: exactly one of OpenPGP (ASCII-armored; its
-// subkeys count as the principal's) or SSH (an authorized-keys line).
+// subkeys count as the principal's) or SSH (one line: an authorized_keys
+// line "[options] type base64 [comment]", or an allowed_signers line
+// "principals [options] type base64 [comment]"; the options namespaces,
+// valid-after and valid-before restrict the key and reach its Holder;
+// every other option is refused).
 type Key struct {
 	OpenPGP string `yaml:"openpgp,omitempty" json:"openpgp,omitempty"`
 	SSH     string `yaml:"ssh,omitempty" json:"ssh,omitempty"`

@@ -131,6 +131,9 @@ func FuzzParse(f *testing.F) {
 	f.Add([]byte(doc("version: 1\nprincipals: []\nroles: {}\n")))
 	f.Add([]byte("- a\n- b\n"))
 	f.Add([]byte("version: [\n"))
+	for _, line := range sshLineSeeds {
+		f.Add([]byte(policyWith(line)))
+	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		p, err := Parse("fuzz.yaml", data)
 		if err != nil {

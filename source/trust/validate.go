@@ -119,21 +119,19 @@ func (v *validator) key(kr *Keyring, principal string, k Key, path []any) {
 		kr.pgp = append(kr.pgp, e)
 		kr.pgpHolders[fpr] = holder
 	case k.SSH != "":
-		pub, _, _, rest, err := ssh.ParseAuthorizedKey([]byte(k.SSH))
+		line, err := parseSSHKeyLine(k.SSH)
 		if err != nil {
-			v.Add(append(path, "ssh"), "not an SSH public key line (type, base64 key, comment): %v", err)
+			v.Add(append(path, "ssh"), "%s", err)
 			return
 		}
-		if len(strings.TrimSpace(string(rest))) > 0 {
-			v.Add(append(path, "ssh"), "holds more than one key; list each as its own entry")
-			return
-		}
-		fpr := ssh.FingerprintSHA256(pub)
+		fpr := ssh.FingerprintSHA256(line.key)
 		if other, dup := kr.ssh[fpr]; dup {
 			v.Add(append(path, "ssh"), "key %s is already held by principal %q", fpr, other.Principal)
 			return
 		}
 		holder.ID = fpr
+		holder.Namespaces = line.namespaces
+		holder.ValidAfter, holder.ValidBefore = line.validAfter, line.validBefore
 		kr.ssh[fpr] = holder
 	default:
 		v.Add(path, "a key needs openpgp or ssh")

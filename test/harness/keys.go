@@ -1,6 +1,7 @@
 package harness
 
 import (
+	"bytes"
 	"fmt"
 	"os"
 	"os/exec"
@@ -45,6 +46,7 @@ type gpgOptions struct {
 	expire    string
 	fakedTime time.Time
 	subkey    bool
+	algo      string
 }
 
 // WithExpiry makes the key expire after d (rounded down to whole seconds).
@@ -57,6 +59,25 @@ func WithExpiry(d time.Duration) GPGOption {
 // expiry is expired now while its signatures were made during its life.
 func WithFakedTime(t time.Time) GPGOption {
 	return func(o *gpgOptions) { o.fakedTime = t }
+}
+
+// WithAlgorithm makes the key (and its signing subkey, with
+// WithSigningSubkey) of the gpg algorithm algo instead of ed25519: for
+// example rsa3072, nistp256, nistp384, nistp521, brainpoolP256r1,
+// brainpoolP384r1, brainpoolP512r1 or secp256k1 (ECDSA for the curves).
+func WithAlgorithm(algo string) GPGOption {
+	return func(o *gpgOptions) { o.algo = algo }
+}
+
+// signingAlgo is the gpg algorithm string of a signing subkey: gpg makes
+// an ECDH subkey of a bare NIST, Brainpool or secp256k1 curve name.
+func signingAlgo(algo string) string {
+	for _, curve := range []string{"nistp", "brainpool", "secp"} {
+		if strings.HasPrefix(algo, curve) {
+			return algo + "/ecdsa"
+		}
+	}
+	return algo
 }
 
 // WithSigningSubkey makes a certify-only primary key and a separate
@@ -77,11 +98,12 @@ func shortTempDir(t TB, prefix string) string {
 	return dir
 }
 
-// NewGPGKey makes an ed25519 OpenPGP key for name in a fresh GNUPGHOME. The
-// gpg-agent it starts is stopped when the test ends.
+// NewGPGKey makes an OpenPGP key for name in a fresh GNUPGHOME, ed25519
+// unless WithAlgorithm says otherwise. The gpg-agent it starts is stopped
+// when the test ends.
 func NewGPGKey(t TB, name string, opts ...GPGOption) *GPGKey {
 	t.Helper()
-	o := gpgOptions{expire: "never"}
+	o := gpgOptions{expire: "never", algo: "ed25519"}
 	for _, fn := range opts {
 		fn(&o)
 	}
@@ -103,12 +125,12 @@ func NewGPGKey(t TB, name string, opts ...GPGOption) *GPGKey {
 	})
 	uid := fmt.Sprintf("%s <%s>", name, k.Email)
 	if o.subkey {
-		k.gpg(t, "--quick-gen-key", uid, "ed25519", "cert", o.expire)
+		k.gpg(t, "--quick-gen-key", uid, o.algo, "cert", o.expire)
 		k.Fingerprint = k.primaryFingerprint(t)
-		k.gpg(t, "--quick-add-key", k.Fingerprint, "ed25519", "sign", o.expire)
+		k.gpg(t, "--quick-add-key", k.Fingerprint, signingAlgo(o.algo), "sign", o.expire)
 		k.SigningFingerprint = k.lastSubkeyFingerprint(t)
 	} else {
-		k.gpg(t, "--quick-gen-key", uid, "ed25519", "sign", o.expire)
+		k.gpg(t, "--quick-gen-key", uid, o.algo, "sign", o.expire)
 		k.Fingerprint = k.primaryFingerprint(t)
 		k.SigningFingerprint = k.Fingerprint
 	}
@@ -118,7 +140,16 @@ func NewGPGKey(t TB, name string, opts ...GPGOption) *GPGKey {
 
 func (k *GPGKey) gpg(t TB, args ...string) string {
 	t.Helper()
+	return string(k.gpgIn(t, nil, args...))
+}
+
+// gpgIn runs gpg on this key's home with stdin as its standard input.
+func (k *GPGKey) gpgIn(t TB, stdin []byte, args ...string) []byte {
+	t.Helper()
 	cmd := exec.Command("gpg", append([]string{"--homedir", k.Home}, args...)...)
+	if stdin != nil {
+		cmd.Stdin = bytes.NewReader(stdin)
+	}
 	out, err := cmd.Output()
 	if err != nil {
 		stderr := ""
@@ -127,7 +158,87 @@ func (k *GPGKey) gpg(t TB, args ...string) string {
 		}
 		t.Fatalf("gpg %s: %v\n%s", strings.Join(args, " "), err, stderr)
 	}
-	return string(out)
+	return out
+}
+
+// fakedTime returns the gpg arguments that make it believe the time is at,
+// or none for the zero time (gpg then keeps the time WithFakedTime set).
+func fakedTime(at time.Time) []string {
+	if at.IsZero() {
+		return nil
+	}
+	return []string{"--faked-system-time", fmt.Sprint(at.Unix())}
+}
+
+// DetachSign makes an armored detached signature of payload with the key
+// (its signing subkey when it has one), as git commit -S has gpg do. A
+// non-zero at is the time gpg signs at. extra are more gpg arguments, such
+// as "--digest-algo", "SHA1".
+func (k *GPGKey) DetachSign(t TB, payload []byte, at time.Time, extra ...string) []byte {
+	t.Helper()
+	args := append(fakedTime(at), "--armor", "--detach-sign", "--local-user", k.SigningFingerprint+"!")
+	return k.gpgIn(t, payload, append(args, extra...)...)
+}
+
+// SetExpiry makes the key and all its subkeys expire d after at (gpg's
+// --quick-set-expire run at time at; a zero at is gpg's configured time),
+// adding new self-signatures, and refreshes Armored.
+func (k *GPGKey) SetExpiry(t TB, at time.Time, d time.Duration) {
+	t.Helper()
+	expire := fmt.Sprintf("seconds=%d", int64(d/time.Second))
+	k.gpg(t, append(fakedTime(at), "--quick-set-expire", k.Fingerprint, expire)...)
+	if k.SigningFingerprint != k.Fingerprint {
+		k.gpg(t, append(fakedTime(at), "--quick-set-expire", k.Fingerprint, expire, "*")...)
+	}
+	k.Armored = k.gpg(t, "--armor", "--export", k.Fingerprint)
+}
+
+// SecretArmored returns the key's secret key, ASCII-armored and without a
+// passphrase, as gpg --armor --export-secret-keys prints it.
+func (k *GPGKey) SecretArmored(t TB) string {
+	t.Helper()
+	return k.gpg(t, "--armor", "--export-secret-keys", k.Fingerprint)
+}
+
+// AddSecretKeyOf imports other's secret key into k's GNUPGHOME, so that
+// gpg there can sign with both (DetachSign with "--local-user").
+func (k *GPGKey) AddSecretKeyOf(t TB, other *GPGKey) {
+	t.Helper()
+	k.gpgIn(t, []byte(other.SecretArmored(t)), "--import")
+}
+
+// RevocationReason is the reason of an OpenPGP key revocation, numbered
+// as gpg's --gen-revoke menu numbers them.
+type RevocationReason int
+
+// The reasons gpg's --gen-revoke offers.
+const (
+	// RevokeNoReason is "No reason specified" (the reason of the
+	// certificate gpg stores when it makes a key).
+	RevokeNoReason RevocationReason = 0
+	// RevokeCompromised is "Key has been compromised".
+	RevokeCompromised RevocationReason = 1
+	// RevokeSuperseded is "Key is superseded".
+	RevokeSuperseded RevocationReason = 2
+	// RevokeRetired is "Key is no longer used".
+	RevokeRetired RevocationReason = 3
+)
+
+// RevokeAt revokes the primary key for why with gpg --gen-revoke run at
+// time at (zero: gpg's configured time), imports the revocation and
+// refreshes Armored.
+func (k *GPGKey) RevokeAt(t TB, at time.Time, why RevocationReason) {
+	t.Helper()
+	// Answers to: create a revocation certificate? reason? description
+	// (ended by an empty line)? is this okay?
+	answers := fmt.Sprintf("y\n%d\nrevoked by a test\n\ny\n", int(why))
+	args := append(fakedTime(at), "--no-batch", "--command-fd", "0", "--armor", "--gen-revoke", k.Fingerprint)
+	cert := k.gpgIn(t, []byte(answers), args...)
+	if !bytes.Contains(cert, []byte("-----BEGIN PGP PUBLIC KEY BLOCK-----")) {
+		t.Fatalf("gpg --gen-revoke made no certificate:\n%s", cert)
+	}
+	k.gpgIn(t, cert, "--import")
+	k.Armored = k.gpg(t, "--armor", "--export", k.Fingerprint)
 }
 
 func (k *GPGKey) colons(t TB) []string {
@@ -189,19 +300,31 @@ func (k *GPGKey) PublicKey() string { return k.Armored }
 // Format implements Signer.
 func (k *GPGKey) Format() string { return "openpgp" }
 
-// SSHKey is an ed25519 SSH key pair made by the real ssh-keygen.
+// SSHKey is an SSH key pair made by the real ssh-keygen.
 type SSHKey struct {
 	Name          string
 	PrivatePath   string
 	AuthorizedKey string
 }
 
-// NewSSHKey makes an SSH key pair for name without a passphrase.
+// NewSSHKey makes an ed25519 SSH key pair for name without a passphrase.
 func NewSSHKey(t TB, name string) *SSHKey {
 	t.Helper()
+	return NewSSHKeyOfType(t, name, "ed25519", 0)
+}
+
+// NewSSHKeyOfType makes an SSH key pair for name without a passphrase of
+// ssh-keygen's type keyType (ed25519, rsa, ecdsa) and size bits (0:
+// ssh-keygen's default).
+func NewSSHKeyOfType(t TB, name, keyType string, bits int) *SSHKey {
+	t.Helper()
 	dir := shortTempDir(t, "nwssh")
-	path := filepath.Join(dir, "id_ed25519")
-	cmd := exec.Command("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", name+"@example.test", "-f", path)
+	path := filepath.Join(dir, "id_"+keyType)
+	args := []string{"-q", "-t", keyType, "-N", "", "-C", name + "@example.test", "-f", path}
+	if bits > 0 {
+		args = append(args, "-b", fmt.Sprint(bits))
+	}
+	cmd := exec.Command("ssh-keygen", args...)
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("ssh-keygen: %v\n%s", err, out)
 	}
@@ -219,6 +342,45 @@ func (k *SSHKey) Fingerprint() string {
 		return "(unparseable)"
 	}
 	return ssh.FingerprintSHA256(pub)
+}
+
+// Sign makes an armored SSH signature of payload in namespace with
+// ssh-keygen -Y sign, as git does with gpg.format=ssh.
+func (k *SSHKey) Sign(t TB, payload []byte, namespace string) []byte {
+	t.Helper()
+	cmd := exec.Command("ssh-keygen", "-q", "-Y", "sign", "-f", k.PrivatePath, "-n", namespace)
+	cmd.Stdin = bytes.NewReader(payload)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("ssh-keygen -Y sign: %v\n%s", err, stderr.String())
+	}
+	return out
+}
+
+// SSHKeygenVerify asks the real ssh-keygen -Y verify whether sig is a
+// good signature of payload in namespace by principal according to the
+// allowed_signers line allowed, judged at time at (its -Overify-time; zero:
+// now). It returns the verdict and ssh-keygen's output.
+func SSHKeygenVerify(t TB, allowed, principal, namespace string, payload, sig []byte, at time.Time) (bool, string) {
+	t.Helper()
+	dir := t.TempDir()
+	signers := filepath.Join(dir, "allowed_signers")
+	sigPath := filepath.Join(dir, "payload.sig")
+	writeFile(t, signers, allowed+"\n", 0o600)
+	writeFile(t, sigPath, string(sig), 0o600)
+	args := []string{"-Y", "verify", "-f", signers, "-I", principal, "-n", namespace, "-s", sigPath}
+	if !at.IsZero() {
+		args = append(args, "-Overify-time="+at.UTC().Format("20060102150405")+"Z")
+	}
+	cmd := exec.Command("ssh-keygen", args...)
+	cmd.Stdin = bytes.NewReader(payload)
+	out, err := cmd.CombinedOutput()
+	if _, exited := err.(*exec.ExitError); err != nil && !exited {
+		t.Fatalf("ssh-keygen -Y verify: %v", err)
+	}
+	return err == nil, string(out)
 }
 
 // GitConfig implements Signer.
