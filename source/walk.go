@@ -155,12 +155,6 @@ func (w *rangeWalk) topological(byTime []*commit) []*commit {
 	return out
 }
 
-// inRange reports whether h is one of the range's commits.
-func (w *rangeWalk) inRange(h plumbing.Hash) bool {
-	n, ok := w.nodes[h]
-	return ok && n.flags == fromTip
-}
-
 // firstParentChain keeps only the commits of the range on tip's
 // first-parent chain.
 func (w *rangeWalk) firstParentChain(tip plumbing.Hash) []*commit {

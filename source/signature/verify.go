@@ -441,7 +441,7 @@ func weakSSH(sig []byte) string {
 	switch s.Format {
 	case ssh.KeyAlgoRSA:
 		return fmt.Sprintf("SSH signature by key %s is an RSA signature of algorithm ssh-rsa, which uses the weak digest SHA-1; re-sign with rsa-sha2-512 (as ssh-keygen -Y sign does)", key)
-	case ssh.KeyAlgoDSA:
+	case "ssh-dss": // ssh.KeyAlgoDSA, deprecated
 		return fmt.Sprintf("SSH signature by key %s is a DSA signature (ssh-dss), which uses the weak digest SHA-1; re-sign with an Ed25519, ECDSA or RSA key", key)
 	}
 	return ""

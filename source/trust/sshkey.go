@@ -46,13 +46,13 @@ type sshKeyLine struct {
 
 // sshKeyTypes are the key types a line may name.
 var sshKeyTypes = map[string]bool{
-	ssh.KeyAlgoRSA: true, ssh.KeyAlgoDSA: true, ssh.KeyAlgoECDSA256: true, ssh.KeyAlgoECDSA384: true,
+	ssh.KeyAlgoRSA: true, "ssh-dss": true, ssh.KeyAlgoECDSA256: true, ssh.KeyAlgoECDSA384: true,
 	ssh.KeyAlgoECDSA521: true, ssh.KeyAlgoSKECDSA256: true, ssh.KeyAlgoED25519: true, ssh.KeyAlgoSKED25519: true,
 }
 
 // sshCertTypes are the certificate types, refused.
 var sshCertTypes = map[string]bool{
-	ssh.CertAlgoRSAv01: true, ssh.CertAlgoDSAv01: true, ssh.CertAlgoECDSA256v01: true, ssh.CertAlgoECDSA384v01: true,
+	ssh.CertAlgoRSAv01: true, "ssh-dss-cert-v01@openssh.com": true, ssh.CertAlgoECDSA256v01: true, ssh.CertAlgoECDSA384v01: true,
 	ssh.CertAlgoECDSA521v01: true, ssh.CertAlgoSKECDSA256v01: true, ssh.CertAlgoED25519v01: true, ssh.CertAlgoSKED25519v01: true,
 }
 
