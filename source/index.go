@@ -57,22 +57,11 @@ const indexFormat = `{"format":2}`
 // state moves on: a crash in between re-verifies the range and appends
 // the same entries again, which LoadIndex folds.
 func appendIndex(dir string, entries []IndexEntry) error {
-	var buf bytes.Buffer
 	path := filepath.Join(dir, indexFile)
-	if fi, err := os.Stat(path); err != nil || fi.Size() == 0 {
-		buf.WriteString(indexFormat + "\n")
-	}
-	enc := json.NewEncoder(&buf)
-	for _, e := range entries {
-		if len(e.Approves) == 0 && len(e.Changes) == 0 && len(e.Removes) == 0 && len(e.Invalid) == 0 {
-			continue
-		}
-		if err := enc.Encode(e); err != nil {
-			return err
-		}
-	}
-	if buf.Len() == 0 {
-		return nil
+	fi, err := os.Stat(path)
+	buf, err := encodeIndex(entries, err != nil || fi.Size() == 0)
+	if err != nil || buf.Len() == 0 {
+		return err
 	}
 	f, err := os.OpenFile(path, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
 	if err != nil {
@@ -89,18 +78,30 @@ func appendIndex(dir string, entries []IndexEntry) error {
 	return f.Close()
 }
 
-// writeIndex replaces the index in dir with entries, atomically.
-func writeIndex(dir string, entries []IndexEntry) error {
+// encodeIndex encodes the entries that contribute something, one JSON
+// line each, after the format line when withFormat is set.
+func encodeIndex(entries []IndexEntry, withFormat bool) (*bytes.Buffer, error) {
 	var buf bytes.Buffer
-	buf.WriteString(indexFormat + "\n")
+	if withFormat {
+		buf.WriteString(indexFormat + "\n")
+	}
 	enc := json.NewEncoder(&buf)
 	for _, e := range entries {
 		if len(e.Approves) == 0 && len(e.Changes) == 0 && len(e.Removes) == 0 && len(e.Invalid) == 0 {
 			continue
 		}
 		if err := enc.Encode(e); err != nil {
-			return err
+			return nil, err
 		}
+	}
+	return &buf, nil
+}
+
+// writeIndex replaces the index in dir with entries, atomically.
+func writeIndex(dir string, entries []IndexEntry) error {
+	buf, err := encodeIndex(entries, true)
+	if err != nil {
+		return err
 	}
 	if err := writeAtomic(filepath.Join(dir, indexFile), buf.Bytes()); err != nil {
 		return fmt.Errorf("approvals index: %w", err)

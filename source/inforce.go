@@ -29,26 +29,23 @@ func policyInForce(store storer.EncodedObjectStorer, st State, root *trust.Polic
 	}
 	v := &Verifier{Root: root, Store: store, policies: map[plumbing.Hash]parsedPolicy{}}
 	o := newObjects(store)
+	c, err := o.commit(last)
+	if err != nil {
+		return nil, plumbing.ZeroHash, fmt.Errorf("last accepted commit %s: %w", short(last), err)
+	}
 	var got inForcePolicy
-	if st.PolicyBlob != "" {
-		blob := plumbing.NewHash(st.PolicyBlob)
-		c, err := o.commit(last)
-		if err != nil {
-			return nil, plumbing.ZeroHash, fmt.Errorf("last accepted commit %s: %w", short(last), err)
+	if st.PolicyBlob == "" {
+		// A state from before the blob was recorded: the commit's tree.
+		if got, err = v.inForceAt(o, c); err != nil {
+			return nil, plumbing.ZeroHash, err
 		}
+	} else {
+		blob := plumbing.NewHash(st.PolicyBlob)
 		pol, err := v.policy(o, blob, c)
 		if err != nil {
 			return nil, plumbing.ZeroHash, fmt.Errorf("the recorded trust policy %s cannot be read: %w", short(blob), err)
 		}
 		got = inForcePolicy{policy: pol, blob: blob}
-	} else {
-		c, err := o.commit(last)
-		if err != nil {
-			return nil, plumbing.ZeroHash, fmt.Errorf("last accepted commit %s: %w", short(last), err)
-		}
-		if got, err = v.inForceAt(o, c); err != nil {
-			return nil, plumbing.ZeroHash, err
-		}
 	}
 	if st.PolicyDigest != "" && got.policy.Digest() != st.PolicyDigest && got.policy != root {
 		return nil, plumbing.ZeroHash, reason.Errorf(reason.PolicyRollback, last.String(), "the trust policy at the last accepted commit %s (version %d) is not the one recorded with it (version %d, digest %.12s)", short(last), got.policy.Version, st.PolicyVersion, st.PolicyDigest)

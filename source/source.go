@@ -122,10 +122,7 @@ func (s *Source) Sync(ctx context.Context) (*Result, error) {
 			}
 			return nil, perr
 		}
-		if blob.IsZero() && floorPolicy != s.Root {
-			floorPolicy = nil // read from the last accepted commit's tree
-		}
-		v := &Verifier{Root: s.Root, Floor: floorPolicy, AcceptedAt: acceptedAt, Store: m.Storer(), Cache: cache, Now: s.Now}
+		v := &Verifier{Root: s.Root, Floor: floorPolicy, FloorBlob: blob, AcceptedAt: acceptedAt, Store: m.Storer(), Cache: cache, Now: s.Now}
 		if isBundle && !last.IsZero() {
 			if res := replayCheck(v, last, tip, repo); res != nil {
 				return res, nil
@@ -182,13 +179,6 @@ func (s *Source) Sync(ctx context.Context) (*Result, error) {
 // descend from floor.
 func (s *Source) verifyFromFloor(m *mirror.Mirror, cache *Cache, floor, tip plumbing.Hash, acceptedAt time.Time) (*Result, error) {
 	v := &Verifier{Root: s.Root, Store: m.Storer(), Cache: cache, Now: s.Now}
-	o := newObjects(v.Store)
-	fc, err := o.commit(floor)
-	if err != nil {
-		res := &Result{Tip: tip, Previous: floor}
-		res.refuse(reason.NotFastForward, tip, "the commit this cluster accepted last, %s, is not in the repository (a rollback or a force-push); keeping %s", short(floor), short(floor))
-		return res, nil
-	}
 	if res := floorCheck(v, floor, tip); res != nil {
 		return res, nil
 	}
@@ -196,10 +186,14 @@ func (s *Source) verifyFromFloor(m *mirror.Mirror, cache *Cache, floor, tip plum
 	if err != nil || !history.Accepted() {
 		return history, err
 	}
+	fc, err := newObjects(v.Store).commit(floor)
+	if err != nil {
+		return nil, err
+	}
 	if at := claimedTime(fc); at.After(acceptedAt) {
 		acceptedAt = at
 	}
-	v.Floor, v.AcceptedAt = history.Policy, acceptedAt
+	v.Floor, v.FloorBlob, v.AcceptedAt = history.Policy, history.PolicyBlob, acceptedAt
 	res, err := v.Verify(floor, tip)
 	if err != nil || !res.Accepted() {
 		return res, err

@@ -52,8 +52,11 @@ type Verifier struct {
 	// repository's policy only moves forward from it.
 	Root *trust.Policy
 	// Floor, when set, is the policy in force at the last accepted commit
-	// as the source recorded it; nil reads it from that commit's tree.
-	Floor *trust.Policy
+	// as the source recorded it (see PolicyInForce), and FloorBlob its
+	// trust.yaml blob (zero for the trust root); nil reads it from that
+	// commit's tree.
+	Floor     *trust.Policy
+	FloorBlob plumbing.Hash
 	// AcceptedAt, when set, is when the last accepted commit was accepted:
 	// no new signature is judged earlier than that.
 	AcceptedAt time.Time
@@ -214,7 +217,9 @@ func (v *Verifier) verify(last, tip plumbing.Hash) (*Result, error) {
 	st := &rangeState{w: w, after: map[plumbing.Hash]inForcePolicy{}, times: map[plumbing.Hash]time.Time{}, approvals: map[plumbing.Hash][]string{}}
 	st.floor = inForcePolicy{policy: v.Root}
 	if !base.IsZero() {
-		if st.floor, err = v.floorPolicy(o, w.nodes[base].c, !last.IsZero()); err != nil {
+		if v.Floor != nil && !last.IsZero() {
+			st.floor = inForcePolicy{policy: v.Floor, blob: v.FloorBlob}
+		} else if st.floor, err = v.inForceAt(o, w.nodes[base].c); err != nil {
 			return nil, err
 		}
 		if last.IsZero() {
@@ -265,23 +270,6 @@ func (v *Verifier) verify(last, tip plumbing.Hash) (*Result, error) {
 	return res, nil
 }
 
-// floorPolicy is the policy in force at the base of the range: the one the
-// source recorded (Floor) when it is set and the base is the last accepted
-// commit, else the one the base's tree carries, never older than the root.
-func (v *Verifier) floorPolicy(o *objects, base *commit, isLast bool) (inForcePolicy, error) {
-	fromTree, err := v.inForceAt(o, base)
-	if err != nil {
-		return inForcePolicy{}, err
-	}
-	if v.Floor == nil || !isLast || v.Floor.Version < fromTree.policy.Version {
-		return fromTree, nil
-	}
-	if v.Floor.Digest() == fromTree.policy.Digest() {
-		return fromTree, nil
-	}
-	return inForcePolicy{policy: v.Floor, blob: plumbing.ZeroHash}, nil
-}
-
 // checkTipPolicy refuses a tip whose own trust file is older than the
 // policy in force after it, or missing where one is in force: with
 // first-parent history a merge's first parent can be an old commit, and
@@ -301,7 +289,7 @@ func (v *Verifier) checkTipPolicy(o *objects, res *Result, tip *commit, final in
 		return nil
 	}
 	pol, perr := v.policy(o, f.blob, tip)
-	if perr == nil && pol.Version >= final.policy.Version && pol.Digest() == final.policy.Digest() {
+	if perr == nil && pol.Digest() == final.policy.Digest() {
 		return nil
 	}
 	version := "an unreadable policy"
@@ -371,7 +359,7 @@ func (v *Verifier) judge(o *objects, st *rangeState, res *Result, c *commit) err
 	if err != nil {
 		return err
 	}
-	old, err := st.inForceAt(c, parents)
+	old, err := st.parentsPolicy(parents)
 	if err != nil {
 		return err
 	}
@@ -388,10 +376,7 @@ func (v *Verifier) judge(o *objects, st *rangeState, res *Result, c *commit) err
 		return overLimit("%d %s trailers, more than the %d one commit may carry", len(trailers), ApproveTrailer, MaxApprovalTrailers)
 	}
 
-	at, err := v.effectiveTime(o, st, c, parents)
-	if err != nil {
-		return err
-	}
+	at := v.effectiveTime(st, c, parents)
 	st.times[c.ID] = at
 	if limit := v.now().Add(ClockSkew); at.After(limit) {
 		res.refuse(reason.BadSignature, c.ID, "commit %s: its signature claims to be made at %s, more than %s after this verifier's clock (%s)", c.Short(), at.Format(time.RFC3339), ClockSkew, v.now().UTC().Format(time.RFC3339))
@@ -433,11 +418,11 @@ func (v *Verifier) judge(o *objects, st *rangeState, res *Result, c *commit) err
 	return v.judgeTrustFile(o, st, res, c, parents, old, signer)
 }
 
-// inForceAt is the policy in force at c's parents: the newest of the
-// policies after its verified parents and the floor. Two parents whose
+// parentsPolicy is the policy in force at a commit's verified parents:
+// the newest of the policies after them and the floor. Two parents whose
 // policies share the newest version but differ are a conflict nobody
 // approved; judging picks neither silently.
-func (st *rangeState) inForceAt(c *commit, parents []*commit) (inForcePolicy, error) {
+func (st *rangeState) parentsPolicy(parents []*commit) (inForcePolicy, error) {
 	best := st.floor
 	for _, p := range parents {
 		cand := st.policyAfter(p)
@@ -454,7 +439,7 @@ func (st *rangeState) inForceAt(c *commit, parents []*commit) (inForcePolicy, er
 // effectiveTime is the time c's signature is judged at: the time it
 // claims, raised to the effective times of its verified parents (less
 // ClockSkew) and to AcceptedAt.
-func (v *Verifier) effectiveTime(o *objects, st *rangeState, c *commit, parents []*commit) (time.Time, error) {
+func (v *Verifier) effectiveTime(st *rangeState, c *commit, parents []*commit) time.Time {
 	at := claimedTime(c)
 	floor := v.AcceptedAt
 	for _, p := range parents {
@@ -469,7 +454,7 @@ func (v *Verifier) effectiveTime(o *objects, st *rangeState, c *commit, parents 
 	if lower := floor.Add(-ClockSkew); at.Before(lower) {
 		at = lower
 	}
-	return at, nil
+	return at
 }
 
 // claimedTime is the time a commit's signature claims: an OpenPGP
@@ -706,20 +691,4 @@ func approveTrailers(msg []byte) []approval {
 		out = append(out, approval{path: val[:at], blob: h})
 	}
 	return out
-}
-
-// PolicyAt returns the policy that commit h's tree puts in force for its
-// children, as accepted history (see PolicyInForce for what a source
-// enforces now).
-func (v *Verifier) PolicyAt(h plumbing.Hash) (*trust.Policy, error) {
-	if v.policies == nil {
-		v.policies = map[plumbing.Hash]parsedPolicy{}
-	}
-	o := newObjects(v.Store)
-	c, err := o.commit(h)
-	if err != nil {
-		return nil, err
-	}
-	f, err := v.inForceAt(o, c)
-	return f.policy, err
 }

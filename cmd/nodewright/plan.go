@@ -16,6 +16,7 @@ import (
 	"github.com/nodewright/nodewright/gates/gather"
 	"github.com/nodewright/nodewright/source"
 	"github.com/nodewright/nodewright/source/mirror"
+	"github.com/nodewright/nodewright/source/reason"
 )
 
 type planOptions struct {
@@ -109,6 +110,9 @@ func (o *planOptions) run(ctx context.Context, stdout, stderr io.Writer) error {
 	policy := res.Policy
 	if policy == nil { // refused: plan against the last accepted commit and its policy
 		if policy, err = source.PolicyInForce(m.Storer(), state, root); err != nil {
+			if reason.CodeOf(err) != "" { // refused above, with its REJECTED line
+				return &exitError{code: exitRefused, silent: true}
+			}
 			return err
 		}
 		fmt.Fprintf(stderr, "planning against the last accepted commit %s\n", state.LastAccepted[:12])

@@ -65,37 +65,37 @@ type OperationPlan struct {
 
 // Index is the approvals index arranged for lookups by file.
 type Index struct {
-	approvals map[string][]gates.Approval // path -> approvals of any version
+	approvals map[string][]indexedApproval // path -> approvals of any version
 	authors   map[source.FileVersion]string
-	invalid   []string
+	// removed and set hold, per path and per file version, the position
+	// of the last commit that removed the path or set it to that blob.
+	removed map[string]int
+	set     map[source.FileVersion]int
+	invalid []string
+}
+
+type indexedApproval struct {
+	gates.Approval
+	at int // position of the approval commit in the index
 }
 
 // NewIndex arranges index entries (in verification order, parents before
 // children) for lookups: it is built once, so counting approvals costs a
-// map lookup per operation. Approvals are bound to the lifetime of a file:
-// removing it supersedes every approval made before, and setting it to a
-// blob supersedes the approvals of that blob made before (an approval of
-// an earlier life of the same content is not an approval of this one).
-// Superseded approvals are kept, marked, to say why they do not count.
+// map lookup per operation. Approvals are bound to the lifetime of a file
+// (see Approvals).
 func NewIndex(entries []source.IndexEntry) *Index {
-	ix := &Index{approvals: map[string][]gates.Approval{}, authors: map[source.FileVersion]string{}}
-	supersede := func(path, blob string) {
-		for i, a := range ix.approvals[path] {
-			if blob == "" || a.Blob == blob {
-				ix.approvals[path][i].Superseded = true
-			}
-		}
-	}
-	for _, e := range entries {
+	ix := &Index{approvals: map[string][]indexedApproval{}, authors: map[source.FileVersion]string{},
+		removed: map[string]int{}, set: map[source.FileVersion]int{}}
+	for at, e := range entries {
 		for _, r := range e.Removes {
-			supersede(r, "")
+			ix.removed[r] = at
 		}
 		for _, c := range e.Changes {
-			supersede(c.Path, c.Blob)
+			ix.set[c] = at
 			ix.authors[c] = e.Principal // the latest change wins
 		}
 		for _, a := range e.Approves {
-			ix.approvals[a.Path] = append(ix.approvals[a.Path], gates.Approval{Principal: e.Principal, Key: e.Key, Blob: a.Blob, Commit: e.Commit})
+			ix.approvals[a.Path] = append(ix.approvals[a.Path], indexedApproval{gates.Approval{Principal: e.Principal, Key: e.Key, Blob: a.Blob, Commit: e.Commit}, at})
 		}
 		for _, inv := range e.Invalid {
 			ix.invalid = append(ix.invalid, fmt.Sprintf("%s in commit %s", inv, e.Commit[:12]))
@@ -104,8 +104,23 @@ func NewIndex(entries []source.IndexEntry) *Index {
 	return ix
 }
 
-// Approvals returns the approvals of path, any version.
-func (ix *Index) Approvals(path string) []gates.Approval { return ix.approvals[path] }
+// Approvals returns the approvals of path, any version. An approval made
+// before the path was last removed, or before it was last set to the blob
+// the approval names, is marked Superseded: an approval of an earlier life
+// of the same content is not an approval of this one. (An approval commit
+// follows the commit that set the file in the index, or is the same
+// commit, in which case its signer is the author.)
+func (ix *Index) Approvals(path string) []gates.Approval {
+	as := ix.approvals[path]
+	out := make([]gates.Approval, len(as))
+	for i, a := range as {
+		out[i] = a.Approval
+		removed, wasRemoved := ix.removed[path]
+		set, wasSet := ix.set[source.FileVersion{Path: path, Blob: a.Blob}]
+		out[i].Superseded = (wasRemoved && a.at < removed) || (wasSet && a.at < set)
+	}
+	return out
+}
 
 // Author returns who signed the commit that last set path to blob.
 func (ix *Index) Author(path, blob string) string {
