@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/nodewright/nodewright/source/reason"
+	"github.com/nodewright/nodewright/source/trust"
 	"github.com/nodewright/nodewright/test/harness"
 )
 
@@ -47,70 +48,81 @@ func commitTree(t *testing.T, r *harness.Repo, tree string, s harness.Signer, ms
 	return id
 }
 
-func TestAttackMergeWithOldFirstParentKeepsTheNewPolicy(t *testing.T) {
-	p := newPeople(t)
-	v1 := p.policy(1)
-	r := seed(t, p, v1)
-	old := r.Head()
+// revokeBob seeds a repository at policy version 1 (history mode history)
+// and moves it to version 2, which revokes bob's key, with the approvals
+// it needs. It returns the repository, the seed commit and the tip.
+func revokeBob(t *testing.T, p people, history string) (r *harness.Repo, v1 harness.Policy, old, last string) {
+	v1 = p.policy(1)
+	v1.History = history
+	r = seed(t, p, v1)
+	old = r.Head()
 	v2 := p.policy(2)
-	v2.Principals[1].Keys[0].Revoked = true // bob's key is revoked in version 2
-	r.Write(".nodewright/trust.yaml", v2.YAML())
+	v2.History = history
+	v2.Principals[1].Keys[0].Revoked = true
+	r.Write(trust.Path, v2.YAML())
 	r.Commit("Revoke bob", p.alice)
-	r.Approve(p.carol, ".nodewright/trust.yaml")
-	last := r.Head()
+	r.Approve(p.carol, trust.Path)
 	require.Empty(t, verify(t, r, parsePolicy(t, v1), "").Refusals)
+	return r, v1, old, r.Head()
+}
 
-	for name, keepOld := range map[string]bool{"tree of version 1": true, "tree of version 2": false} {
-		t.Run(name, func(t *testing.T) {
-			r.Reset(last)
-			r.Git("checkout", "-q", "-B", "side", old)
-			r.Write("x", "1")
-			r.Commit("Old side", p.alice)
-			r.Git("checkout", "-q", "main")
-			r.Reset(last)
-			// bob merges with the old line as first parent.
-			r.Git("checkout", "-q", "-B", "attack", "side")
-			r.Merge("main", p.bob)
-			if keepOld {
-				r.Write(".nodewright/trust.yaml", v1.YAML())
-				r.Git("add", "-A")
-				r.Git("commit", "-q", "--amend", "--no-edit", "--no-gpg-sign")
-				r.Git("-c", "gpg.format=ssh", "-c", "user.signingkey="+p.bob.GitConfig()[3][len("user.signingkey="):], "commit", "-q", "--amend", "--no-edit", "-S")
-			}
-			r.Git("branch", "-f", "main", "HEAD")
+// mergeInto makes, on a new branch at first, a merge of second signed by
+// s; edit (when set) changes the merge's tree before it is committed.
+func mergeInto(r *harness.Repo, first, second string, s harness.Signer, edit func()) {
+	r.Git("checkout", "-q", "-B", "attack", first)
+	r.Git("merge", "-q", "--no-ff", "--no-commit", "--allow-unrelated-histories", second)
+	if edit != nil {
+		edit()
+	}
+	r.Commit("Merge", s)
+	r.Git("branch", "-f", "main", "HEAD")
+}
+
+func TestAttackMergeWithOldFirstParent(t *testing.T) {
+	p := newPeople(t)
+	stories := []struct {
+		name    string
+		history string
+		signer  func(people) harness.Signer
+		keepOld bool
+		want    []reason.Code
+	}{
+		{"a revoked key signs, keeping the new policy", "", func(p people) harness.Signer { return p.bob }, false, []reason.Code{reason.KeyRevoked}},
+		{"a committer signs, keeping the old policy", "", func(p people) harness.Signer { return p.alice }, true, []reason.Code{reason.PolicyRollback}},
+		{"first-parent history, keeping the old policy", "first-parent", func(p people) harness.Signer { return p.alice }, true, []reason.Code{reason.PolicyRollback}},
+		{"first-parent history, a revoked key signs", "first-parent", func(p people) harness.Signer { return p.bob }, false, []reason.Code{reason.KeyRevoked}},
+	}
+	for _, s := range stories {
+		t.Run(s.name, func(t *testing.T) {
+			r, v1, old, last := revokeBob(t, p, s.history)
+			mergeInto(r, old, last, s.signer(p), func() {
+				if s.keepOld {
+					r.Write(trust.Path, v1.YAML())
+				}
+			})
 			res := verify(t, r, parsePolicy(t, v1), last)
-			require.False(t, res.Accepted(), "the merge must be judged by version 2")
-			assert.Contains(t, codes(res), reason.KeyRevoked, "%v", res.Refusals)
-			r.Git("checkout", "-q", "main")
+			assert.Equal(t, s.want, codes(res), "%v", res.Refusals)
 		})
 	}
 }
 
-func TestAttackOrphanRootWithoutTrustFile(t *testing.T) {
+func TestAttackOrphanRootMergedOntoTheTip(t *testing.T) {
 	p := newPeople(t)
-	v1 := p.policy(1)
-	r := seed(t, p, v1)
-	v2 := p.policy(2)
-	v2.Principals[1].Keys[0].Revoked = true
-	r.Write(".nodewright/trust.yaml", v2.YAML())
-	r.Commit("Revoke bob", p.alice)
-	r.Approve(p.carol, ".nodewright/trust.yaml")
-	last := r.Head()
-	r.Git("checkout", "-q", "--orphan", "empty")
+	r, v1, _, last := revokeBob(t, p, "")
+	r.Git("checkout", "-q", "--orphan", "orphan")
 	r.Git("rm", "-rq", "--cached", ".")
 	r.Remove(".nodewright")
 	r.Remove("sites")
 	r.Write("y", "1")
 	r.Commit("Orphan by bob", p.bob)
+	orphan := r.Head()
 	res := verify(t, r, parsePolicy(t, v1), last)
-	// As a tip the orphan does not descend; merged, its signer is still judged by version 2.
-	assert.Equal(t, []reason.Code{reason.NotFastForward}, codes(res))
-	r.Git("checkout", "-q", "main")
-	r.Git("merge", "-q", "--no-ff", "--allow-unrelated-histories", "--no-edit", "--no-gpg-sign", "empty")
-	r.Git("rm", "-rq", ".nodewright")
-	r.Git("commit", "-q", "--amend", "--no-edit", "--no-gpg-sign")
+	assert.Equal(t, []reason.Code{reason.NotFastForward}, codes(res), "as a tip the orphan does not descend")
+
+	mergeInto(r, last, orphan, p.alice, func() { r.Git("rm", "-rq", ".nodewright") })
 	res = verify(t, r, parsePolicy(t, v1), last)
-	assert.Contains(t, codes(res), reason.KeyRevoked, "%v", res.Refusals)
+	assert.Equal(t, []reason.Code{reason.KeyRevoked, reason.PolicyMissing}, codes(res),
+		"the orphan's signer is judged by version 2, and the merge may not drop the trust policy: %v", res.Refusals)
 }
 
 func TestAttackNonCanonicalTrees(t *testing.T) {
@@ -118,8 +130,6 @@ func TestAttackNonCanonicalTrees(t *testing.T) {
 	v1 := p.policy(1)
 	r := seed(t, p, v1)
 	last := r.Head()
-	blobA := r.Git("hash-object", "-w", "--stdin")
-	_ = blobA
 	op := strings.TrimSpace(r.Git("rev-parse", "HEAD:sites/edge-001/kustomization.yaml"))
 	nw := r.Git("rev-parse", "HEAD:.nodewright")
 	trustBlob := r.Git("rev-parse", "HEAD:.nodewright/trust.yaml")

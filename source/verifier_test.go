@@ -68,9 +68,13 @@ func seed(t *testing.T, p people, pol harness.Policy) *harness.Repo {
 
 func verify(t *testing.T, r *harness.Repo, root *trust.Policy, last string) *Result {
 	t.Helper()
-	repo, err := git.PlainOpen(r.Dir)
-	require.NoError(t, err)
-	v := &Verifier{Root: root, Store: repo.Storer}
+	return verifyWith(t, r, &Verifier{Root: root}, last)
+}
+
+// verifyWith verifies r's range from last to HEAD with v, reading r.
+func verifyWith(t *testing.T, r *harness.Repo, v *Verifier, last string) *Result {
+	t.Helper()
+	v.Store = openStore(t, r.Dir)
 	lastHash := plumbing.ZeroHash
 	if last != "" {
 		lastHash = plumbing.NewHash(last)

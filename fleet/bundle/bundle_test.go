@@ -17,6 +17,7 @@ import (
 	"github.com/nodewright/nodewright/fleet/bundle"
 	"github.com/nodewright/nodewright/source"
 	"github.com/nodewright/nodewright/source/reason"
+	"github.com/nodewright/nodewright/source/trust"
 	"github.com/nodewright/nodewright/test/harness"
 )
 
@@ -343,4 +344,68 @@ func TestManifestFile(t *testing.T) {
 	out, err := cmd.CombinedOutput()
 	require.NoError(t, err, "ssh-keygen -Y verify: %s", out)
 	assert.Contains(t, string(out), `Good "nodewright-bundle" signature for alice`)
+}
+
+// TestSequenceJumpRefused: a manifest whose sequence number jumps far
+// ahead is refused, so one bad manifest cannot make every later bundle of
+// its origin look like a replay; the next honest bundle still imports.
+func TestSequenceJumpRefused(t *testing.T) {
+	t.Parallel()
+	h := newHub(t)
+	h.change()
+	first := h.create()
+	site := t.TempDir()
+	require.True(t, h.importFleet(first, site).Accepted())
+
+	// The hub's bundle state says which sequence number was used last.
+	setSequence := func(n uint64) {
+		statePath := filepath.Join(h.repo.Dir, ".git", "nodewright", "bundles.json")
+		data, err := os.ReadFile(statePath)
+		require.NoError(t, err)
+		var st map[string]any
+		require.NoError(t, json.Unmarshal(data, &st))
+		st["created"].([]any)[0].(map[string]any)["sequence"] = n
+		data, err = json.Marshal(st)
+		require.NoError(t, err)
+		require.NoError(t, os.WriteFile(statePath, data, 0o600))
+	}
+	setSequence(bundle.MaxSequenceGap + 1)
+	h.change()
+	jump := h.create(since(first.Manifest.Tip))
+	res := h.importFleet(jump, site)
+	assert.Equal(t, []reason.Code{reason.LimitExceeded}, codes(res), "%v", res.Refusals)
+
+	setSequence(1)
+	honest := h.create(since(first.Manifest.Tip))
+	assert.True(t, h.importFleet(honest, site).Accepted(), "the refused jump was not recorded")
+}
+
+// TestManifestJudgedByTheSitesTrustRoot: the site pins a trust root of
+// version 2 that revokes bob, while the repository still carries version
+// 1. A manifest bob signs is judged by what the site enforces, not by the
+// repository's older policy.
+func TestManifestJudgedByTheSitesTrustRoot(t *testing.T) {
+	t.Parallel()
+	bob := harness.NewSSHKey(t, "bob")
+	h := newHub(t, harness.Person("bob", bob))
+	h.policy.Roles["committers"] = harness.Role{Principals: []string{"alice", "bob"}, Threshold: 1}
+	h.repo.Write(".nodewright/trust.yaml", h.policy.YAML())
+	h.repo.Commit("Bob commits too", h.alice)
+	h.change()
+	first := h.create()
+
+	v2 := h.policy
+	v2.Version = 2
+	v2.Principals = []harness.Principal{harness.Person("alice", h.alice), harness.Person("bob", bob)}
+	v2.Principals[1].Keys[0].Revoked = true
+	root, err := trust.Parse("root.yaml", []byte(v2.YAML()))
+	require.NoError(t, err)
+	withRoot := func(o *bundle.ImportOptions) { o.Root = root }
+	site := t.TempDir()
+	require.True(t, h.importFleet(first, site, withRoot).Accepted())
+
+	h.change()
+	byBob := h.create(since(first.Manifest.Tip), signedBy(signingKey(t, bob)))
+	res := h.importFleet(byBob, site, withRoot)
+	assert.Equal(t, []reason.Code{reason.KeyRevoked}, codes(res), "%v", res.Refusals)
 }

@@ -56,7 +56,8 @@ func TestIndexLatestAuthorWins(t *testing.T) {
 		{Commit: strings.Repeat("4", 40), Principal: "dave", Invalid: []string{"p@xyz"}},
 	})
 	assert.Equal(t, "alice", ix.Author("p", "b1"), "a revert to an old version makes its committer the author")
-	assert.Len(t, ix.Approvals("p"), 1)
+	require.Len(t, ix.Approvals("p"), 1)
+	assert.True(t, ix.Approvals("p")[0].Superseded, "carol approved b1 before alice set the file to b1 again")
 	assert.Equal(t, []string{"p@xyz in commit 444444444444"}, ix.invalid)
 }
 

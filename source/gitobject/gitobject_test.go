@@ -27,3 +27,48 @@ func TestEachTreeEntryStopsAndRefusesMalformed(t *testing.T) {
 	assert.Equal(t, []string{"a"}, names, "stops when fn returns false")
 	assert.Error(t, EachTreeEntry(raw[:10], func(_, _ []byte, _ plumbing.Hash) bool { return true }))
 }
+
+func TestCheckCommit(t *testing.T) {
+	const tree = "tree 4b825dc642cb6eb9a060e54bf8d69288fbee4904\n"
+	const who = "author A <a@x> 1700000000 +0100\ncommitter C <c@x> 1700000060 -0500\n"
+	require.NoError(t, CheckCommit([]byte(tree+"parent 1111111111111111111111111111111111111111\n"+who+"gpgsig -----BEGIN SSH SIGNATURE-----\n x\n -----END SSH SIGNATURE-----\n\nmsg\n")))
+	for name, raw := range map[string]string{
+		"tree not first":     "parent 1111111111111111111111111111111111111111\n" + tree + who + "\nmsg\n",
+		"upper-case tree id": "tree 4B825DC642CB6EB9A060E54BF8D69288FBEE4904\n" + who + "\nmsg\n",
+		"two trees":          tree + tree + who + "\nmsg\n",
+		"no author":          tree + "committer C <c@x> 1 +0000\n\nmsg\n",
+		"no committer":       tree + "author A <a@x> 1 +0000\n\nmsg\n",
+		"zero-padded date":   tree + "author A <a@x> 01 +0000\ncommitter C <c@x> 1 +0000\n\nmsg\n",
+		"bad time zone":      tree + "author A <a@x> 1 0000\ncommitter C <c@x> 1 +0000\n\nmsg\n",
+		"no space before <":  tree + "author A<a@x> 1 +0000\ncommitter C <c@x> 1 +0000\n\nmsg\n",
+		"NUL in a header":    tree + "author A <a@x> 1 +0000\ncommitter C <c\x00@x> 1 +0000\n\nmsg\n",
+		"two signatures":     tree + who + "gpgsig a\ngpgsig-sha256 b\n\nmsg\n",
+		"late parent":        tree + who + "parent 1111111111111111111111111111111111111111\n\nmsg\n",
+		"too large":          tree + who + "\n" + string(make([]byte, MaxCommitSize)),
+	} {
+		assert.Error(t, CheckCommit([]byte(raw)), name)
+	}
+}
+
+func TestParseTreeRefusesWhatFsckFlags(t *testing.T) {
+	id := "aaaaaaaaaaaaaaaaaaaa"
+	ok := "100644 a\x00" + id + "40000 b\x00" + id
+	_, err := ParseTree([]byte(ok))
+	require.NoError(t, err)
+	for name, raw := range map[string]string{
+		"duplicate name":       "100644 a\x00" + id + "100644 a\x00" + id,
+		"file and tree alike":  "100644 a\x00" + id + "100644 a-b\x00" + id + "40000 a\x00" + id,
+		"unsorted":             "100644 b\x00" + id + "100644 a\x00" + id,
+		"zero-padded mode":     "040000 a\x00" + id,
+		"unknown mode":         "100664 a\x00" + id,
+		"dot dot":              "40000 ..\x00" + id,
+		".git in another case": "40000 .Git\x00" + id,
+		"NTFS .git":            "40000 .git. \x00" + id,
+		"8.3 short name":       "40000 GIT~1\x00" + id,
+		"HFS .git":             "40000 .g\u200cit\x00" + id,
+		"empty name":           "100644 \x00" + id,
+	} {
+		_, err := ParseTree([]byte(raw))
+		assert.Error(t, err, name)
+	}
+}
