@@ -2,7 +2,6 @@ package view
 
 import (
 	"fmt"
-	"strconv"
 
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/filemode"
@@ -42,23 +41,27 @@ func (r *Repo) tree(h plumbing.Hash) ([]entry, error) {
 	return entries, nil
 }
 
-// parseTree parses a raw tree object into its entries.
+// maxTreeEntries bounds one tree of the status branch: its directory of
+// clusters holds one entry per cluster.
+const maxTreeEntries = 1_000_000
+
+// parseTree parses a raw tree object into its entries with the verifier's
+// canonical tree reader, so that a duplicate or disguised entry reads as
+// an error here too rather than as whichever entry comes first.
 func parseTree(raw []byte) ([]entry, error) {
-	var out []entry
-	var bad error
-	err := gitobject.EachTreeEntry(raw, func(mode, name []byte, h plumbing.Hash) bool {
-		m, err := strconv.ParseUint(string(mode), 8, 32)
-		if err != nil {
-			bad = fmt.Errorf("malformed tree entry mode %q", mode)
-			return false
-		}
-		out = append(out, entry{name: string(name), mode: filemode.FileMode(m), hash: h})
-		return true
-	})
-	if err == nil {
-		err = bad
+	entries, err := gitobject.ParseTreeUpTo(raw, maxTreeEntries)
+	if err != nil {
+		return nil, err
 	}
-	return out, err
+	out := make([]entry, len(entries))
+	for i, e := range entries {
+		m, err := filemode.New(e.Mode)
+		if err != nil {
+			return nil, fmt.Errorf("tree entry %q: %w", e.Name, err)
+		}
+		out[i] = entry{name: e.Name, mode: m, hash: e.Hash}
+	}
+	return out, nil
 }
 
 func find(entries []entry, name string) (entry, bool) {

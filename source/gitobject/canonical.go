@@ -2,6 +2,7 @@ package gitobject
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"strings"
 
@@ -29,9 +30,8 @@ const (
 	MaxNameLength = 255
 )
 
-// ErrTooManyEntries is returned by ParseTree for a tree with more than
-// MaxTreeEntries entries.
-var ErrTooManyEntries = fmt.Errorf("tree has more than %d entries", MaxTreeEntries)
+// ErrTooManyEntries is returned for a tree with more entries than allowed.
+var ErrTooManyEntries = errors.New("tree has more entries than allowed")
 
 // The modes a canonical tree entry may have, as git writes them.
 const (
@@ -70,12 +70,21 @@ func ParseTree(raw []byte) ([]Entry, error) {
 	if len(raw) > MaxTreeSize {
 		return nil, fmt.Errorf("tree object of %d bytes is larger than %d", len(raw), MaxTreeSize)
 	}
+	return ParseTreeUpTo(raw, MaxTreeEntries)
+}
+
+// ParseTreeUpTo is ParseTree for trees that legitimately hold more
+// entries than a fleet repository's (a status branch's directory of
+// clusters): it checks the same canonical form, allows up to maxEntries
+// entries (returning ErrTooManyEntries past them) and leaves the object's
+// size to the caller.
+func ParseTreeUpTo(raw []byte, maxEntries int) ([]Entry, error) {
 	var out []Entry
 	seen := map[string]bool{}
 	var err error
 	var prev *Entry
 	walkErr := EachTreeEntry(raw, func(mode, name []byte, h plumbing.Hash) bool {
-		if len(out) == MaxTreeEntries {
+		if len(out) == maxEntries {
 			err = ErrTooManyEntries
 			return false
 		}
