@@ -2,6 +2,7 @@ package view
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -10,9 +11,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/ProtonMail/go-crypto/openpgp/armor"
-	"github.com/ProtonMail/go-crypto/openpgp/packet"
 	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/go-git/go-git/v5/plumbing/filemode"
 
 	"github.com/nodewright/nodewright/fleet/clusters"
 	"github.com/nodewright/nodewright/reconciler/audit"
@@ -43,6 +43,16 @@ const (
 	// anything outside its own directory clusters/<cluster>/: another
 	// cluster's directory or a path outside clusters/.
 	StatusScope reason.Code = "StatusScope"
+	// StatusRollback surfaces when a commit that does not write a
+	// cluster's directory itself (a merge, or a commit whose tree is an
+	// older one's) takes it from a parent whose report is older than
+	// another parent's: the status shown would go back in time.
+	StatusRollback reason.Code = "StatusRollback"
+	// StatusMissing surfaces when .nodewright/clusters.yaml lists a
+	// cluster that has no directory at the status branch's tip: it has
+	// never reported there, or the branch was replaced by a history
+	// without it.
+	StatusMissing reason.Code = "StatusMissing"
 )
 
 // VerifyOptions says what Verify checks.
@@ -281,104 +291,216 @@ type changes struct {
 	stray    []string
 }
 
-// introduced compares a tree's entries with each parent tree's and returns
-// the names whose entry differs from all of them (present or removed).
-func introduced(cur []entry, parents [][]entry) []string {
-	names := map[string]bool{}
-	for _, e := range cur {
-		names[e.name] = true
+// gitCompare orders tree entries as git sorts a tree: by name, a
+// directory's name compared as if it ended in "/".
+func gitCompare(a, b entry) int {
+	n := min(len(a.name), len(b.name))
+	if c := strings.Compare(a.name[:n], b.name[:n]); c != 0 {
+		return c
 	}
-	for _, p := range parents {
-		for _, e := range p {
-			names[e.name] = true
-		}
+	return cmp.Compare(keyByte(a, n), keyByte(b, n))
+}
+
+// keyByte is byte i of an entry's sort key (0 past its end).
+func keyByte(e entry, i int) int {
+	switch {
+	case i < len(e.name):
+		return int(e.name[i])
+	case i == len(e.name) && e.isDir():
+		return '/'
 	}
-	var out []string
-	for name := range names {
-		ce, cok := find(cur, name)
-		same := false
-		if len(parents) == 0 {
-			same = !cok
-		}
-		for _, p := range parents {
-			pe, pok := find(p, name)
-			if cok == pok && (!cok || (ce.hash == pe.hash && ce.mode == pe.mode)) {
-				same = true
-				break
+	return 0
+}
+
+// diffNames calls fn with the name of every entry that is in one of two
+// trees in git order but not, or not the same, in the other: one merge
+// pass, so a tree of many clusters costs its length, not its square. A
+// name that is a file in one and a directory in the other is reported
+// twice.
+func diffNames(a, b []entry, fn func(name string)) {
+	i, j := 0, 0
+	for i < len(a) || j < len(b) {
+		switch {
+		case j == len(b):
+			fn(a[i].name)
+			i++
+		case i == len(a):
+			fn(b[j].name)
+			j++
+		default:
+			switch c := gitCompare(a[i], b[j]); {
+			case c < 0:
+				fn(a[i].name)
+				i++
+			case c > 0:
+				fn(b[j].name)
+				j++
+			default:
+				if a[i].hash != b[j].hash || a[i].mode != b[j].mode {
+					fn(a[i].name)
+				}
+				i++
+				j++
 			}
 		}
-		if !same {
-			out = append(out, name)
+	}
+}
+
+// lookup finds name in entries sorted in git order, as a file or as a
+// directory.
+func lookup(entries []entry, name string) (entry, bool) {
+	for _, probe := range []entry{{name: name}, {name: name, mode: filemode.Dir}} {
+		i := sort.Search(len(entries), func(i int) bool { return gitCompare(entries[i], probe) >= 0 })
+		if i < len(entries) && entries[i].name == name {
+			return entries[i], true
 		}
 	}
-	sort.Strings(out)
-	return out
+	return entry{}, false
+}
+
+// edges are the names a commit's tree changes against each parent: for
+// each name, the parents whose entry differs. A root commit has one edge,
+// from the empty tree.
+type edges struct {
+	n     int // parents (1 for a root commit)
+	names map[string][]int
+	order []string // names in first-seen order, sorted before use
+}
+
+func newEdges(parents int) *edges {
+	return &edges{n: max(parents, 1), names: map[string][]int{}}
+}
+
+func (d *edges) add(name string, edge int) {
+	es, seen := d.names[name]
+	if !seen {
+		d.order = append(d.order, name)
+	}
+	if len(es) == 0 || es[len(es)-1] != edge {
+		d.names[name] = append(es, edge)
+	}
+}
+
+// introduced reports whether name differs from every parent: content the
+// commit brings in itself rather than takes from one of its parents.
+func (d *edges) introduced(name string) bool { return len(d.names[name]) == d.n }
+
+// sorted returns the changed names in order.
+func (d *edges) sorted() []string {
+	slices.Sort(d.order)
+	return d.order
+}
+
+// diff fills the edges of cur against each parent tree (a nil tree for
+// a root commit's one edge).
+func diff(cur []entry, parents [][]entry) *edges {
+	d := newEdges(len(parents))
+	if len(parents) == 0 {
+		diffNames(cur, nil, func(name string) { d.add(name, 0) })
+		return d
+	}
+	for i, p := range parents {
+		diffNames(cur, p, func(name string) { d.add(name, i) })
+	}
+	return d
 }
 
 // subtree returns the entries of the directory name in entries (nil when
 // it is missing or not a directory).
-func (v *verifier) subtree(entries []entry, name string) ([]entry, plumbing.Hash, error) {
-	e, ok := find(entries, name)
+func (v *verifier) subtree(entries []entry, name string) ([]entry, error) {
+	e, ok := lookup(entries, name)
 	if !ok || !e.isDir() {
-		return nil, plumbing.ZeroHash, nil
+		return nil, nil
 	}
-	sub, err := v.tree(e.hash)
-	return sub, e.hash, err
+	return v.tree(e.hash)
 }
 
-func (v *verifier) changesOf(c *commit, parents []*commit) (changes, error) {
-	ch := changes{clusters: map[string]plumbing.Hash{}}
+// dirOf returns the tree of the directory name in entries, or zero.
+func dirOf(entries []entry, name string) plumbing.Hash {
+	if e, ok := lookup(entries, name); ok && e.isDir() {
+		return e.hash
+	}
+	return plumbing.ZeroHash
+}
+
+// commitDiff is what one commit changes against its parents: at the top
+// level and in clusters/.
+type commitDiff struct {
+	top, clusters  *edges
+	cur            []entry   // the commit's clusters/ entries
+	parents        [][]entry // each parent's clusters/ entries, read when clusters/ changed
+	parentCommits  []*commit
+	clustersIsFile bool // the commit's clusters is not a directory
+}
+
+func (v *verifier) diffOf(c *commit, parents []*commit) (*commitDiff, error) {
 	top, err := v.tree(c.Tree)
 	if err != nil {
-		return ch, err
+		return nil, err
 	}
 	parentTops := make([][]entry, len(parents))
 	for i, p := range parents {
 		if parentTops[i], err = v.tree(p.Tree); err != nil {
-			return ch, err
+			return nil, err
 		}
 	}
-	for _, name := range introduced(top, parentTops) {
-		if name != ClustersDir {
-			ch.stray = append(ch.stray, name)
+	d := &commitDiff{top: diff(top, parentTops), parentCommits: parents}
+	if e, ok := lookup(top, ClustersDir); ok && !e.isDir() {
+		d.clustersIsFile = true
+	}
+	if d.cur, err = v.subtree(top, ClustersDir); err != nil {
+		return nil, err
+	}
+	d.parents = make([][]entry, len(parents))
+	if _, changed := d.top.names[ClustersDir]; !changed {
+		d.clusters = newEdges(len(parents))
+		return d, nil
+	}
+	for i, pt := range parentTops {
+		if d.parents[i], err = v.subtree(pt, ClustersDir); err != nil {
+			return nil, err
+		}
+	}
+	d.clusters = diff(d.cur, d.parents)
+	return d, nil
+}
+
+// introducedChanges are the changes the commit makes itself, which must
+// be signed by the cluster whose directory they are in.
+func (d *commitDiff) introducedChanges() changes {
+	ch := changes{clusters: map[string]plumbing.Hash{}}
+	for _, name := range d.top.sorted() {
+		if !d.top.introduced(name) {
 			continue
 		}
-		cur, _, err := v.subtree(top, ClustersDir)
-		if err != nil {
-			return ch, err
-		}
-		if e, ok := find(top, ClustersDir); ok && !e.isDir() {
+		if name != ClustersDir {
+			ch.stray = append(ch.stray, name)
+		} else if d.clustersIsFile {
 			ch.stray = append(ch.stray, ClustersDir)
 		}
-		var ps [][]entry
-		for _, pt := range parentTops {
-			sub, _, err := v.subtree(pt, ClustersDir)
-			if err != nil {
-				return ch, err
-			}
-			ps = append(ps, sub)
+	}
+	for _, name := range d.clusters.sorted() {
+		if !d.clusters.introduced(name) {
+			continue
 		}
-		for _, cname := range introduced(cur, ps) {
-			e, ok := find(cur, cname)
-			wasDir := false
-			for _, p := range ps {
-				if pe, ok := find(p, cname); ok && pe.isDir() {
-					wasDir = true
-				}
+		e, ok := lookup(d.cur, name)
+		wasDir := false
+		for _, p := range d.parents {
+			if !dirOf(p, name).IsZero() {
+				wasDir = true
 			}
-			isDir := ok && e.isDir()
-			switch {
-			case isDir:
-				ch.clusters[cname] = e.hash
-			case wasDir: // removed, or replaced by a file
-				ch.clusters[cname] = plumbing.ZeroHash
-			}
-			if ok && !isDir {
-				ch.stray = append(ch.stray, ClustersDir+"/"+cname)
-			}
+		}
+		switch {
+		case ok && e.isDir():
+			ch.clusters[name] = e.hash
+		case wasDir: // removed, or replaced by a file
+			ch.clusters[name] = plumbing.ZeroHash
+		}
+		if ok && !e.isDir() {
+			ch.stray = append(ch.stray, ClustersDir+"/"+name)
 		}
 	}
-	return ch, nil
+	return ch
 }
 
 // describeCommit names a commit for messages: short id and subject.
@@ -390,6 +512,10 @@ func describeCommit(c *commit) string {
 	return fmt.Sprintf("commit %s (%q)", c.Short(), subject)
 }
 
+// walk judges every commit reachable from the tip, parents before
+// children, merges and commits that change nothing included: what a
+// commit brings in itself must be signed and scoped (judge), and on every
+// edge from a parent each cluster's records must survive (keepRecords).
 func (v *verifier) walk() error {
 	commits, err := v.order()
 	if err != nil {
@@ -405,14 +531,16 @@ func (v *verifier) walk() error {
 		for i, p := range c.Parents {
 			parents[i] = byID[p]
 		}
-		ch, err := v.changesOf(c, parents)
+		d, err := v.diffOf(c, parents)
 		if err != nil {
 			return err
 		}
-		if len(ch.clusters) == 0 && len(ch.stray) == 0 {
-			continue
+		if ch := d.introducedChanges(); len(ch.clusters) > 0 || len(ch.stray) > 0 {
+			if err := v.judge(c, d, ch); err != nil {
+				return err
+			}
 		}
-		if err := v.judge(c, parents, ch); err != nil {
+		if err := v.keepRecords(c, d); err != nil {
 			return err
 		}
 	}
@@ -420,7 +548,7 @@ func (v *verifier) walk() error {
 }
 
 // judge checks one commit that changes something.
-func (v *verifier) judge(c *commit, parents []*commit, ch changes) error {
+func (v *verifier) judge(c *commit, d *commitDiff, ch changes) error {
 	signer, sigErr := signature.Verify(v.keys.Keyring(), c.Payload, c.Signature, signedAt(c))
 	signerName := ""
 	if sigErr == nil {
@@ -488,7 +616,7 @@ func (v *verifier) judge(c *commit, parents []*commit, ch changes) error {
 		case len(outside) > 0:
 			continue // reported above as the signer's StatusScope
 		}
-		if err := v.appendOnly(c, parents, name, ch.clusters[name]); err != nil {
+		if err := v.appendOnly(c, d, name, ch.clusters[name]); err != nil {
 			return err
 		}
 	}
@@ -501,17 +629,8 @@ func (v *verifier) judge(c *commit, parents []*commit, ch changes) error {
 // no time (and SSH keys do not expire); for them, and for a signature
 // that cannot be read, it is the committer time.
 func signedAt(c *commit) time.Time {
-	sig := bytes.TrimSpace(c.Signature)
-	if !bytes.HasPrefix(sig, []byte("-----BEGIN PGP SIGNATURE-----")) {
-		return c.Time
-	}
-	block, err := armor.Decode(bytes.NewReader(sig))
-	if err != nil {
-		return c.Time
-	}
-	p, err := packet.Read(block.Body)
-	if s, ok := p.(*packet.Signature); err == nil && ok && !s.CreationTime.IsZero() {
-		return s.CreationTime
+	if t, ok := signature.SignatureTime(c.Signature); ok {
+		return t
 	}
 	return c.Time
 }
@@ -542,58 +661,39 @@ func (v *verifier) auditBlob(dir plumbing.Hash) (plumbing.Hash, error) {
 	if err != nil {
 		return plumbing.ZeroHash, err
 	}
-	if e, ok := find(entries, AuditFile); ok && !e.isDir() {
+	if e, ok := lookup(entries, AuditFile); ok && !e.isDir() {
 		return e.hash, nil
 	}
 	return plumbing.ZeroHash, nil
 }
 
-// parentDir returns the cluster's directory tree in commit p (zero when
-// it has none).
-func (v *verifier) parentDir(p *commit, name string) (plumbing.Hash, error) {
-	top, err := v.tree(p.Tree)
-	if err != nil {
-		return plumbing.ZeroHash, err
+// auditData reads the audit.jsonl of a cluster directory (nil and zero
+// when there is none).
+func (v *verifier) auditData(dir plumbing.Hash) ([]byte, plumbing.Hash, error) {
+	blob, err := v.auditBlob(dir)
+	if err != nil || blob.IsZero() {
+		return nil, blob, err
 	}
-	sub, _, err := v.subtree(top, ClustersDir)
-	if err != nil {
-		return plumbing.ZeroHash, err
-	}
-	if e, ok := find(sub, name); ok && e.isDir() {
-		return e.hash, nil
-	}
-	return plumbing.ZeroHash, nil
+	data, err := v.r.read(plumbing.BlobObject, blob)
+	return data, blob, err
 }
 
-// appendOnly checks that commit c's audit.jsonl of cluster name extends
-// the version of every parent that has one, and records its growth.
-func (v *verifier) appendOnly(c *commit, parents []*commit, name string, dir plumbing.Hash) error {
-	newBlob, err := v.auditBlob(dir)
+// appendOnly checks that the audit.jsonl that commit c writes for cluster
+// name extends the version of every parent that has one, and records its
+// growth.
+func (v *verifier) appendOnly(c *commit, d *commitDiff, name string, dir plumbing.Hash) error {
+	newData, newBlob, err := v.auditData(dir)
 	if err != nil {
 		return err
 	}
-	var newData []byte
-	if !newBlob.IsZero() {
-		if newData, err = v.r.read(plumbing.BlobObject, newBlob); err != nil {
-			return err
-		}
-	}
 	file := auditPath(name)
-	for _, p := range parents {
-		pdir, err := v.parentDir(p, name)
-		if err != nil {
-			return err
-		}
-		oldBlob, err := v.auditBlob(pdir)
+	for _, p := range d.parents {
+		oldData, oldBlob, err := v.auditData(dirOf(p, name))
 		if err != nil {
 			return err
 		}
 		if oldBlob.IsZero() || oldBlob == newBlob {
 			continue
-		}
-		oldData, err := v.r.read(plumbing.BlobObject, oldBlob)
-		if err != nil {
-			return err
 		}
 		if newBlob.IsZero() {
 			v.breakLink(name, Problem{Code: AuditBroken, Commit: c.ID.String(), File: file,
@@ -615,6 +715,98 @@ func (v *verifier) appendOnly(c *commit, parents []*commit, name string, dir plu
 		}
 	}
 	return nil
+}
+
+// keepRecords checks the edges on which a commit (a merge, or one whose
+// tree equals an older commit's) takes a cluster's directory from one
+// parent rather than writing it: no signature is needed for that, since
+// the content was judged where it was written, but the directory taken
+// must be at least as new as every other parent's. Against each parent
+// whose directory differs, the cluster's directory must still be there,
+// its audit.jsonl must extend that parent's, and its report must not be
+// older.
+func (v *verifier) keepRecords(c *commit, d *commitDiff) error {
+	for _, name := range d.clusters.sorted() {
+		if d.clusters.introduced(name) || (v.only != "" && v.only != name) || v.state(name).broken {
+			continue
+		}
+		cur := dirOf(d.cur, name)
+		for _, i := range d.clusters.names[name] {
+			old := dirOf(d.parents[i], name)
+			if old.IsZero() {
+				continue // new on this edge: taken from the parent that wrote it
+			}
+			p, err := v.keptFrom(c, d.parentCommits[i], name, old, cur)
+			if err != nil {
+				return err
+			}
+			if p != nil {
+				v.breakLink(name, *p)
+				break
+			}
+		}
+	}
+	return nil
+}
+
+// keptFrom judges one edge, from parent p's directory old to the commit's
+// cur, for cluster name; it returns the problem, or nil.
+func (v *verifier) keptFrom(c, p *commit, name string, old, cur plumbing.Hash) (*Problem, error) {
+	file := auditPath(name)
+	oldData, oldBlob, err := v.auditData(old)
+	if err != nil {
+		return nil, err
+	}
+	if cur.IsZero() {
+		return &Problem{Code: AuditBroken, Commit: c.ID.String(), File: file,
+			Message: fmt.Sprintf("cluster %s: %s drops %s/%s/ (and %s with its %d records) that its parent %s has; a cluster's directory may not disappear",
+				name, describeCommit(c), ClustersDir, name, file, countLines(oldData), p.Short())}, nil
+	}
+	newData, newBlob, err := v.auditData(cur)
+	if err != nil {
+		return nil, err
+	}
+	switch {
+	case oldBlob.IsZero() || oldBlob == newBlob:
+	case newBlob.IsZero():
+		return &Problem{Code: AuditBroken, Commit: c.ID.String(), File: file,
+			Message: fmt.Sprintf("cluster %s: %s drops %s and its %d records that its parent %s has; an audit log may only grow",
+				name, describeCommit(c), file, countLines(oldData), p.Short())}, nil
+	case !bytes.HasPrefix(newData, oldData):
+		line, seq, what := describeRewrite(oldData, newData)
+		return &Problem{Code: AuditBroken, Commit: c.ID.String(), File: file, Line: line, Seq: seq,
+			Message: fmt.Sprintf("cluster %s: %s takes %s/%s/ from another parent, older than its parent %s's: against that parent's %s, %s; an audit log may only grow",
+				name, describeCommit(c), ClustersDir, name, p.Short(), file, what)}, nil
+	}
+	was, now := v.reportTime(old, name), v.reportTime(cur, name)
+	if !was.IsZero() && !now.IsZero() && now.Before(was) {
+		return &Problem{Code: StatusRollback, Commit: c.ID.String(), File: ClustersDir + "/" + name + "/" + StatusFile,
+			Message: fmt.Sprintf("cluster %s: %s takes %s/%s/ back to the report of %s, older than the report of %s in its parent %s; a commit that does not write a cluster's directory may only take its newest one",
+				name, describeCommit(c), ClustersDir, name, now.UTC().Format(time.RFC3339), was.UTC().Format(time.RFC3339), p.Short())}, nil
+	}
+	return nil, nil
+}
+
+// reportTime is the time of the status.yaml in a cluster directory; zero
+// when it is missing or does not parse (the tip check reports that).
+func (v *verifier) reportTime(dir plumbing.Hash, name string) time.Time {
+	entries, err := v.tree(dir)
+	if err != nil {
+		return time.Time{}
+	}
+	e, ok := lookup(entries, StatusFile)
+	if !ok || e.isDir() {
+		return time.Time{}
+	}
+	data, err := v.r.read(plumbing.BlobObject, e.hash)
+	if err != nil {
+		return time.Time{}
+	}
+	st, err := ParseStatus(ClustersDir+"/"+name+"/"+StatusFile, name, data)
+	if err != nil {
+		return time.Time{}
+	}
+	return st.Time.Time
 }
 
 // countLines counts lines, a last line without newline included.
@@ -767,6 +959,13 @@ func (v *verifier) finish() {
 		}
 	}
 	slices.Sort(names)
+	for _, name := range names {
+		if s := v.clusters[name]; s.audit.Listed && !s.present && !s.broken {
+			v.breakLink(name, Problem{Code: StatusMissing, Commit: v.r.Tip.String(),
+				Message: fmt.Sprintf("cluster %s: %s lists cluster %s, but %s has no directory %s/%s/ at commit %s: it has never reported here, or the branch was replaced by a history without it",
+					name, v.r.KeysFile(), name, v.r.Branch, ClustersDir, name, v.r.Tip.String()[:12])})
+		}
+	}
 	fleetWide := v.rep.Problems
 	v.rep.Problems = []Problem{}
 	for _, name := range names {
