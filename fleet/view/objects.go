@@ -55,13 +55,19 @@ func parseTree(raw []byte) ([]entry, error) {
 	}
 	out := make([]entry, len(entries))
 	for i, e := range entries {
-		m, err := filemode.New(e.Mode)
-		if err != nil {
-			return nil, fmt.Errorf("tree entry %q: %w", e.Name, err)
-		}
-		out[i] = entry{name: e.Name, mode: m, hash: e.Hash}
+		out[i] = entry{name: e.Name, mode: modes[e.Mode], hash: e.Hash}
 	}
 	return out, nil
+}
+
+// modes maps the modes a canonical tree may hold (gitobject checks them)
+// to go-git's.
+var modes = map[string]filemode.FileMode{
+	gitobject.ModeFile:       filemode.Regular,
+	gitobject.ModeExecutable: filemode.Executable,
+	gitobject.ModeSymlink:    filemode.Symlink,
+	gitobject.ModeTree:       filemode.Dir,
+	gitobject.ModeGitlink:    filemode.Submodule,
 }
 
 func find(entries []entry, name string) (entry, bool) {

@@ -2,7 +2,6 @@ package view
 
 import (
 	"bytes"
-	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -18,6 +17,7 @@ import (
 	"github.com/nodewright/nodewright/reconciler/audit"
 	"github.com/nodewright/nodewright/schema/v1alpha1"
 	"github.com/nodewright/nodewright/source"
+	"github.com/nodewright/nodewright/source/gitobject"
 	"github.com/nodewright/nodewright/source/reason"
 	"github.com/nodewright/nodewright/source/signature"
 	"github.com/nodewright/nodewright/source/trust"
@@ -291,25 +291,9 @@ type changes struct {
 	stray    []string
 }
 
-// gitCompare orders tree entries as git sorts a tree: by name, a
-// directory's name compared as if it ended in "/".
+// gitCompare orders tree entries as git sorts a tree.
 func gitCompare(a, b entry) int {
-	n := min(len(a.name), len(b.name))
-	if c := strings.Compare(a.name[:n], b.name[:n]); c != 0 {
-		return c
-	}
-	return cmp.Compare(keyByte(a, n), keyByte(b, n))
-}
-
-// keyByte is byte i of an entry's sort key (0 past its end).
-func keyByte(e entry, i int) int {
-	switch {
-	case i < len(e.name):
-		return int(e.name[i])
-	case i == len(e.name) && e.isDir():
-		return '/'
-	}
-	return 0
+	return gitobject.CompareNames(a.name, a.isDir(), b.name, b.isDir())
 }
 
 // diffNames calls fn with the name of every entry that is in one of two

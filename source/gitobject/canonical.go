@@ -2,6 +2,7 @@ package gitobject
 
 import (
 	"bytes"
+	"cmp"
 	"errors"
 	"fmt"
 	"strings"
@@ -79,10 +80,14 @@ func ParseTree(raw []byte) ([]Entry, error) {
 // entries (returning ErrTooManyEntries past them) and leaves the object's
 // size to the caller.
 func ParseTreeUpTo(raw []byte, maxEntries int) ([]Entry, error) {
-	var out []Entry
-	seen := map[string]bool{}
+	out := make([]Entry, 0, min(len(raw)/minEntrySize, maxEntries)+1)
+	// Strict order rules out a name listed twice as the same type; a
+	// file and a directory of one name sort apart ("x" < "x-y" < "x/"),
+	// so the files that a later directory could still collide with are
+	// kept on a stack: while entries are named with a file's name and a
+	// byte below '/' after it, that file is pending.
+	var pending []string
 	var err error
-	var prev *Entry
 	walkErr := EachTreeEntry(raw, func(mode, name []byte, h plumbing.Hash) bool {
 		if len(out) == maxEntries {
 			err = ErrTooManyEntries
@@ -92,17 +97,29 @@ func ParseTreeUpTo(raw []byte, maxEntries int) ([]Entry, error) {
 		if err = checkEntry(e); err != nil {
 			return false
 		}
-		if seen[e.Name] {
-			err = fmt.Errorf("entry %q is listed twice", e.Name)
+		if n := len(out); n > 0 && compareEntries(out[n-1], e) >= 0 {
+			if out[n-1].Name == e.Name {
+				err = fmt.Errorf("entry %q is listed twice", e.Name)
+			} else {
+				err = fmt.Errorf("entries %q and %q are not in git's order", out[n-1].Name, e.Name)
+			}
 			return false
 		}
-		seen[e.Name] = true
-		if prev != nil && compareEntries(*prev, e) >= 0 {
-			err = fmt.Errorf("entries %q and %q are not in git's order", prev.Name, e.Name)
-			return false
+		for len(pending) > 0 {
+			p := pending[len(pending)-1]
+			if e.Name == p {
+				err = fmt.Errorf("entry %q is listed twice", e.Name)
+				return false
+			}
+			if len(e.Name) > len(p) && e.Name[len(p)] < '/' && strings.HasPrefix(e.Name, p) {
+				break
+			}
+			pending = pending[:len(pending)-1]
+		}
+		if !e.IsTree() {
+			pending = append(pending, e.Name)
 		}
 		out = append(out, e)
-		prev = &out[len(out)-1]
 		return true
 	})
 	if walkErr != nil {
@@ -113,6 +130,10 @@ func ParseTreeUpTo(raw []byte, maxEntries int) ([]Entry, error) {
 	}
 	return out, nil
 }
+
+// minEntrySize is the size of the smallest tree entry ("1 x\0" and a
+// 20-byte id): a bound on the entries of a tree of a given size.
+const minEntrySize = 24
 
 func checkEntry(e Entry) error {
 	switch e.Mode {
@@ -143,12 +164,24 @@ func checkEntry(e Entry) error {
 // (NTFS), the 8.3 short name git~1, or .git with ignorable Unicode code
 // points (HFS+).
 func IsDotGit(name string) bool {
+	if n := len(strings.TrimRight(name, ". ")); n != 4 && n != 5 && isASCII(name) {
+		return false // too long or short for .git or git~1, and no ignorable code point
+	}
 	folded := strings.ToLower(stripHFSIgnorable(name))
 	if folded == ".git" || folded == "git~1" {
 		return true
 	}
 	trimmed := strings.TrimRight(strings.ToLower(name), ". ")
 	return trimmed == ".git" || trimmed == "git~1"
+}
+
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x80 {
+			return false
+		}
+	}
+	return true
 }
 
 // stripHFSIgnorable removes the code points HFS+ ignores when it compares
@@ -166,14 +199,30 @@ func stripHFSIgnorable(s string) string {
 // compareEntries orders tree entries as git does: by name, a subtree's
 // name compared as if it ended in '/'.
 func compareEntries(a, b Entry) int {
-	an, bn := a.Name, b.Name
-	if a.IsTree() {
-		an += "/"
+	return CompareNames(a.Name, a.IsTree(), b.Name, b.IsTree())
+}
+
+// CompareNames orders two tree entries, named a and b and directories
+// when aDir and bDir, as git sorts a tree: bytewise by name, a
+// directory's name compared as if it ended in '/'. It allocates nothing.
+func CompareNames(a string, aDir bool, b string, bDir bool) int {
+	n := min(len(a), len(b))
+	if c := strings.Compare(a[:n], b[:n]); c != 0 {
+		return c
 	}
-	if b.IsTree() {
-		bn += "/"
+	return cmp.Compare(sortByte(a, aDir, n), sortByte(b, bDir, n))
+}
+
+// sortByte is byte i of an entry's sort key: its name, then '/' for a
+// directory, then 0 past the end.
+func sortByte(name string, dir bool, i int) int {
+	switch {
+	case i < len(name):
+		return int(name[i])
+	case i == len(name) && dir:
+		return '/'
 	}
-	return strings.Compare(an, bn)
+	return 0
 }
 
 // CheckCommit checks that a raw commit object is canonical, as `git fsck

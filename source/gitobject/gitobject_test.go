@@ -1,6 +1,9 @@
 package gitobject
 
 import (
+	"math/rand/v2"
+	"slices"
+	"strings"
 	"testing"
 
 	"github.com/go-git/go-git/v5/plumbing"
@@ -70,5 +73,56 @@ func TestParseTreeRefusesWhatFsckFlags(t *testing.T) {
 	} {
 		_, err := ParseTree([]byte(raw))
 		assert.Error(t, err, name)
+	}
+}
+
+// TestParseTreeFindsEveryFileAndTreeAlike checks the duplicate rule
+// against a plain set of names on random trees in git's order, where a
+// file and a directory of one name sort apart with other names between
+// them (over an alphabet whose bytes sort below and above '/').
+func TestParseTreeFindsEveryFileAndTreeAlike(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	alphabet := []byte("a-.b")
+	for range 20000 {
+		type ent struct {
+			name string
+			dir  bool
+		}
+		keys := map[string]bool{}
+		var ents []ent
+		for range 1 + rng.IntN(8) {
+			n := make([]byte, 1+rng.IntN(3))
+			for i := range n {
+				n[i] = alphabet[rng.IntN(len(alphabet))]
+			}
+			e := ent{string(n), rng.IntN(2) == 0}
+			key := e.name
+			if e.dir {
+				key += "/"
+			}
+			if !keys[key] && e.name != "." && e.name != ".." {
+				keys[key] = true
+				ents = append(ents, e)
+			}
+		}
+		slices.SortFunc(ents, func(a, b ent) int { return CompareNames(a.name, a.dir, b.name, b.dir) })
+		var raw strings.Builder
+		names := map[string]bool{}
+		twice := false
+		for _, e := range ents {
+			mode := "100644"
+			if e.dir {
+				mode = "40000"
+			}
+			raw.WriteString(mode + " " + e.name + "\x00aaaaaaaaaaaaaaaaaaaa")
+			twice = twice || names[e.name]
+			names[e.name] = true
+		}
+		_, err := ParseTree([]byte(raw.String()))
+		if twice {
+			require.ErrorContains(t, err, "is listed twice", "%q", raw.String())
+		} else {
+			require.NoError(t, err, "%q", raw.String())
+		}
 	}
 }
