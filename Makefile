@@ -2,10 +2,11 @@
 GO        ?= go
 BIN       := $(CURDIR)/bin
 FUZZTIME  ?= 2000x
+FUZZLONG  ?= 200000x
 STATICCHECK_VERSION := v0.8.2
 CONTROLLER_TOOLS_VERSION := v0.23.0
 
-.PHONY: all build test unit fuzz bench verify generate demo deps controlplane clean
+.PHONY: all build test unit fuzz fuzz-long bench verify generate demo deps controlplane clean
 
 all: build
 
@@ -30,6 +31,11 @@ unit:
 
 fuzz:
 	@FUZZTIME=$(FUZZTIME) hack/fuzz-smoke.sh
+
+## fuzz-long: every fuzz target for FUZZLONG executions (the commit-graph
+## property test among them), for a longer hunt than make test's smoke run
+fuzz-long: deps
+	@FUZZTIME=$(FUZZLONG) hack/fuzz-smoke.sh
 
 ## bench: speed and memory targets, with comparison runs against the git CLI
 bench: deps controlplane

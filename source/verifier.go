@@ -527,8 +527,8 @@ func (v *Verifier) checkInherited(o *objects, res *Result, c *commit, mine plumb
 	}
 	for _, b := range had {
 		other, err := v.policy(o, b, c)
-		if err != nil || b == mine {
-			continue
+		if err != nil || b == mine || other.Digest() == kept.Digest() {
+			continue // the same policy, perhaps written differently
 		}
 		if other.Version >= kept.Version {
 			res.refuse(reason.PolicyRollback, c.ID, "commit %s keeps trust policy version %d from one parent while another carries version %d; the trust policy can only move forward", c.Short(), kept.Version, other.Version)
@@ -556,6 +556,8 @@ func (v *Verifier) judgePolicyChange(o *objects, res *Result, c *commit, old *tr
 	prePin := old == v.Root && (parentBlob.IsZero() || prevErr != nil || prev.Version < v.Root.Version)
 	root := v.Root
 	switch {
+	case next.Digest() == old.Digest():
+		return nil, nil // the policy in force, written again (an orphan root, a rewritten file): no change
 	case prePin && next.Version < root.Version:
 		return nil, nil // history before the pinned policy: superseded by the trust root
 	case prePin && next.Version == root.Version:
