@@ -3,6 +3,15 @@
 // maintenance window, health, blast radius) over inputs gathered in one
 // place beforehand.
 //
+// Gates are values (ApprovalsGate, PauseGate, ...) and chains are built
+// from them with NewChain, as cert-manager builds its policy chains: the
+// Admission chain decides whether an operation may start at all, the Step
+// chain whether its next node or batch may start now, All is what plan
+// shows. A chain fails closed: building an empty one, or one with a gate
+// twice or without a check, is an error; the zero Chain allows nothing;
+// a gate run without an input it needs (a trust policy, a profile) blocks
+// with InputMissing.
+//
 // Each gate returns a Verdict with a reason code and a message a person
 // can act on. The same chain serves "nodewright plan" and the reconciler,
 // so what a person sees is what the cluster does. The package does no

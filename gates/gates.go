@@ -120,52 +120,160 @@ type Decision struct {
 	Verdicts []Verdict `json:"verdicts"`
 }
 
-// Gate is one pure check.
+// Gate is one pure check, with the inputs it cannot judge without.
 type Gate struct {
-	Name  string
+	// Name is how verdicts, plan output and conditions name the gate.
+	Name string
+	// Check judges the input; it is called only when the inputs Needs
+	// names are present.
 	Check func(Input) Verdict
+	// Needs names the inputs the gate reads that may be absent from an
+	// Input (the trust policy, the profile); a chain refuses to run the
+	// gate without them rather than let it pass or crash.
+	Needs []Need
 }
 
-// Chain is the gates in the order they are evaluated and shown.
-var Chain = []Gate{
-	{"approvals", checkApprovals},
-	{"freshness", checkFreshness},
-	{"pause", checkPause},
-	{"window", checkWindow},
-	{"health", checkHealth},
-	{"blast-radius", checkBlastRadius},
+// Need is an input a gate cannot judge without.
+type Need string
+
+// The inputs a gate may need.
+const (
+	// NeedPolicy is Input.Policy.
+	NeedPolicy Need = "trust policy"
+	// NeedProfile is Input.Profile.
+	NeedProfile Need = "site profile"
+)
+
+// present reports whether in holds input n.
+func (n Need) present(in Input) bool {
+	switch n {
+	case NeedPolicy:
+		return in.Policy != nil
+	case NeedProfile:
+		return in.Profile != nil
+	}
+	return false // an input this package does not know is never present
 }
 
-// AdmissionGates decide whether an operation may start at all; the
-// FleetSource controller evaluates them on every accepted commit.
-var AdmissionGates = []string{"approvals", "freshness"}
+// InputMissing surfaces when a chain runs a gate without an input it
+// needs: the chain was given less than it was built for.
+const InputMissing Reason = "InputMissing"
 
-// StepGates decide whether an operation's next node or batch may start
-// now; operation controllers evaluate them before each, never mid-step.
-var StepGates = []string{"pause", "window", "health", "blast-radius"}
+// The gates, as values; chains are built from them.
+var (
+	// ApprovalsGate counts the approvals of the operation's file version.
+	ApprovalsGate = Gate{Name: "approvals", Check: checkApprovals, Needs: []Need{NeedPolicy}}
+	// FreshnessGate blocks while the source's newest accepted commit is stale.
+	FreshnessGate = Gate{Name: "freshness", Check: checkFreshness}
+	// PauseGate blocks new steps of a paused site.
+	PauseGate = Gate{Name: "pause", Check: checkPause, Needs: []Need{NeedProfile}}
+	// WindowGate blocks new steps outside the site's maintenance windows.
+	WindowGate = Gate{Name: "window", Check: checkWindow, Needs: []Need{NeedProfile}}
+	// HealthGate blocks while nodes, DRBD or other operations make the
+	// site unfit.
+	HealthGate = Gate{Name: "health", Check: checkHealth, Needs: []Need{NeedProfile}}
+	// BlastRadiusGate bounds disruption: one disruptive operation per site and
+	// maxUnavailable nodes down.
+	BlastRadiusGate = Gate{Name: "blast-radius", Check: checkBlastRadius}
+)
 
-// Evaluate runs every gate of the chain; none short-circuits, so a
-// person sees everything that stands in the way at once.
-func Evaluate(in Input) Decision {
-	return EvaluateGates(in)
+// Chain is an ordered set of gates that decides together: allowed only
+// when it has gates and every one allows. It is built with NewChain, so
+// an empty chain, a gate without a check or a gate listed twice is an
+// error where the chain is made, never a pass where it runs. The zero
+// Chain allows nothing.
+type Chain struct {
+	name  string
+	gates []Gate
 }
 
-// EvaluateGates runs the named gates of the chain, in chain order (all of
-// them when names is empty). It is the one evaluation path of `plan`, the
-// FleetSource controller and the operation controllers.
-func EvaluateGates(in Input, names ...string) Decision {
-	d := Decision{Allowed: true}
-	for _, g := range Chain {
-		if len(names) > 0 && !slices.Contains(names, g.Name) {
-			continue
+// NewChain builds the chain name of gates, in the order they are
+// evaluated and shown.
+func NewChain(name string, gs ...Gate) (Chain, error) {
+	if len(gs) == 0 {
+		return Chain{}, fmt.Errorf("gate chain %q has no gates", name)
+	}
+	seen := map[string]bool{}
+	for i, g := range gs {
+		switch {
+		case g.Name == "":
+			return Chain{}, fmt.Errorf("gate chain %q: gate %d has no name", name, i)
+		case g.Check == nil:
+			return Chain{}, fmt.Errorf("gate chain %q: gate %s has no check", name, g.Name)
+		case seen[g.Name]:
+			return Chain{}, fmt.Errorf("gate chain %q lists gate %s twice", name, g.Name)
 		}
-		v := g.Check(in)
+		seen[g.Name] = true
+	}
+	return Chain{name: name, gates: slices.Clone(gs)}, nil
+}
+
+// MustChain is NewChain for the package-level chains: a bad chain is a
+// programming error found when the program starts.
+func MustChain(name string, gs ...Gate) Chain {
+	c, err := NewChain(name, gs...)
+	if err != nil {
+		panic(err)
+	}
+	return c
+}
+
+// The chains of the reconciler and of nodewright plan.
+var (
+	// Admission decides whether an operation may start at all; the
+	// FleetSource controller evaluates it on every accepted commit.
+	Admission = MustChain("admission", ApprovalsGate, FreshnessGate)
+	// Step decides whether an operation's next node or batch may start
+	// now; operation controllers evaluate it before each, never mid-step.
+	Step = MustChain("step", PauseGate, WindowGate, HealthGate, BlastRadiusGate)
+	// All is every gate, admission first: what nodewright plan shows, so
+	// a person sees everything that stands in the way at once.
+	All = MustChain("all", ApprovalsGate, FreshnessGate, PauseGate, WindowGate, HealthGate, BlastRadiusGate)
+)
+
+// Name returns the chain's name.
+func (c Chain) Name() string { return c.name }
+
+// Gates returns the names of the chain's gates in order.
+func (c Chain) Gates() []string {
+	out := make([]string, len(c.gates))
+	for i, g := range c.gates {
+		out[i] = g.Name
+	}
+	return out
+}
+
+// Evaluate runs every gate of the chain in order; none short-circuits, so
+// a person sees everything that stands in the way at once. A gate whose
+// needed input is absent blocks with InputMissing. The zero Chain blocks.
+// It is the one evaluation path of plan, the FleetSource controller and
+// the operation controllers.
+func (c Chain) Evaluate(in Input) Decision {
+	if len(c.gates) == 0 {
+		return Decision{Verdicts: []Verdict{{Gate: "chain", Reason: InputMissing,
+			Message: "no gate chain was configured, so nothing is allowed"}}}
+	}
+	d := Decision{Allowed: true}
+	for _, g := range c.gates {
+		v := check(g, in)
 		v.Gate = g.Name
 		d.Allowed = d.Allowed && v.Allowed
 		d.Verdicts = append(d.Verdicts, v)
 	}
 	return d
 }
+
+func check(g Gate, in Input) Verdict {
+	for _, n := range g.Needs {
+		if !n.present(in) {
+			return block(InputMissing, "gate %s was given no %s, which it needs; nothing is allowed without it", g.Name, n)
+		}
+	}
+	return g.Check(in)
+}
+
+// Evaluate runs the whole chain (All).
+func Evaluate(in Input) Decision { return All.Evaluate(in) }
 
 func allow(format string, args ...any) Verdict {
 	return Verdict{Allowed: true, Message: fmt.Sprintf(format, args...)}

@@ -123,7 +123,7 @@ func (o *planOptions) run(ctx context.Context, stdout, stderr io.Writer) error {
 	}
 	plan, err := gather.Build(gather.Inputs{
 		Repo: m.Repository(), Commit: plumbing.NewHash(state.LastAccepted), Site: o.site, Policy: policy,
-		Index: index, Stale: stale, Health: health, Now: now,
+		Index: index, Stale: stale, Health: health, Now: now, Chain: gates.All,
 	})
 	if err != nil {
 		return &exitError{code: exitUsage, err: err}

@@ -37,9 +37,9 @@ type Inputs struct {
 	InProgress map[string]bool
 	// Now is the clock.
 	Now time.Time
-	// Gates names the gates to evaluate (gates.AdmissionGates, say); empty
-	// evaluates the whole chain.
-	Gates []string
+	// Chain is the gate chain to evaluate (gates.Admission, or gates.All
+	// for plan); the zero Chain allows nothing.
+	Chain gates.Chain
 }
 
 // Plan is the gates' verdict on every operation of a site.
@@ -166,10 +166,10 @@ func Build(in Inputs) (*Plan, error) {
 		op.Path, op.Blob = path, entry.Hash.String()
 		op.Author = ix.Author(path, op.Blob)
 		op.StepInProgress = in.InProgress[op.Kind+"/"+op.Name]
-		decision := gates.EvaluateGates(gates.Input{
+		decision := in.Chain.Evaluate(gates.Input{
 			Now: in.Now, Operation: op, Profile: site.Profile, Policy: in.Policy,
 			Approvals: ix.Approvals(path), Stale: in.Stale, Health: in.Health,
-		}, in.Gates...)
+		})
 		plan.Operations = append(plan.Operations, OperationPlan{Operation: op, Decision: decision, Object: obj})
 	}
 	return plan, nil

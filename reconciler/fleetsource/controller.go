@@ -166,7 +166,7 @@ func (r *Reconciler) sync(ctx context.Context, fs, spec *v1.FleetSource) outcome
 	}
 	plan, err := gather.Build(gather.Inputs{
 		Repo: m.Repository(), Commit: res.Tip, Site: spec.Spec.Site, Policy: res.Policy, Index: index,
-		Stale: stale, Now: r.now(), Gates: gates.AdmissionGates,
+		Stale: stale, Now: r.now(), Chain: gates.Admission,
 	})
 	if err != nil {
 		return outcome{reason: ReasonInvalidManifest, stall: true, message: err.Error()}

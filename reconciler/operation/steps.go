@@ -108,7 +108,7 @@ func (e *Env) StepGates(ctx context.Context, op v1.Operation, fresh bool) (gates
 		return gates.Decision{}, err
 	}
 	gop := gather.Describe(op, profile)
-	return gates.EvaluateGates(gates.Input{Now: e.now(), Operation: gop, Profile: profile, Health: health}, gates.StepGates...), nil
+	return gates.Step.Evaluate(gates.Input{Now: e.now(), Operation: gop, Profile: profile, Health: health}), nil
 }
 
 // Health gathers what the health gate reads from the cluster.
