@@ -69,6 +69,12 @@ type Kind struct {
 	Steps map[phase.Phase]Step
 	// MaxRetries bounds the transient failures of one step.
 	MaxRetries int32
+	// OnHalt, when set, is asked before the operation halts in phase cur
+	// (a step stalled, or failed more than MaxRetries times) with the
+	// halt's reason and message. It may send the operation to another
+	// phase instead (a roll back), returning it with run.Reason and
+	// run.Message set; "" halts. It classifies nothing: the skeleton did.
+	OnHalt func(run *Run, cur phase.Phase, reason, message string) phase.Phase
 }
 
 // Hooks let tests stop the reconciler at exact points. A hook that
@@ -270,30 +276,45 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	if err == nil {
 		return ctrl.Result{}, r.saveIfChanged(ctx, obj, before, Observation{Phase: cur, Reason: run.Reason, Message: run.Message})
 	}
-	switch Classify(err) {
+	out := Classify(err)
+	switch out.Class {
 	case Stalling:
-		se := err.(*StallError)
-		return r.halt(ctx, obj, cur, se.Reason, se.Message)
+		return r.haltOrRedirect(ctx, run, cur, out.Reason, out.Message)
 	case Waiting:
-		we := err.(*WaitError)
-		after := we.After
+		after := out.After
 		if after <= 0 {
 			after = r.Env.poll()
 		}
 		if r.Env.Poll > 0 {
 			after = min(after, 5*r.Env.Poll)
 		}
-		return ctrl.Result{RequeueAfter: after}, r.saveIfChanged(ctx, obj, before, Observation{Phase: cur, Reason: we.Reason, Message: we.Message})
+		return ctrl.Result{RequeueAfter: after}, r.saveIfChanged(ctx, obj, before, Observation{Phase: cur, Reason: out.Reason, Message: out.Message})
 	}
 	st.Retries++
 	if st.Retries > r.Kind.MaxRetries {
-		return r.halt(ctx, obj, cur, ReasonRetriesExhausted, fmt.Sprintf("%s failed %d times: %v", cur, st.Retries, err))
+		return r.haltOrRedirect(ctx, run, cur, ReasonRetriesExhausted, fmt.Sprintf("%s failed %d times: %v", cur, st.Retries, err))
 	}
 	log.Error(err, "step failed; retrying", "phase", cur, "retries", st.Retries)
 	if serr := r.saveIfChanged(ctx, obj, before, Observation{Phase: cur, Reason: "Retrying", Message: fmt.Sprintf("attempt %d of %d failed: %v", st.Retries, r.Kind.MaxRetries, err)}); serr != nil {
 		return ctrl.Result{}, serr
 	}
 	return ctrl.Result{}, err
+}
+
+// haltOrRedirect halts the operation in phase cur for reason, unless the
+// kind's OnHalt hook sends it elsewhere (a roll back): then it moves there,
+// if the kind's table allows it, with the reason the hook set on run.
+func (r *Reconciler) haltOrRedirect(ctx context.Context, run *Run, cur phase.Phase, reason, message string) (ctrl.Result, error) {
+	obj := run.Op
+	if r.Kind.OnHalt != nil {
+		if next := r.Kind.OnHalt(run, cur, reason, message); next != "" {
+			if !r.Kind.Table.Allowed(cur, next) {
+				return r.halt(ctx, obj, cur, ReasonTransitionNotAllowed, fmt.Sprintf("%s → %s (instead of halting: %s) is not in the %s table", cur, next, reason, r.Kind.Name))
+			}
+			return r.transition(ctx, obj, cur, next, run.Reason, run.Message)
+		}
+	}
+	return r.halt(ctx, obj, cur, reason, message)
 }
 
 // safeToLeave reports whether an operation may be cleaned up now: it has

@@ -51,15 +51,37 @@ const (
 	Waiting
 )
 
-// Classify is the one place a step's error is classified.
-func Classify(err error) Class {
+// Outcome is a step's error as the skeleton acts on it, classified once
+// by Classify: the class, and for a stall or a wait its reason, message
+// and delay, read from the StallError or WaitError wherever it sits in
+// the error's chain.
+type Outcome struct {
+	Class Class
+	// Reason and Message are the stall's or the wait's; for a transient
+	// error Reason is empty and Message is the error's text.
+	Reason  string
+	Message string
+	// After is how soon a waiting step looks again (0: the poll interval).
+	After time.Duration
+	// Err is the error classified.
+	Err error
+}
+
+// Classify is the one place a step's error is classified. A StallError
+// or WaitError wrapped by fmt.Errorf("...: %w") classifies exactly as the
+// bare one; a stall anywhere in the chain wins over a wait.
+func Classify(err error) Outcome {
 	var stall *StallError
 	var wait *WaitError
 	switch {
 	case errors.As(err, &stall):
-		return Stalling
+		return Outcome{Class: Stalling, Reason: stall.Reason, Message: stall.Message, Err: err}
 	case errors.As(err, &wait):
-		return Waiting
+		return Outcome{Class: Waiting, Reason: wait.Reason, Message: wait.Message, After: wait.After, Err: err}
 	}
-	return Transient
+	o := Outcome{Class: Transient, Err: err}
+	if err != nil {
+		o.Message = err.Error()
+	}
+	return o
 }

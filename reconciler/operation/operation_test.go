@@ -15,10 +15,15 @@ import (
 )
 
 func TestClassify(t *testing.T) {
-	assert.Equal(t, Stalling, Classify(Stall("NodeStepFailed", "node %s", "a")))
-	assert.Equal(t, Stalling, Classify(fmt.Errorf("wrapped: %w", Stall("X", "y"))))
-	assert.Equal(t, Waiting, Classify(Wait(time.Second, "OutsideWindow", "later")))
-	assert.Equal(t, Transient, Classify(errors.New("connection refused")))
+	assert.Equal(t, Stalling, Classify(Stall("NodeStepFailed", "node %s", "a")).Class)
+	o := Classify(fmt.Errorf("wrapped: %w", Stall("X", "y")))
+	assert.Equal(t, Outcome{Class: Stalling, Reason: "X", Message: "y", Err: o.Err}, o)
+	o = Classify(fmt.Errorf("wrapped: %w", Wait(time.Second, "OutsideWindow", "later")))
+	assert.Equal(t, Outcome{Class: Waiting, Reason: "OutsideWindow", Message: "later", After: time.Second, Err: o.Err}, o)
+	// A stall anywhere in the chain wins over a wait.
+	assert.Equal(t, Stalling, Classify(errors.Join(Wait(time.Second, "W", "w"), Stall("S", "s"))).Class)
+	refused := errors.New("connection refused")
+	assert.Equal(t, Outcome{Class: Transient, Message: "connection refused", Err: refused}, Classify(refused))
 }
 
 func TestSetConditions(t *testing.T) {

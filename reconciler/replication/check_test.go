@@ -77,7 +77,7 @@ func TestCheck(t *testing.T) {
 			need, err := replication.Check(s, &tt.group, "nvme", tt.nodes)
 			if tt.stallWith != "" {
 				require.Error(t, err)
-				assert.Equal(t, operation.Stalling, operation.Classify(err))
+				assert.Equal(t, operation.Stalling, operation.Classify(err).Class)
 				assert.ErrorContains(t, err, tt.stallWith)
 				assert.ErrorContains(t, err, replication.ReasonPreflightFailed)
 				return

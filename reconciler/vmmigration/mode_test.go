@@ -38,7 +38,7 @@ func TestChooseMode(t *testing.T) {
 			got, why, err := vm.ChooseMode(tt.requested, tt.live)
 			if tt.stall {
 				require.Error(t, err)
-				assert.Equal(t, operation.Stalling, operation.Classify(err))
+				assert.Equal(t, operation.Stalling, operation.Classify(err).Class)
 				assert.ErrorContains(t, err, vm.ReasonValidationFailed)
 				assert.ErrorContains(t, err, tt.why)
 				assert.ErrorContains(t, err, "nothing was changed")

@@ -4,8 +4,8 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/nodewright/nodewright/reconciler/backend"
@@ -103,17 +103,18 @@ var Kind = &operation.Kind{
 	New:        func() v1.Operation { return &v1.VMVolumeMigration{} },
 	First:      Validating,
 	MaxRetries: 5,
+	OnHalt:     rollBackInstead,
 	Steps: map[phase.Phase]operation.Step{
 		phase.Pending:          operation.Begin,
 		phase.AwaitingApproval: operation.AwaitApproval,
 		Validating:             validating,
 		SnapshotBefore:         snapshotBefore,
-		Migrating:              orRollBack(migrating),
-		Stopping:               orRollBack(stopping),
-		Copying:                orRollBack(copying),
-		Swapping:               orRollBack(swapping),
-		Starting:               orRollBack(starting),
-		Verifying:              orRollBack(verifying),
+		Migrating:              migrating,
+		Stopping:               stopping,
+		Copying:                copying,
+		Swapping:               swapping,
+		Starting:               starting,
+		Verifying:              verifying,
 		SnapshotAfter:          snapshotAfter,
 		RollingBack:            rollingBack,
 	},
@@ -388,33 +389,23 @@ func snapshotAfter(ctx context.Context, run *operation.Run) (phase.Phase, error)
 	return phase.Succeeded, nil
 }
 
-// orRollBack wraps the step of a phase that acts after the VM was
-// touched: where the step would halt the operation (a stall, or a
-// transient error past the kind's retries), it rolls back instead. A
-// missing backend or mode still halts: nothing could roll back.
-func orRollBack(step operation.Step) operation.Step {
-	return func(ctx context.Context, run *operation.Run) (phase.Phase, error) {
-		next, err := step(ctx, run)
-		if err == nil {
-			return next, nil
-		}
-		cur := phase.Phase(run.Status().Phase)
-		var stall *operation.StallError
-		switch {
-		case errors.As(err, &stall):
-			if stall.Reason == ReasonNoVMBackend || stall.Reason == ReasonModeUnknown {
-				return "", err
-			}
-			return startRollBack(run, cur, stall.Reason, stall.Message)
-		case operation.Classify(err) == operation.Waiting:
-			return "", err
-		}
-		attempt := run.Status().Retries + 1
-		if attempt <= run.Kind.MaxRetries {
-			return "", err
-		}
-		return startRollBack(run, cur, ReasonStepFailed, fmt.Sprintf("%s failed %d times: %v", cur, attempt, err))
+// touched are the phases that act after the VM was touched: where one of
+// them would halt, the move rolls back to the source volumes instead.
+var touched = []phase.Phase{Migrating, Stopping, Copying, Swapping, Starting, Verifying}
+
+// rollBackInstead is the kind's OnHalt hook: in a phase after the VM was
+// touched, a stall or a step failing past the kind's retries starts a
+// roll back. A missing backend or mode still halts: nothing could roll
+// back.
+func rollBackInstead(run *operation.Run, cur phase.Phase, reason, message string) phase.Phase {
+	if !slices.Contains(touched, cur) || reason == ReasonNoVMBackend || reason == ReasonModeUnknown {
+		return ""
 	}
+	if reason == operation.ReasonRetriesExhausted {
+		reason = ReasonStepFailed
+	}
+	next, _ := startRollBack(run, cur, reason, message)
+	return next
 }
 
 // startRollBack records why the move failed and plans the roll back's
