@@ -2,7 +2,7 @@ package operation
 
 import (
 	"context"
-	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -191,35 +191,22 @@ func (r *Run) Task(ctx context.Context, s nodetask.Step) (*v1.NodeTask, error) {
 	return task, nil
 }
 
-// Admission is the FleetSource controller's verdict on an operation's
-// admission gates, stored in the AnnotationGates annotation.
-type Admission struct {
-	// Allowed is true when approvals and freshness let it start.
-	Allowed bool `json:"allowed"`
-	// Blob is the manifest version the verdict is for.
-	Blob string `json:"blob"`
-	// Reason is the first blocking reason code.
-	Reason string `json:"reason,omitempty"`
-	// Message says what is missing.
-	Message string `json:"message,omitempty"`
-}
+// Admission is the admission hand-off type, owned by the schema beside
+// its annotation key.
+type Admission = v1.Admission
 
-// AdmissionOf reads the admission verdict of obj; a missing or unreadable
-// one, or one for another version of the manifest, admits nothing.
+// AdmissionOf reads the admission verdict of obj with v1.AdmissionFrom; a
+// missing or unreadable one, or one for another version of the manifest,
+// admits nothing and says why with a gate reason code.
 func AdmissionOf(obj client.Object) Admission {
-	ann := obj.GetAnnotations()
-	var a Admission
-	raw := ann[v1.AnnotationGates]
-	if raw == "" {
-		return Admission{Reason: string(gates.ApprovalMissing), Message: "no admission verdict from the FleetSource controller yet"}
+	a, err := v1.AdmissionFrom(obj.GetAnnotations())
+	switch {
+	case err == nil:
+		return a
+	case errors.Is(err, v1.ErrAdmissionStale):
+		return Admission{Reason: string(gates.ApprovalStale), Message: err.Error()}
 	}
-	if err := json.Unmarshal([]byte(raw), &a); err != nil {
-		return Admission{Reason: string(gates.ApprovalMissing), Message: "unreadable admission verdict: " + err.Error()}
-	}
-	if a.Blob != ann[v1.AnnotationBlob] {
-		return Admission{Reason: string(gates.ApprovalStale), Message: fmt.Sprintf("the verdict is for blob %s, the operation is blob %s", short(a.Blob), short(ann[v1.AnnotationBlob]))}
-	}
-	return a
+	return Admission{Reason: string(gates.ApprovalMissing), Message: err.Error()}
 }
 
 // Reconciler runs one kind's operations.
