@@ -46,13 +46,8 @@ func (s Step) Name() string {
 }
 
 func shortKind(kind string) string {
-	switch kind {
-	case v1.KindBondModeFlipPlan:
-		return "bf"
-	case v1.KindReplicationUpgrade:
-		return "ru"
-	case v1.KindVMVolumeMigration:
-		return "vm"
+	if k, ok := v1.LookupOperationKind(kind); ok {
+		return k.Short
 	}
 	return strings.ToLower(kind)
 }

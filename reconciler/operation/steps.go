@@ -160,12 +160,13 @@ func (e *Env) InFlight(ctx context.Context, namespace string, profile *v1.EdgePr
 	if fresh && e.Reader != nil {
 		reader = e.Reader
 	}
-	for kind, l := range Lists() {
+	for _, k := range v1.Registry {
+		l := k.NewList()
 		if err := reader.List(ctx, l, client.InNamespace(namespace)); err != nil {
-			return nil, fmt.Errorf("list operations: %w", err)
+			return nil, fmt.Errorf("list %s operations: %w", k.Kind, err)
 		}
-		for _, op := range Items(l) {
-			if op.OperationStatus().StartedAt == nil || e.Tables.Ended(kind, op) {
+		for _, op := range l.Operations() {
+			if op.OperationStatus().StartedAt == nil || e.Tables.Ended(k.Kind, op) {
 				continue
 			}
 			out = append(out, gather.Describe(op, profile))
@@ -193,31 +194,20 @@ func (t Tables) Ended(kind string, op v1.Operation) bool {
 	return ok && table.IsTerminal(phase.Phase(op.OperationStatus().Phase))
 }
 
-// Lists returns an empty list of each operation kind, to List into.
+// Lists returns an empty list of each operation kind of v1.Registry, by
+// kind, to List into.
 func Lists() map[string]client.ObjectList {
-	return map[string]client.ObjectList{
-		v1.KindBondModeFlipPlan:   &v1.BondModeFlipPlanList{},
-		v1.KindReplicationUpgrade: &v1.ReplicationUpgradeList{},
-		v1.KindVMVolumeMigration:  &v1.VMVolumeMigrationList{},
+	out := make(map[string]client.ObjectList, len(v1.Registry))
+	for _, k := range v1.Registry {
+		out[k.Kind] = k.NewList()
 	}
+	return out
 }
 
 // Items returns the operations of a list from Lists.
 func Items(l client.ObjectList) []v1.Operation {
-	var out []v1.Operation
-	switch l := l.(type) {
-	case *v1.BondModeFlipPlanList:
-		for i := range l.Items {
-			out = append(out, &l.Items[i])
-		}
-	case *v1.ReplicationUpgradeList:
-		for i := range l.Items {
-			out = append(out, &l.Items[i])
-		}
-	case *v1.VMVolumeMigrationList:
-		for i := range l.Items {
-			out = append(out, &l.Items[i])
-		}
+	if ol, ok := l.(v1.OperationList); ok {
+		return ol.Operations()
 	}
-	return out
+	return nil
 }

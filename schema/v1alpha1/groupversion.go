@@ -53,9 +53,6 @@ const (
 	KindNodewrightCluster     = "NodewrightCluster"
 )
 
-// OperationKinds are the kinds an operation manifest may have.
-var OperationKinds = []string{KindBondModeFlipPlan, KindReplicationUpgrade, KindVMVolumeMigration}
-
 // Object is any of this package's root kinds.
 //
 // +kubebuilder:object:generate=false
