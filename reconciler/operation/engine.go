@@ -307,7 +307,7 @@ func (r *Reconciler) haltOrRedirect(ctx context.Context, run *Run, cur phase.Pha
 // safeToLeave reports whether an operation may be cleaned up now: it has
 // not started, has halted, or has ended. Otherwise it runs on to one.
 func (r *Reconciler) safeToLeave(p phase.Phase) bool {
-	return p == "" || p == phase.Pending || p == phase.AwaitingApproval || p == phase.Halted || r.Kind.Table.IsTerminal(p)
+	return r.Kind.Table.SafeToLeave(p)
 }
 
 // leave deletes the operation's NodeTasks, then the operation (removed

@@ -38,7 +38,26 @@ type Table struct {
 	Terminal []Phase
 	// Next lists, for each non-terminal phase, the phases that may follow.
 	Next map[Phase][]Phase
+	// Idle phases change nothing on the site while the operation is in
+	// them (not yet started, waiting for approval, halted for a person):
+	// there it is not in flight for other operations, and it may be
+	// cleaned up when removed from git or deleted. Every other
+	// non-terminal phase is in flight and runs on to an idle or terminal
+	// one first.
+	Idle []Phase
 }
+
+// IsIdle reports whether an operation in p changes nothing now: p is one
+// of the table's Idle phases, or "" (applied, never reconciled).
+func (t *Table) IsIdle(p Phase) bool { return p == "" || slices.Contains(t.Idle, p) }
+
+// InFlight reports whether an operation in p may be changing the site:
+// neither idle nor ended.
+func (t *Table) InFlight(p Phase) bool { return !t.IsIdle(p) && !t.IsTerminal(p) }
+
+// SafeToLeave reports whether an operation in p may be cleaned up now:
+// it is idle or has ended.
+func (t *Table) SafeToLeave(p Phase) bool { return !t.InFlight(p) }
 
 // IsTerminal reports whether p ends the operation.
 func (t *Table) IsTerminal(p Phase) bool { return slices.Contains(t.Terminal, p) }
@@ -82,12 +101,18 @@ func (t *Table) Transitions() [][2]Phase {
 	return out
 }
 
-// Validate checks the table's invariants: the initial phase is known, no
-// terminal phase has successors, every successor is a phase of the table,
+// Validate checks the table's invariants: the initial phase is known,
+// idle phases are non-terminal phases of the table, no terminal phase
+// has successors, every successor is a phase of the table,
 // and every non-terminal phase can reach a terminal one.
 func (t *Table) Validate() error {
 	if !t.Known(t.Initial) {
 		return fmt.Errorf("%s: initial phase %s is not in the table", t.Kind, t.Initial)
+	}
+	for _, p := range t.Idle {
+		if _, ok := t.Next[p]; !ok {
+			return fmt.Errorf("%s: idle phase %s is not a non-terminal phase of the table", t.Kind, p)
+		}
 	}
 	for _, p := range t.Terminal {
 		if len(t.Next[p]) > 0 {

@@ -33,6 +33,7 @@ var Table = &phase.Table{
 	Kind:     v1.KindReplicationUpgrade,
 	Initial:  phase.Pending,
 	Terminal: []phase.Phase{phase.Succeeded, phase.Aborted},
+	Idle:     []phase.Phase{phase.Pending, phase.AwaitingApproval, phase.Halted},
 	Next: map[phase.Phase][]phase.Phase{
 		phase.Pending:          {phase.AwaitingApproval},
 		phase.AwaitingApproval: {Preflight, phase.Aborted},

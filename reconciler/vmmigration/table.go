@@ -52,6 +52,7 @@ var Table = &phase.Table{
 	Kind:     v1.KindVMVolumeMigration,
 	Initial:  phase.Pending,
 	Terminal: []phase.Phase{phase.Succeeded, RolledBack, phase.Aborted},
+	Idle:     []phase.Phase{phase.Pending, phase.AwaitingApproval, phase.Halted},
 	Next: map[phase.Phase][]phase.Phase{
 		phase.Pending:          {phase.AwaitingApproval},
 		phase.AwaitingApproval: {Validating, phase.Aborted},

@@ -75,4 +75,10 @@ func CheckKind(t *testing.T, k *operation.Kind) {
 		}
 	}
 	assert.True(t, k.Table.Allowed(phase.AwaitingApproval, k.First))
+	// The shared phases before the first step and Halted change nothing;
+	// every phase a step of the kind works in is in flight.
+	for _, p := range []phase.Phase{phase.Pending, phase.AwaitingApproval, phase.Halted} {
+		assert.True(t, k.Table.IsIdle(p), "%s is not idle in the %s table", p, k.Name)
+	}
+	assert.True(t, k.Table.InFlight(k.First), "the first working phase %s is not in flight", k.First)
 }
