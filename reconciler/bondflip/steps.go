@@ -3,7 +3,6 @@ package bondflip
 import (
 	"context"
 	"fmt"
-	"strconv"
 	"strings"
 	"time"
 
@@ -11,6 +10,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/nodewright/nodewright/agent/action"
 	"github.com/nodewright/nodewright/reconciler/nodetask"
 	"github.com/nodewright/nodewright/reconciler/operation"
 	"github.com/nodewright/nodewright/reconciler/phase"
@@ -179,17 +179,13 @@ func protectVMs(ctx context.Context, run *operation.Run) (phase.Phase, error) {
 // flipStep is the FlipBond task of node.
 func flipStep(p *v1.BondModeFlipPlan, node string, attempt int32, now time.Time) nodetask.Step {
 	s := p.Spec
-	params := map[string]string{
-		v1.ParamBond: s.Bond, v1.ParamFromMode: string(s.FromMode), v1.ParamToMode: string(s.ToMode),
-		v1.ParamRevertAfter: s.RevertAfter.Duration.String(), v1.ParamProbeTimeout: s.Probes.Timeout.Duration.String(),
-		v1.ParamAPIServer: strconv.FormatBool(s.Probes.APIServer == nil || *s.Probes.APIServer),
-	}
-	if s.Probes.Gateway != "" {
-		params[v1.ParamGateway] = s.Probes.Gateway
-	}
-	if len(s.Probes.Peers) > 0 {
-		params[v1.ParamPeers] = strings.Join(s.Probes.Peers, ",")
-	}
+	// The agent's own type spells the params, so both sides agree.
+	params := action.FlipBond{
+		Bond: s.Bond, FromMode: s.FromMode, ToMode: s.ToMode,
+		RevertAfter: s.RevertAfter.Duration, ProbeTimeout: s.Probes.Timeout.Duration,
+		APIServer: s.Probes.APIServer == nil || *s.Probes.APIServer,
+		Gateway:   s.Probes.Gateway, Peers: s.Probes.Peers,
+	}.Params()
 	probes := time.Duration(2+len(s.Probes.Peers)) * s.Probes.Timeout.Duration
 	return nodetask.Step{Node: node, Action: v1.ActionFlipBond, Params: params, Attempt: attempt,
 		Deadline: now.Add(s.RevertAfter.Duration + probes + time.Minute)}
