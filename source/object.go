@@ -11,6 +11,7 @@ import (
 
 	"github.com/nodewright/nodewright/source/gitobject"
 	"github.com/nodewright/nodewright/source/reason"
+	"github.com/nodewright/nodewright/source/revwalk"
 	"github.com/nodewright/nodewright/source/trust"
 )
 
@@ -99,6 +100,16 @@ func (o *objects) commit(h plumbing.Hash) (*commit, error) {
 		return nil, malformed("commit %s: %v", short(h), err)
 	}
 	return c, nil
+}
+
+// load reads commit h for a revision walk (see package revwalk), which
+// hands back the commit parsed here.
+func (o *objects) load(h plumbing.Hash) (revwalk.Commit[*commit], error) {
+	c, err := o.commit(h)
+	if err != nil {
+		return revwalk.Commit[*commit]{}, err
+	}
+	return revwalk.Commit[*commit]{Object: c, Parents: c.Parents, Time: c.Time}, nil
 }
 
 // commitProblem returns the refusal of a commit that is not canonical.

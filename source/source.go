@@ -13,6 +13,7 @@ import (
 
 	"github.com/nodewright/nodewright/source/mirror"
 	"github.com/nodewright/nodewright/source/reason"
+	"github.com/nodewright/nodewright/source/revwalk"
 	"github.com/nodewright/nodewright/source/trust"
 )
 
@@ -208,7 +209,7 @@ func (s *Source) verifyFromFloor(m *mirror.Mirror, cache *Cache, floor, tip plum
 func floorCheck(v *Verifier, floor, tip plumbing.Hash) *Result {
 	o := newObjects(v.Store)
 	if _, err := o.commit(floor); err == nil {
-		if w, err := walkRange(o, tip, []plumbing.Hash{floor}); err == nil && w.descends {
+		if ok, err := revwalk.IsAncestor(o.load, floor, tip); err == nil && ok {
 			return nil
 		}
 	}
@@ -221,8 +222,7 @@ func floorCheck(v *Verifier, floor, tip plumbing.Hash) *Result {
 // one of its ancestors: it was, or something newer was, imported already.
 func replayCheck(v *Verifier, last, tip plumbing.Hash, path string) *Result {
 	o := newObjects(v.Store)
-	w, err := walkRange(o, last, []plumbing.Hash{tip})
-	if err != nil || !w.descends {
+	if ok, err := revwalk.IsAncestor(o.load, tip, last); err != nil || !ok {
 		return nil
 	}
 	res := &Result{Tip: tip, Previous: last}

@@ -3,6 +3,7 @@ package source
 import (
 	"bufio"
 	"bytes"
+	"errors"
 	"fmt"
 	"sort"
 	"strings"
@@ -12,6 +13,7 @@ import (
 	"github.com/go-git/go-git/v5/plumbing/storer"
 
 	"github.com/nodewright/nodewright/source/reason"
+	"github.com/nodewright/nodewright/source/revwalk"
 	"github.com/nodewright/nodewright/source/signature"
 	"github.com/nodewright/nodewright/source/trust"
 )
@@ -157,7 +159,7 @@ type policyChange struct {
 
 // rangeState is what judging a range carries from parents to children.
 type rangeState struct {
-	w          *rangeWalk
+	w          *revwalk.Range[*commit]
 	allHistory bool
 	floor      inForcePolicy
 	// after is the policy in force after each judged commit.
@@ -200,13 +202,16 @@ func (v *Verifier) verify(last, tip plumbing.Hash) (*Result, error) {
 	if !base.IsZero() {
 		accepted = append(accepted, base)
 	}
-	w, err := walkRange(o, tip, accepted)
+	// The range, parents before children whatever the committer times
+	// claim: rules that carry state from parent to child (the policy in
+	// force, the lifetime of an operation file) rely on it.
+	w, err := revwalk.Walk(o.load, []plumbing.Hash{tip}, accepted)
 	if err != nil {
 		return nil, err
 	}
-	tipCommit := w.nodes[tip].c
+	tipCommit, _ := w.Loaded(tip)
 	res.TipTime = tipCommit.Time
-	if !w.descends {
+	if !w.Descends {
 		if last.IsZero() {
 			res.refuse(reason.NotFastForward, tip, "tip %s does not descend from the trust root's since commit %s", short(tip), short(base))
 		} else {
@@ -217,21 +222,22 @@ func (v *Verifier) verify(last, tip plumbing.Hash) (*Result, error) {
 	st := &rangeState{w: w, after: map[plumbing.Hash]inForcePolicy{}, times: map[plumbing.Hash]time.Time{}, approvals: map[plumbing.Hash][]string{}}
 	st.floor = inForcePolicy{policy: v.Root}
 	if !base.IsZero() {
+		baseCommit, _ := w.Loaded(base)
 		if v.Floor != nil && !last.IsZero() {
 			st.floor = inForcePolicy{policy: v.Floor, blob: v.FloorBlob}
-		} else if st.floor, err = v.inForceAt(o, w.nodes[base].c); err != nil {
+		} else if st.floor, err = v.inForceAt(o, baseCommit); err != nil {
 			return nil, err
 		}
 		if last.IsZero() {
-			if err := v.checkSince(o, res, w.nodes[base].c); err != nil {
+			if err := v.checkSince(o, res, baseCommit); err != nil {
 				return nil, err
 			}
 		}
 	}
 	st.allHistory = st.floor.policy.HistoryMode() != trust.HistoryFirstParent
-	commits := w.commits
+	commits := w.Commits
 	if !st.allHistory {
-		commits = w.firstParentChain(tip)
+		commits = w.FirstParentChain(tip)
 	}
 	for _, c := range commits {
 		if err := v.judge(o, st, res, c); err != nil {
@@ -314,9 +320,9 @@ func (r *Result) refuse(code reason.Code, c plumbing.Hash, format string, args .
 func short(h plumbing.Hash) string { return h.String()[:12] }
 
 // commit returns a commit the walk already read, or reads it.
-func (w *rangeWalk) commit(o *objects, h plumbing.Hash) (*commit, error) {
-	if n, ok := w.nodes[h]; ok {
-		return n.c, nil
+func (st *rangeState) commit(o *objects, h plumbing.Hash) (*commit, error) {
+	if c, ok := st.w.Loaded(h); ok {
+		return c, nil
 	}
 	return o.commit(h)
 }
@@ -330,7 +336,7 @@ func (st *rangeState) verifiedParents(o *objects, c *commit) ([]*commit, error) 
 	}
 	out := make([]*commit, 0, n)
 	for _, h := range c.Parents[:n] {
-		p, err := st.w.commit(o, h)
+		p, err := st.commit(o, h)
 		if err != nil {
 			return nil, err
 		}
@@ -387,7 +393,10 @@ func (v *Verifier) judge(o *objects, st *rangeState, res *Result, c *commit) err
 		var err error
 		signer, err = signature.Check(old.policy.Keyring(), c.Payload, c.Signature, signature.Options{At: at})
 		if err != nil {
-			re := err.(*reason.Error)
+			var re *reason.Error
+			if !errors.As(err, &re) {
+				return fmt.Errorf("commit %s: %w", c.Short(), err)
+			}
 			re.Commit = c.ID.String()
 			re.Message = fmt.Sprintf("commit %s: %s (trust policy version %d)", c.Short(), re.Message, old.policy.Version)
 			res.Refusals = append(res.Refusals, re)

@@ -185,8 +185,8 @@ func ImportStatus(o StatusImportOptions) (*Imported, error) {
 	if err != nil {
 		return out, err
 	}
-	for i := len(w.Commits) - 1; i >= 0; i-- {
-		r.checkStatusCommit(out, w.Commits[i], sm.Cluster, cluster, now())
+	for _, c := range w.Commits {
+		r.checkStatusCommit(out, c, sm.Cluster, cluster, now())
 	}
 	if !out.Accepted() {
 		return out, nil

@@ -15,10 +15,11 @@ import (
 
 	"github.com/nodewright/nodewright/fleet/clusters"
 	"github.com/nodewright/nodewright/reconciler/audit"
-	"github.com/nodewright/nodewright/schema/v1alpha1"
+	v1 "github.com/nodewright/nodewright/schema/v1alpha1"
 	"github.com/nodewright/nodewright/source"
 	"github.com/nodewright/nodewright/source/gitobject"
 	"github.com/nodewright/nodewright/source/reason"
+	"github.com/nodewright/nodewright/source/revwalk"
 	"github.com/nodewright/nodewright/source/signature"
 	"github.com/nodewright/nodewright/source/trust"
 )
@@ -251,37 +252,13 @@ func (v *verifier) tree(h plumbing.Hash) ([]entry, error) {
 // order returns every commit reachable from the tip, parents before
 // children (a depth-first post-order over parents in order).
 func (v *verifier) order() ([]*commit, error) {
-	seen := map[plumbing.Hash]bool{v.r.Tip: true}
-	type frame struct {
-		c    *commit
-		next int
-	}
-	root, err := v.r.commit(v.r.Tip)
-	if err != nil {
-		return nil, err
-	}
-	stack := []frame{{c: root}}
-	var out []*commit
-	for len(stack) > 0 {
-		top := &stack[len(stack)-1]
-		if top.next < len(top.c.Parents) {
-			p := top.c.Parents[top.next]
-			top.next++
-			if seen[p] {
-				continue
-			}
-			seen[p] = true
-			pc, err := v.r.commit(p)
-			if err != nil {
-				return nil, err
-			}
-			stack = append(stack, frame{c: pc})
-			continue
+	return revwalk.All(func(h plumbing.Hash) (revwalk.Commit[*commit], error) {
+		c, err := v.r.commit(h)
+		if err != nil {
+			return revwalk.Commit[*commit]{}, err
 		}
-		out = append(out, top.c)
-		stack = stack[:len(stack)-1]
-	}
-	return out, nil
+		return revwalk.Commit[*commit]{Object: c, Parents: c.Parents, Time: c.Time}, nil
+	}, []plumbing.Hash{v.r.Tip})
 }
 
 // changes are what a commit introduces: the cluster directories whose
@@ -909,7 +886,7 @@ func (v *verifier) checkTip() error {
 		if len(recs) > 0 {
 			s.audit.Head = recs[len(recs)-1].Hash
 		}
-		if err := audit.VerifyFrom(v1alpha1.AuditLog{}, recs); err != nil {
+		if err := audit.VerifyFrom(v1.AuditLog{}, recs); err != nil {
 			p := Problem{Code: AuditBroken, File: file, Message: fmt.Sprintf("cluster %s: %s: %v", e.name, file, err)}
 			var be *audit.BrokenLinkError
 			if errors.As(err, &be) {
