@@ -8,6 +8,7 @@ import (
 
 	"github.com/go-git/go-git/v5/plumbing"
 
+	"github.com/nodewright/nodewright/internal/atomicfile"
 	"github.com/nodewright/nodewright/source/signature"
 )
 
@@ -83,23 +84,16 @@ func (c *Cache) put(commit plumbing.Hash, digest string, s signature.Signer) {
 	}
 }
 
-// Flush appends the new entries to the cache file.
+// Flush appends the new entries to the cache file, durably and as a
+// whole (atomicfile.AppendFile): a crash never leaves a torn last line,
+// which could read back as a shorter principal's name.
 func (c *Cache) Flush() error {
 	if c == nil || len(c.pending) == 0 {
 		return nil
 	}
-	f, err := os.OpenFile(c.path, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
-	if err != nil {
-		return fmt.Errorf("write verification cache: %w", err)
-	}
-	w := bufio.NewWriter(f)
-	for _, l := range c.pending {
-		_, _ = w.WriteString(l)
-	}
-	if err := w.Flush(); err != nil {
-		f.Close()
+	if err := atomicfile.AppendFile(c.path, []byte(strings.Join(c.pending, "")), 0o600); err != nil {
 		return fmt.Errorf("write verification cache: %w", err)
 	}
 	c.pending = nil
-	return f.Close()
+	return nil
 }

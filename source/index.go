@@ -13,6 +13,7 @@ import (
 
 	"github.com/go-git/go-git/v5/plumbing"
 
+	"github.com/nodewright/nodewright/internal/atomicfile"
 	"github.com/nodewright/nodewright/source/gitobject"
 )
 
@@ -53,9 +54,11 @@ const indexFile = "approvals.jsonl"
 // removals; the source then rebuilds it from the whole history.
 const indexFormat = `{"format":2}`
 
-// appendIndex adds entries to the index in dir and syncs it, before the
-// state moves on: a crash in between re-verifies the range and appends
-// the same entries again, which LoadIndex folds.
+// appendIndex adds entries to the index in dir, durably, before the state
+// moves on: a crash in between re-verifies the range and appends the same
+// entries again, which LoadIndex folds. The index is replaced as a whole
+// (atomicfile.AppendFile), so a crash never leaves a torn last entry that
+// LoadIndex would refuse; the state directory's lock serializes callers.
 func appendIndex(dir string, entries []IndexEntry) error {
 	path := filepath.Join(dir, indexFile)
 	fi, err := os.Stat(path)
@@ -63,19 +66,10 @@ func appendIndex(dir string, entries []IndexEntry) error {
 	if err != nil || buf.Len() == 0 {
 		return err
 	}
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
-	if err != nil {
+	if err := atomicfile.AppendFile(path, buf.Bytes(), 0o600); err != nil {
 		return fmt.Errorf("approvals index: %w", err)
 	}
-	if _, err := f.Write(buf.Bytes()); err != nil {
-		f.Close()
-		return fmt.Errorf("approvals index: %w", err)
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return fmt.Errorf("approvals index: %w", err)
-	}
-	return f.Close()
+	return nil
 }
 
 // encodeIndex encodes the entries that contribute something, one JSON
@@ -103,7 +97,7 @@ func writeIndex(dir string, entries []IndexEntry) error {
 	if err != nil {
 		return err
 	}
-	if err := writeAtomic(filepath.Join(dir, indexFile), buf.Bytes()); err != nil {
+	if err := atomicfile.WriteFile(filepath.Join(dir, indexFile), buf.Bytes(), 0o600); err != nil {
 		return fmt.Errorf("approvals index: %w", err)
 	}
 	return nil
@@ -149,7 +143,7 @@ func LoadIndex(dir string) ([]IndexEntry, error) {
 			return out, nil
 		}
 		if err != nil {
-			return nil, fmt.Errorf("approvals index %s: entry %d is corrupt: %v", path, n, err)
+			return nil, fmt.Errorf("approvals index %s: entry %d is corrupt: %w", path, n, err)
 		}
 		if e.Commit == "" {
 			continue // the format line

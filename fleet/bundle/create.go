@@ -13,6 +13,7 @@ import (
 	"github.com/go-git/go-git/v5/plumbing/object"
 	"sigs.k8s.io/yaml"
 
+	"github.com/nodewright/nodewright/internal/atomicfile"
 	"github.com/nodewright/nodewright/source/trust"
 )
 
@@ -187,7 +188,7 @@ func Create(o CreateOptions) (*Created, error) {
 		return nil, err
 	}
 	manifestPath := o.Out + ManifestSuffix
-	if err := writeAtomic(manifestPath, data, 0o644); err != nil {
+	if err := atomicfile.WriteFile(manifestPath, data, 0o644); err != nil {
 		return nil, err
 	}
 	rec.Tip = tip.String()
@@ -305,7 +306,7 @@ func (r *repository) appliedCommit(statusBranch, cluster string) (plumbing.Hash,
 		AppliedCommit string `json:"appliedCommit"`
 	}
 	if err := yaml.Unmarshal(data, &st); err != nil {
-		return plumbing.ZeroHash, fmt.Errorf("%s:%s: %v", statusBranch, file, err)
+		return plumbing.ZeroHash, fmt.Errorf("%s:%s: %w", statusBranch, file, err)
 	}
 	h, ok := parseID(st.AppliedCommit)
 	if !ok {

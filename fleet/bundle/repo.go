@@ -13,6 +13,8 @@ import (
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/cache"
 	"github.com/go-git/go-git/v5/storage/filesystem"
+
+	"github.com/nodewright/nodewright/internal/atomicfile"
 )
 
 // repository is a local git repository (with a work tree or bare) opened
@@ -175,6 +177,8 @@ func (r *repository) updateRef(name plumbing.ReferenceName, newHash, old plumbin
 		return fmt.Errorf("update %s: %w", name, err)
 	}
 	done = true
-	syncDir(filepath.Dir(file))
+	// The ref is in place whatever the directory sync says, so a failed
+	// sync does not fail the update.
+	_ = atomicfile.SyncDir(filepath.Dir(file))
 	return nil
 }

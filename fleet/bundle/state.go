@@ -12,6 +12,8 @@ import (
 	"path/filepath"
 	"syscall"
 	"time"
+
+	"github.com/nodewright/nodewright/internal/atomicfile"
 )
 
 // StateFile is the name of the bundle state file: inside a repository's
@@ -159,7 +161,7 @@ func (s *State) save(path string) error {
 	if err != nil {
 		return err
 	}
-	return writeAtomic(path, append(data, '\n'), 0o600)
+	return atomicfile.WriteFile(path, append(data, '\n'), 0o600)
 }
 
 // created returns the record for branch, or nil.
@@ -211,41 +213,4 @@ func (s *State) setAcknowledged(cluster, commit string, now time.Time) {
 		}
 	}
 	s.Acknowledged = append(s.Acknowledged, Acknowledgement{Cluster: cluster, Commit: commit, Time: now.UTC()})
-}
-
-// writeAtomic writes data to path through a temporary file in the same
-// directory, synced before the rename and the directory after it.
-func writeAtomic(path string, data []byte, mode os.FileMode) error {
-	dir := filepath.Dir(path)
-	tmp, err := os.CreateTemp(dir, ".tmp-"+filepath.Base(path)+"-*")
-	if err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	defer os.Remove(tmp.Name())
-	_, err = tmp.Write(data)
-	if err == nil {
-		err = tmp.Chmod(mode)
-	}
-	if err == nil {
-		err = tmp.Sync()
-	}
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp.Name(), path)
-	}
-	if err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	syncDir(dir)
-	return nil
-}
-
-// syncDir flushes a directory's entries, so that a rename survives a crash.
-func syncDir(dir string) {
-	if d, err := os.Open(dir); err == nil {
-		_ = d.Sync()
-		d.Close()
-	}
 }

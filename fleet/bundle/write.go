@@ -6,13 +6,13 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
-	"os"
-	"path/filepath"
 	"strings"
 
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/format/packfile"
 	"github.com/go-git/go-git/v5/plumbing/storer"
+
+	"github.com/nodewright/nodewright/internal/atomicfile"
 )
 
 // packWindow is how many neighbouring objects the pack encoder tries as
@@ -48,16 +48,6 @@ func writeBundle(s storer.EncodedObjectStorer, path string, ref plumbing.Referen
 	if err != nil {
 		return nil, err
 	}
-	dir := filepath.Dir(path)
-	tmp, err := os.CreateTemp(dir, ".tmp-"+filepath.Base(path)+"-*")
-	if err != nil {
-		return nil, fmt.Errorf("write bundle: %w", err)
-	}
-	defer os.Remove(tmp.Name())
-	sum := sha256.New()
-	bw := bufio.NewWriterSize(tmp, 1<<16)
-	out := &countingWriter{w: io.MultiWriter(bw, sum)}
-
 	var hdr strings.Builder
 	hdr.WriteString(v2Signature + "\n")
 	for _, b := range w.Boundary {
@@ -70,26 +60,23 @@ func writeBundle(s storer.EncodedObjectStorer, path string, ref plumbing.Referen
 		}
 	}
 	fmt.Fprintf(&hdr, "%s %s\n\n", tip, ref)
-	_, err = io.WriteString(out, hdr.String())
-	if err == nil {
-		_, err = packfile.NewEncoder(out, s, false).Encode(objects, packWindow)
-	}
-	if err == nil {
-		err = bw.Flush()
-	}
-	if err == nil {
-		err = tmp.Sync()
-	}
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp.Name(), path)
-	}
+	sum := sha256.New()
+	out := &countingWriter{}
+	err = atomicfile.Write(path, 0o600, func(f io.Writer) error {
+		bw := bufio.NewWriterSize(f, 1<<16)
+		out.w = io.MultiWriter(bw, sum)
+		_, err := io.WriteString(out, hdr.String())
+		if err == nil {
+			_, err = packfile.NewEncoder(out, s, false).Encode(objects, packWindow)
+		}
+		if err == nil {
+			err = bw.Flush()
+		}
+		return err
+	})
 	if err != nil {
-		return nil, fmt.Errorf("write bundle %s: %w", path, err)
+		return nil, fmt.Errorf("write bundle: %w", err)
 	}
-	syncDir(dir)
 	return &written{
 		Walk:    w,
 		Objects: len(objects),

@@ -11,7 +11,8 @@ import (
 	"time"
 
 	"github.com/nodewright/nodewright/fleet/view"
-	"github.com/nodewright/nodewright/schema/v1alpha1"
+	"github.com/nodewright/nodewright/internal/atomicfile"
+	v1 "github.com/nodewright/nodewright/schema/v1alpha1"
 )
 
 // FileName is the page Write writes.
@@ -63,45 +64,32 @@ type cluster struct {
 }
 
 type record struct {
-	v1alpha1.AuditRecord
+	v1.AuditRecord
 	Stamp string
 	Age   string
 }
 
 // Write renders the fleet and its audit records (any order; the page shows
 // them newest first) into dir/index.html, creating dir when needed. The
-// file is written to a temporary name first and renamed, so a static host
-// never serves half a page.
-func Write(dir string, f *view.Fleet, records []v1alpha1.AuditRecord) error {
+// file is written with atomicfile (a synced temporary file renamed into
+// place), so a static host never serves half a page, even after a crash.
+func Write(dir string, f *view.Fleet, records []v1.AuditRecord) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("dashboard: %w", err)
 	}
-	tmp, err := os.CreateTemp(dir, ".index-*.html")
+	err := atomicfile.Write(filepath.Join(dir, FileName), 0o644, func(w io.Writer) error {
+		return Render(w, f, records)
+	})
 	if err != nil {
-		return fmt.Errorf("dashboard: %w", err)
-	}
-	defer os.Remove(tmp.Name())
-	if err := Render(tmp, f, records); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Chmod(0o644); err != nil {
-		tmp.Close()
-		return fmt.Errorf("dashboard: %w", err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("dashboard: %w", err)
-	}
-	if err := os.Rename(tmp.Name(), filepath.Join(dir, FileName)); err != nil {
 		return fmt.Errorf("dashboard: %w", err)
 	}
 	return nil
 }
 
 // Render writes the page to w.
-func Render(w io.Writer, f *view.Fleet, records []v1alpha1.AuditRecord) error {
+func Render(w io.Writer, f *view.Fleet, records []v1.AuditRecord) error {
 	now := f.GeneratedAt
-	recs := append([]v1alpha1.AuditRecord(nil), records...)
+	recs := append([]v1.AuditRecord(nil), records...)
 	view.SortRecords(recs, false)
 	d := data{Fleet: f, TotalRecords: len(recs)}
 	byCluster := map[string][]record{}

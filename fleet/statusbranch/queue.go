@@ -13,7 +13,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/nodewright/nodewright/schema/v1alpha1"
+	"github.com/nodewright/nodewright/internal/atomicfile"
+	v1 "github.com/nodewright/nodewright/schema/v1alpha1"
 )
 
 // Queue directory layout:
@@ -22,13 +23,14 @@ import (
 //	sent                  the highest update seq the branch is known to hold
 //	updates/<seq>.json    one queued update, seq in 20 decimal digits
 //
-// Files are written to a temporary name, fsynced, renamed into place and
-// the directory fsynced, so an update is either wholly there or absent.
+// Files are written with atomicfile (a temporary name, fsynced, renamed into
+// place and the directory fsynced), so an update is either wholly there or
+// absent.
 const (
 	updatesDir  = "updates"
 	sentFile    = "sent"
 	lockFile    = "lock"
-	tmpPrefix   = ".tmp-"
+	tmpPrefix   = atomicfile.TempPrefix
 	entrySuffix = ".json"
 )
 
@@ -41,9 +43,9 @@ type update struct {
 	// date of its commit.
 	Queued time.Time `json:"queued"`
 	// Status is the cluster's report.
-	Status v1alpha1.ClusterStatus `json:"status"`
+	Status v1.ClusterStatus `json:"status"`
 	// Records are the audit records to append, oldest first.
-	Records []v1alpha1.AuditRecord `json:"records,omitempty"`
+	Records []v1.AuditRecord `json:"records,omitempty"`
 }
 
 // queue is the on-disk queue of updates not yet on the branch.
@@ -112,7 +114,7 @@ func (q *queue) load() error {
 	slices.Sort(q.pending)
 	q.next = maxSeq + 1
 	if removed {
-		return syncDir(dir)
+		return atomicfile.SyncDir(dir)
 	}
 	return nil
 }
@@ -151,7 +153,7 @@ func (q *queue) add(u update) (uint64, error) {
 		return 0, fmt.Errorf("queue: encode update: %w", err)
 	}
 	dir := filepath.Join(q.dir, updatesDir)
-	if err := writeAtomic(dir, entryName(u.Seq), data); err != nil {
+	if err := atomicfile.WriteFile(filepath.Join(dir, entryName(u.Seq)), data, 0o600); err != nil {
 		return 0, fmt.Errorf("queue %s: %w", q.dir, err)
 	}
 	q.next++
@@ -182,7 +184,7 @@ func (q *queue) get(seq uint64) (update, error) {
 // them. The sent mark is written first, so that a restart in between does
 // not send them again.
 func (q *queue) done(seq uint64) error {
-	if err := writeAtomic(q.dir, sentFile, []byte(strconv.FormatUint(seq, 10)+"\n")); err != nil {
+	if err := atomicfile.WriteFile(filepath.Join(q.dir, sentFile), []byte(strconv.FormatUint(seq, 10)+"\n"), 0o600); err != nil {
 		return fmt.Errorf("queue %s: %w", q.dir, err)
 	}
 	dir := filepath.Join(q.dir, updatesDir)
@@ -194,7 +196,7 @@ func (q *queue) done(seq uint64) error {
 		}
 	}
 	q.pending = q.pending[i:]
-	return syncDir(dir)
+	return atomicfile.SyncDir(dir)
 }
 
 func (q *queue) close() error {
@@ -204,44 +206,4 @@ func (q *queue) close() error {
 	err := q.unlock()
 	q.unlock = nil
 	return err
-}
-
-// writeAtomic writes data to dir/name through a fsynced temporary file and
-// a rename, then fsyncs dir.
-func writeAtomic(dir, name string, data []byte) error {
-	f, err := os.CreateTemp(dir, tmpPrefix+"*")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	_, err = f.Write(data)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, filepath.Join(dir, name))
-	}
-	if err != nil {
-		_ = os.Remove(tmp)
-		return err
-	}
-	return syncDir(dir)
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	err = d.Sync()
-	if cerr := d.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil && !errors.Is(err, os.ErrInvalid) {
-		return fmt.Errorf("sync %s: %w", dir, err)
-	}
-	return nil
 }

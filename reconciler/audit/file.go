@@ -4,14 +4,14 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
 	"sync"
 
-	"github.com/nodewright/nodewright/schema/v1alpha1"
+	"github.com/nodewright/nodewright/internal/atomicfile"
+	v1 "github.com/nodewright/nodewright/schema/v1alpha1"
 )
 
 // FileSink appends audit records to a local JSONL file, one record per
@@ -63,9 +63,10 @@ func OpenFile(path string) (*FileSink, error) {
 		_ = f.Close()
 		return nil, err
 	}
-	if err := syncDir(filepath.Dir(path)); err != nil {
+	// A file just created survives a crash only with its directory synced.
+	if err := atomicfile.SyncDir(filepath.Dir(path)); err != nil {
 		_ = f.Close()
-		return nil, err
+		return nil, fmt.Errorf("audit: %w", err)
 	}
 	return s, nil
 }
@@ -107,7 +108,7 @@ func (s *FileSink) load() error {
 	}
 	rec, err := decodeRecord(line)
 	if err == nil {
-		err = Verify([]v1alpha1.AuditRecord{rec})
+		err = Verify([]v1.AuditRecord{rec})
 	}
 	if err != nil {
 		return fmt.Errorf("audit: %s: last line (offset %d) is not a valid audit record, refusing to append: %w", s.path, start, err)
@@ -139,7 +140,7 @@ func (s *FileSink) Delivered() int64 {
 // valid hashes; an empty file accepts any start), else nothing is written
 // and a *BrokenLinkError, whose Line counts within the records not
 // skipped, says why. A failed write is undone by truncation.
-func (s *FileSink) Deliver(ctx context.Context, records []v1alpha1.AuditRecord) error {
+func (s *FileSink) Deliver(ctx context.Context, records []v1.AuditRecord) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
@@ -154,7 +155,7 @@ func (s *FileSink) Deliver(ctx context.Context, records []v1alpha1.AuditRecord) 
 	}
 	var err error
 	if s.seq > 0 {
-		err = VerifyFrom(v1alpha1.AuditLog{Seq: s.seq, Hash: s.hash}, records)
+		err = VerifyFrom(v1.AuditLog{Seq: s.seq, Hash: s.hash}, records)
 	} else {
 		err = Verify(records)
 	}
@@ -192,7 +193,7 @@ func (s *FileSink) append(buf []byte) error {
 		terr = s.f.Sync()
 	}
 	if terr != nil {
-		s.broken = fmt.Errorf("%w; undoing it failed too (%v): reopen the sink to repair the file", err, terr)
+		s.broken = fmt.Errorf("%w; undoing it failed too (%w): reopen the sink to repair the file", err, terr)
 		return s.broken
 	}
 	return err
@@ -250,7 +251,7 @@ func (s *FileSink) continueFrom(seq int64, hash string) {
 // encodeLines renders records as JSONL and checks that every line reads
 // back to a record with the same hash, so that a sink never stores a line
 // ParseJSONL or Verify would refuse.
-func encodeLines(records []v1alpha1.AuditRecord) ([]byte, error) {
+func encodeLines(records []v1.AuditRecord) ([]byte, error) {
 	var buf bytes.Buffer
 	for _, r := range records {
 		line, err := json.Marshal(r)
@@ -290,21 +291,4 @@ func lastNewline(f io.ReaderAt, end, limit int64) (int64, error) {
 		}
 	}
 	return -1, nil
-}
-
-// syncDir fsyncs a directory so that a file created or renamed in it
-// survives a crash.
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return fmt.Errorf("audit: sync %s: %w", dir, err)
-	}
-	err = d.Sync()
-	if cerr := d.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil && !errors.Is(err, os.ErrInvalid) {
-		return fmt.Errorf("audit: sync %s: %w", dir, err)
-	}
-	return nil
 }

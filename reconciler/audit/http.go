@@ -20,7 +20,8 @@ import (
 	"github.com/cenkalti/backoff/v5"
 	"github.com/go-logr/logr"
 
-	"github.com/nodewright/nodewright/schema/v1alpha1"
+	"github.com/nodewright/nodewright/internal/atomicfile"
+	v1 "github.com/nodewright/nodewright/schema/v1alpha1"
 )
 
 // The HTTP sink's request format. Receivers must deduplicate by seq: a
@@ -238,7 +239,7 @@ func resumeOffset(spool *FileSink, cur cursor) (int64, error) {
 // Deliver appends the records above Delivered() to the spool (fsynced) and
 // wakes the sender; it never waits for the endpoint. The records must
 // continue the spooled chain, as for FileSink.Deliver.
-func (h *HTTPSink) Deliver(ctx context.Context, records []v1alpha1.AuditRecord) error {
+func (h *HTTPSink) Deliver(ctx context.Context, records []v1.AuditRecord) error {
 	if err := h.spool.Deliver(ctx, records); err != nil {
 		return err
 	}
@@ -284,7 +285,10 @@ func (h *HTTPSink) Flush(ctx context.Context) error {
 		case <-h.done:
 			return ErrClosed
 		case <-ctx.Done():
-			return fmt.Errorf("audit: flush: %d of %d acknowledged (last error: %v): %w", sent, target, lastErr, ctx.Err())
+			if lastErr == nil {
+				return fmt.Errorf("audit: flush: %d of %d acknowledged: %w", sent, target, ctx.Err())
+			}
+			return fmt.Errorf("audit: flush: %d of %d acknowledged (last error: %w): %w", sent, target, lastErr, ctx.Err())
 		}
 	}
 }
@@ -304,7 +308,7 @@ func (h *HTTPSink) Close() error {
 // batch is a run of spooled lines sent in one POST.
 type batch struct {
 	body        []byte
-	first, last v1alpha1.AuditRecord
+	first, last v1.AuditRecord
 }
 
 // run is the sender: it POSTs the records after off, one batch at a time.
@@ -361,7 +365,7 @@ func (h *HTTPSink) nextBatch(off int64) (batch, error) {
 			break
 		}
 		if err != nil || !terminated {
-			return batch{}, fmt.Errorf("audit: read spool %s at offset %d: %v", h.spool.Path(), off, err)
+			return batch{}, fmt.Errorf("audit: read spool %s at offset %d: %w", h.spool.Path(), off, err)
 		}
 		if n > 0 && len(b.body)+len(line)+1 > h.opts.MaxBatchBytes {
 			break
@@ -458,43 +462,32 @@ func readCursor(path string) (cursor, error) {
 	}
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
-	if err := dec.Decode(&c); err != nil || c.Seq < 0 || (c.Seq > 0 && c.Hash == "") {
-		return c, fmt.Errorf("audit: cursor %s is damaged (%v); remove it to resend the whole spool", path, err)
+	if err := dec.Decode(&c); err != nil {
+		return c, fmt.Errorf("audit: cursor %s is damaged (%w); remove it to resend the whole spool", path, err)
+	}
+	if c.Seq < 0 || (c.Seq > 0 && c.Hash == "") {
+		return c, fmt.Errorf("audit: cursor %s is damaged (seq %d, hash %q); remove it to resend the whole spool", path, c.Seq, c.Hash)
 	}
 	return c, nil
 }
 
-// writeCursor replaces cursor.json atomically: temp file, fsync, rename,
-// fsync of the directory.
+// writeCursor replaces cursor.json atomically with atomicfile: temp file,
+// fsync, rename, fsync of the directory.
 func writeCursor(path string, c cursor) error {
 	data, err := json.Marshal(c)
 	if err != nil {
 		return err
 	}
-	dir := filepath.Dir(path)
-	tmp, err := os.CreateTemp(dir, "."+cursorFile+".*.tmp")
-	if err != nil {
+	if err := atomicfile.WriteFile(path, append(data, '\n'), 0o600); err != nil {
 		return fmt.Errorf("audit: write cursor: %w", err)
 	}
-	defer os.Remove(tmp.Name()) // no-op after the rename
-	_, err = tmp.Write(append(data, '\n'))
-	if err == nil {
-		err = tmp.Sync()
-	}
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp.Name(), path)
-	}
-	if err != nil {
-		return fmt.Errorf("audit: write cursor: %w", err)
-	}
-	return syncDir(dir)
+	return nil
 }
 
-// removeStaleTemps deletes cursor temp files a crash left behind.
+// removeStaleTemps deletes cursor temp files a crash left behind, also
+// those named as releases before atomicfile named them.
 func removeStaleTemps(dir string) {
+	_ = atomicfile.RemoveTemps(filepath.Join(dir, cursorFile))
 	matches, _ := filepath.Glob(filepath.Join(dir, "."+cursorFile+".*.tmp"))
 	for _, m := range matches {
 		_ = os.Remove(m)
