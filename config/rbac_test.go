@@ -41,7 +41,7 @@ type grant struct {
 // TestRBACGrantsExactlyTheseRules; anything less fails the access reviews.
 var grants = []grant{
 	// The reconciler, in its namespace.
-	{reconciler, namespace, "nodewright.io", "fleetsources", "get list watch"},
+	{reconciler, namespace, "nodewright.io", "fleetsources", "get list watch patch"},
 	{reconciler, namespace, "nodewright.io", "fleetsources/status", "get update patch"},
 	{reconciler, namespace, "nodewright.io", "bondmodeflipplans", "get list watch create update patch delete"},
 	{reconciler, namespace, "nodewright.io", "bondmodeflipplans/status", "get update patch"},

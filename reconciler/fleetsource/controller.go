@@ -4,26 +4,23 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 	"time"
 
-	"github.com/fluxcd/pkg/runtime/conditions"
-	"github.com/go-git/go-git/v5/plumbing"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 
 	"github.com/nodewright/nodewright/gates"
 	"github.com/nodewright/nodewright/gates/gather"
 	"github.com/nodewright/nodewright/reconciler/operation"
-	"github.com/nodewright/nodewright/reconciler/phase"
 	v1 "github.com/nodewright/nodewright/schema/v1alpha1"
-	"github.com/nodewright/nodewright/source"
-	"github.com/nodewright/nodewright/source/mirror"
 	"github.com/nodewright/nodewright/source/trust"
 )
 
@@ -31,23 +28,55 @@ import (
 // controller applies.
 const FieldOwner = "nodewright-fleetsource"
 
+// Finalizer keeps a deleted FleetSource until its state directory (the
+// mirror, the state and index files, the verification cache) is removed.
+const Finalizer = "nodewright.io/fleetsource"
+
 // Condition reasons of a FleetSource, besides the DESIGN reason codes
-// that a refused range sets.
+// that a refused range sets. The conditions are Flux's: meta.ReadyCondition,
+// meta.ReconcilingCondition and meta.StalledCondition.
 const (
-	// ReasonApplied: the accepted commit's site is applied.
+	// ReasonApplied means the accepted commit's site is applied.
 	ReasonApplied = "Applied"
-	// ReasonFetchFailed: the repository could not be read; retried.
+	// ReasonFetchFailed means the repository or the state directory could
+	// not be read; retried.
 	ReasonFetchFailed = "FetchFailed"
-	// ReasonApplyFailed: the API server refused an apply; retried.
+	// ReasonApplyFailed means the API server refused an apply; retried.
 	ReasonApplyFailed = "ApplyFailed"
-	// ReasonInvalidManifest: the accepted commit's site does not validate;
-	// the last applied commit stays.
+	// ReasonInvalidManifest means the accepted commit's site does not
+	// validate; the last applied commit stays.
 	ReasonInvalidManifest = "InvalidManifest"
-	// ReasonWrongSite: the FleetSource names a site this reconciler does
-	// not serve.
+	// ReasonWrongSite means the FleetSource names a site this reconciler
+	// does not serve.
 	ReasonWrongSite = "WrongSite"
-	// ReasonTrustRootUnreadable: the trust root cannot be read or parsed.
+	// ReasonTrustRootUnreadable means the trust root cannot be read or
+	// parsed.
 	ReasonTrustRootUnreadable = "TrustRootUnreadable"
+	// ReasonFinalizerFailed means the finalizer could not be added;
+	// retried.
+	ReasonFinalizerFailed = "FinalizerFailed"
+	// ReasonStatusFailed means the status could not be written while the
+	// reconcile was working; retried.
+	ReasonStatusFailed = "StatusUpdateFailed"
+)
+
+// Reasons of the steps that continue; only the last step's (ReasonApplied)
+// reaches the Ready condition.
+const (
+	// ReasonSiteServed means this reconciler serves the site.
+	ReasonSiteServed = "SiteServed"
+	// ReasonFinalizerSet means the finalizer is on the FleetSource.
+	ReasonFinalizerSet = "FinalizerSet"
+	// ReasonTrustRootRead means the trust root was read.
+	ReasonTrustRootRead = "TrustRootRead"
+	// ReasonFetched means the branch was fetched and its new commits
+	// verified.
+	ReasonFetched = "Fetched"
+	// ReasonVerified means the new range was accepted.
+	ReasonVerified = "Verified"
+	// ReasonRendered means the site rendered and the gates gave their
+	// verdicts.
+	ReasonRendered = "Rendered"
 )
 
 // Reconciler reconciles FleetSources.
@@ -56,8 +85,9 @@ type Reconciler struct {
 	Client client.Client
 	// Reader reads Secrets uncached.
 	Reader client.Reader
-	// StateDir holds one state directory per FleetSource (a cache: the
-	// ratchet is the status' lastAcceptedCommit).
+	// StateDir holds one state directory per FleetSource,
+	// <StateDir>/<namespace>/<name> (a cache: the ratchet is the status'
+	// lastAcceptedCommit). The finalizer removes it with the FleetSource.
 	StateDir string
 	// Site, when set, is the only site this reconciler serves.
 	Site string
@@ -72,6 +102,10 @@ type Reconciler struct {
 	// Applied, when set, is called with each FleetSource and the commit
 	// applied (benchmarks and the demo watch it).
 	Applied func(name string, commit string)
+	// OnStep, when set, is called after each step with the step's name
+	// (StepSite, ...) and result, in the order they run (tests watch the
+	// steps with it).
+	OnStep func(step string, res Result)
 }
 
 func (r *Reconciler) now() time.Time {
@@ -81,121 +115,115 @@ func (r *Reconciler) now() time.Time {
 	return time.Now()
 }
 
-// Reconcile is the skeleton: fetch → verify → render and gate → apply →
-// status. Every exit sets the Ready condition with the reason.
+// StateDirOf returns the state directory of the FleetSource key names.
+func (r *Reconciler) StateDirOf(key client.ObjectKey) string {
+	return filepath.Join(r.StateDir, key.Namespace, key.Name)
+}
+
+// Reconcile is the skeleton: fetch the FleetSource → finalize when it is
+// deleted → Reconciling when its generation is new → the steps in order
+// (site → finalizer → trust root → fetch → verify → render → apply), until
+// one requeues or stops → conditions and status. Every exit sets the Ready
+// condition with the reason.
 func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
 	log := ctrl.LoggerFrom(ctx)
 	fs := &v1.FleetSource{}
 	if err := r.Client.Get(ctx, req.NamespacedName, fs); err != nil {
-		return ctrl.Result{}, client.IgnoreNotFound(err)
+		if !apierrors.IsNotFound(err) {
+			return ctrl.Result{}, err
+		}
+		// Gone without the finalizer's cleanup (it never had one, or a
+		// person removed it): its state directory goes too.
+		if r.StateDir == "" {
+			return ctrl.Result{}, nil
+		}
+		return ctrl.Result{}, r.removeStateDir(req.NamespacedName)
+	}
+	if !fs.DeletionTimestamp.IsZero() {
+		return ctrl.Result{}, r.finalize(ctx, fs)
 	}
 	spec := fs.DeepCopy()
 	v1.Default(spec)
-	interval := spec.Spec.Interval.Duration
-	before := fs.Status.DeepCopy()
-
-	outcome := r.sync(ctx, fs, spec)
-	if outcome.reason != ReasonApplied {
-		conditions.MarkFalse(fs, "Ready", outcome.reason, "%s", outcome.message)
-		if outcome.stall {
-			conditions.MarkTrue(fs, "Stalled", outcome.reason, "%s", outcome.message)
-		} else {
-			conditions.Delete(fs, "Stalled")
-		}
-		log.Info("not applied", "reason", outcome.reason, "message", outcome.message)
-	} else {
-		conditions.MarkTrue(fs, "Ready", outcome.reason, "%s", outcome.message)
-		conditions.Delete(fs, "Stalled")
-	}
-	fs.Status.ObservedGeneration = fs.Generation
-	if !equalStatus(before, &fs.Status) {
-		if err := r.Client.Status().Update(ctx, fs); err != nil {
+	run := &run{fs: fs, spec: spec, saved: fs.Status.DeepCopy(), stateDir: r.StateDirOf(req.NamespacedName)}
+	if fs.Generation != fs.Status.ObservedGeneration {
+		if err := r.progress(ctx, run, "reconciling generation %d", fs.Generation); err != nil {
 			return ctrl.Result{}, err
 		}
 	}
-	if outcome.err != nil {
-		return ctrl.Result{}, outcome.err
+
+	var res Result
+	for _, s := range r.steps() {
+		res = s.run(ctx, run)
+		if r.OnStep != nil {
+			r.OnStep(s.name, res)
+		}
+		if res.Verdict != Continue {
+			log.Info("not applied", "step", s.name, "verdict", res.Verdict, "reason", res.Reason, "message", res.Message)
+			break
+		}
 	}
-	return ctrl.Result{RequeueAfter: interval}, nil
+	setConditions(fs, res)
+	if err := r.save(ctx, run); err != nil {
+		return ctrl.Result{}, err
+	}
+	if res.Verdict == Requeue && res.Err != nil {
+		return ctrl.Result{}, res.Err
+	}
+	return ctrl.Result{RequeueAfter: spec.Spec.Interval.Duration}, nil
 }
 
-type outcome struct {
-	reason, message string
-	stall           bool
-	err             error
+// progress marks the FleetSource Reconciling (see markProgress) and writes
+// the status at once when it changed (the ratchet, say), so that what
+// watches it sees the work while it happens.
+func (r *Reconciler) progress(ctx context.Context, run *run, format string, args ...any) error {
+	markProgress(run.fs, format, args...)
+	return r.save(ctx, run)
 }
 
-func (r *Reconciler) sync(ctx context.Context, fs, spec *v1.FleetSource) outcome {
-	if r.Site != "" && spec.Spec.Site != r.Site {
-		return outcome{reason: ReasonWrongSite, stall: true, message: fmt.Sprintf("this reconciler serves site %s, not %s", r.Site, spec.Spec.Site)}
+// save writes the status when it differs from what the API server has.
+func (r *Reconciler) save(ctx context.Context, run *run) error {
+	if equalStatus(run.saved, &run.fs.Status) {
+		return nil
 	}
-	root, err := r.trustRoot(ctx, spec)
-	if err != nil {
-		return outcome{reason: ReasonTrustRootUnreadable, stall: true, message: err.Error()}
+	if err := r.Client.Status().Update(ctx, run.fs); err != nil {
+		return err
 	}
-	stateDir := filepath.Join(r.StateDir, fs.Namespace, fs.Name)
-	src := &source.Source{Repo: spec.Spec.Repo, Branch: spec.Spec.Branch, StateDir: stateDir, Root: root, Now: r.Now}
-	if c := fs.Status.LastAcceptedCommit; c != "" {
-		src.Floor, src.FloorPolicyVersion = plumbing.NewHash(c), fs.Status.PolicyVersion
-	}
-	res, err := src.Sync(ctx)
-	if err != nil {
-		return outcome{reason: ReasonFetchFailed, message: err.Error()}
-	}
-	if !res.Accepted() {
-		msgs := make([]string, len(res.Refusals))
-		for i, ref := range res.Refusals {
-			msgs[i] = ref.Message
-		}
-		return outcome{reason: string(res.Refusals[0].Code), message: strings.Join(msgs, "; ") + "; keeping " + short(fs.Status.AppliedCommit)}
-	}
-	fs.Status.LastAcceptedCommit, fs.Status.PolicyVersion = res.Tip.String(), res.Policy.Version
+	run.saved = run.fs.Status.DeepCopy()
+	return nil
+}
 
-	m, err := mirror.Open(filepath.Join(stateDir, "mirror"))
-	if err != nil {
-		return outcome{reason: ReasonFetchFailed, err: err, message: err.Error()}
+// finalize removes a deleted FleetSource's state directory, then its
+// finalizer, so the API server can let it go. A directory that is gone
+// already is no error.
+func (r *Reconciler) finalize(ctx context.Context, fs *v1.FleetSource) error {
+	if !controllerutil.ContainsFinalizer(fs, Finalizer) {
+		return nil
 	}
-	defer m.Close()
-	index, err := source.LoadIndex(stateDir)
-	if err != nil {
-		return outcome{reason: ReasonFetchFailed, err: err, message: err.Error()}
+	if err := r.removeStateDir(client.ObjectKeyFromObject(fs)); err != nil {
+		return err
 	}
-	stale := ""
-	if res.Stale != nil {
-		stale = res.Stale.Message
+	patch := client.MergeFromWithOptions(fs.DeepCopy(), client.MergeFromWithOptimisticLock{})
+	controllerutil.RemoveFinalizer(fs, Finalizer)
+	if err := r.Client.Patch(ctx, fs, patch); err != nil {
+		return client.IgnoreNotFound(fmt.Errorf("remove finalizer %s: %w", Finalizer, err))
 	}
-	plan, err := gather.Build(gather.Inputs{
-		Repo: m.Repository(), Commit: res.Tip, Site: spec.Spec.Site, Policy: res.Policy, Index: index,
-		Stale: stale, Now: r.now(), Chain: gates.Admission,
-	})
-	if err != nil {
-		return outcome{reason: ReasonInvalidManifest, stall: true, message: err.Error()}
+	return nil
+}
+
+// removeStateDir removes the FleetSource's state directory, and its
+// namespace's directory when no other FleetSource's is left in it.
+func (r *Reconciler) removeStateDir(key client.ObjectKey) error {
+	if r.StateDir == "" || key.Namespace == "" || key.Name == "" {
+		return fmt.Errorf("remove the state directory of %s: no state directory configured", key)
 	}
-	if n := plan.Problems.Errors(); n > 0 || plan.Profile == nil {
-		var first []string
-		for _, p := range plan.Problems {
-			if len(first) < 3 {
-				first = append(first, p.String())
-			}
-		}
-		return outcome{reason: ReasonInvalidManifest, stall: true, message: fmt.Sprintf("commit %s: %d problems, nothing applied (first: %s); keeping %s", short(res.Tip.String()), n, strings.Join(first, "; "), short(fs.Status.AppliedCommit))}
+	dir := r.StateDirOf(key)
+	if err := os.RemoveAll(dir); err != nil {
+		return fmt.Errorf("remove the state directory of %s: %w", key, err)
 	}
-	deferred, err := r.apply(ctx, fs, res.Tip.String(), plan)
-	if err != nil {
-		return outcome{reason: ReasonApplyFailed, err: err, message: err.Error()}
-	}
-	fs.Status.AppliedCommit = res.Tip.String()
-	if r.Applied != nil {
-		r.Applied(fs.Name, res.Tip.String())
-	}
-	msg := fmt.Sprintf("applied %d operations of site %s at commit %s (trust policy version %d)", len(plan.Operations), spec.Spec.Site, short(res.Tip.String()), res.Policy.Version)
-	if len(deferred) > 0 {
-		msg += "; changes to operations in flight wait until they finish or halt: " + strings.Join(deferred, ", ")
-	}
-	if stale != "" {
-		msg += "; " + stale
-	}
-	return outcome{reason: ReasonApplied, message: msg}
+	// Fails, as it should, while another FleetSource of the namespace has
+	// its state there.
+	_ = os.Remove(filepath.Dir(dir))
+	return nil
 }
 
 func (r *Reconciler) trustRoot(ctx context.Context, fs *v1.FleetSource) (*trust.Policy, error) {
@@ -249,9 +277,8 @@ func (r *Reconciler) apply(ctx context.Context, fs *v1.FleetSource, commit strin
 			continue
 		}
 		adm := admission(op)
-		raw, _ := json.Marshal(adm)
 		annotations := map[string]string{
-			v1.AnnotationBlob: op.Blob, v1.AnnotationPath: op.Path, v1.AnnotationGates: string(raw),
+			v1.AnnotationBlob: op.Blob, v1.AnnotationPath: op.Path, v1.AnnotationGates: adm.Encode(),
 			v1.AnnotationApprovals: approvalsMessage(op.Decision),
 		}
 		if err := r.serverSideApply(ctx, obj, op.Kind, labels, annotations); err != nil {
@@ -262,8 +289,8 @@ func (r *Reconciler) apply(ctx context.Context, fs *v1.FleetSource, commit strin
 }
 
 // admission turns the admission gates' decision into the annotation.
-func admission(op gather.OperationPlan) operation.Admission {
-	a := operation.Admission{Allowed: op.Decision.Allowed, Blob: op.Blob}
+func admission(op gather.OperationPlan) v1.Admission {
+	a := v1.Admission{Allowed: op.Decision.Allowed, Blob: op.Blob}
 	var msgs []string
 	for _, v := range op.Decision.Blocking() {
 		if a.Reason == "" {
@@ -338,11 +365,7 @@ func (r *Reconciler) markRemoved(ctx context.Context, namespace, site string, in
 // inFlight reports whether the operation has started and not stopped:
 // its spec must not change under it.
 func (r *Reconciler) inFlight(kind string, op v1.Operation) bool {
-	switch phase.Phase(op.OperationStatus().Phase) {
-	case "", phase.Pending, phase.AwaitingApproval, phase.Halted:
-		return false
-	}
-	return !r.Tables.Ended(kind, op)
+	return r.Tables.InFlight(kind, op)
 }
 
 func short(s string) string {

@@ -194,6 +194,14 @@ func (t Tables) Ended(kind string, op v1.Operation) bool {
 	return ok && table.IsTerminal(phase.Phase(op.OperationStatus().Phase))
 }
 
+// InFlight reports whether op, of the named kind, may be changing the
+// site: its kind's table says its phase is neither idle nor terminal. An
+// operation of a kind without a table counts as in flight.
+func (t Tables) InFlight(kind string, op v1.Operation) bool {
+	table, ok := t[kind]
+	return !ok || table.InFlight(phase.Phase(op.OperationStatus().Phase))
+}
+
 // Lists returns an empty list of each operation kind of v1.Registry, by
 // kind, to List into.
 func Lists() map[string]client.ObjectList {
