@@ -3,7 +3,9 @@ GO        ?= go
 BIN       := $(CURDIR)/bin
 FUZZTIME  ?= 2000x
 FUZZLONG  ?= 200000x
-STATICCHECK_VERSION := v0.8.2
+# golangci-lint runs go vet's and staticcheck's checks too (v2.15.0 bundles
+# staticcheck v0.8.2); its linters and their settings are in .golangci.yml.
+GOLANGCI_LINT_VERSION := v2.15.0
 CONTROLLER_TOOLS_VERSION := v0.23.0
 
 .PHONY: all build test unit fuzz fuzz-long bench verify generate demo deps controlplane clean
@@ -47,11 +49,11 @@ generate:
 	  $$cg object:headerFile=hack/boilerplate.go.txt paths=./schema/... && \
 	  $$cg crd paths=./schema/... output:crd:artifacts:config=config/crd/bases
 
-## verify: formatting, vet, staticcheck, generated files and modules up to date
+## verify: formatting, golangci-lint (vet, staticcheck and the checks in
+## .golangci.yml), generated files and modules up to date
 verify: generate
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { echo "gofmt needed:"; gofmt -l $$(git ls-files '*.go'); exit 1; }
-	$(GO) vet ./...
-	$$(hack/tool.sh staticcheck honnef.co/go/tools/cmd/staticcheck $(STATICCHECK_VERSION)) ./...
+	$$(hack/tool.sh golangci-lint github.com/golangci/golangci-lint/v2/cmd/golangci-lint $(GOLANGCI_LINT_VERSION)) run ./...
 	@test -z "$$(git status --porcelain -- config/crd ':(glob)**/zz_generated.*')" || { echo "generated files differ from the tree: run make generate and commit"; git status --porcelain -- config/crd ':(glob)**/zz_generated.*'; exit 1; }
 	$(GO) mod tidy -diff
 

@@ -14,7 +14,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 
-	"github.com/nodewright/nodewright/schema/v1alpha1"
+	v1 "github.com/nodewright/nodewright/schema/v1alpha1"
 )
 
 // Run runs one agent until ctx is done: it builds a manager with
@@ -52,7 +52,7 @@ func NewScheme() (*runtime.Scheme, error) {
 	if err := clientgoscheme.AddToScheme(scheme); err != nil {
 		return nil, err
 	}
-	if err := v1alpha1.AddToScheme(scheme); err != nil {
+	if err := v1.AddToScheme(scheme); err != nil {
 		return nil, err
 	}
 	return scheme, nil
@@ -85,11 +85,11 @@ func Add(mgr manager.Manager, opts Options) error {
 		heartbeat: hb,
 	}
 	mine := predicate.NewPredicateFuncs(func(o client.Object) bool {
-		return o.GetNamespace() == opts.Namespace && o.GetLabels()[v1alpha1.LabelNode] == opts.Node
+		return o.GetNamespace() == opts.Namespace && o.GetLabels()[v1.LabelNode] == opts.Node
 	})
 	err = ctrl.NewControllerManagedBy(mgr).
 		Named("nodetask").
-		For(&v1alpha1.NodeTask{}, builder.WithPredicates(mine)).
+		For(&v1.NodeTask{}, builder.WithPredicates(mine)).
 		Complete(r)
 	if err != nil {
 		return fmt.Errorf("agent for node %s: %w", opts.Node, err)

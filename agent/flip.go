@@ -10,7 +10,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/log"
 
 	"github.com/nodewright/nodewright/agent/action"
-	"github.com/nodewright/nodewright/schema/v1alpha1"
+	v1 "github.com/nodewright/nodewright/schema/v1alpha1"
 )
 
 // Timing of the FlipBond executor.
@@ -26,7 +26,7 @@ const (
 
 // reportFunc writes a task's terminal phase and message. It returns an
 // error wrapping errTaskGone when the task can no longer be written.
-type reportFunc func(ctx context.Context, phase v1alpha1.TaskPhase, message string) error
+type reportFunc func(ctx context.Context, phase v1.TaskPhase, message string) error
 
 // flipRun is one execution (or resumption) of a FlipBond task.
 type flipRun struct {
@@ -69,7 +69,7 @@ func (r *flipRun) run(ctx context.Context) error {
 		if ctx.Err() != nil {
 			return nil
 		}
-		return ignoreGone(ctx, r.report(ctx, v1alpha1.TaskFailed, fmt.Sprintf("reading %s's mode failed: %v; not touched", f.Bond, err)))
+		return ignoreGone(ctx, r.report(ctx, v1.TaskFailed, fmt.Sprintf("reading %s's mode failed: %v; not touched", f.Bond, err)))
 	}
 	switch mode {
 	case f.ToMode:
@@ -79,7 +79,7 @@ func (r *flipRun) run(ctx context.Context) error {
 		logger.Info("bond already runs toMode: the flip was made before the agent restarted; probing without setting it again")
 	case f.FromMode:
 		if !r.now().Before(r.deadman) {
-			return ignoreGone(ctx, r.report(ctx, v1alpha1.TaskFailed, fmt.Sprintf("%s passed before %s was flipped; it runs %s; not touched", r.deadmanText, f.Bond, f.FromMode)))
+			return ignoreGone(ctx, r.report(ctx, v1.TaskFailed, fmt.Sprintf("%s passed before %s was flipped; it runs %s; not touched", r.deadmanText, f.Bond, f.FromMode)))
 		}
 		if err := r.host.SetBondMode(ctx, f.Bond, f.ToMode); err != nil {
 			if ctx.Err() != nil {
@@ -89,7 +89,7 @@ func (r *flipRun) run(ctx context.Context) error {
 		}
 		logger.Info("bond flipped")
 	default:
-		return ignoreGone(ctx, r.report(ctx, v1alpha1.TaskFailed, fmt.Sprintf("%s runs %s, not the expected fromMode %s; not touched", f.Bond, mode, f.FromMode)))
+		return ignoreGone(ctx, r.report(ctx, v1.TaskFailed, fmt.Sprintf("%s runs %s, not the expected fromMode %s; not touched", f.Bond, mode, f.FromMode)))
 	}
 	return r.confirm(ctx)
 }
@@ -99,7 +99,7 @@ func (r *flipRun) run(ctx context.Context) error {
 func (r *flipRun) setFailed(ctx context.Context, setErr error) error {
 	reason := fmt.Sprintf("setting %s to %s failed: %v", r.f.Bond, r.f.ToMode, setErr)
 	if mode, err := r.host.BondMode(ctx, r.f.Bond); err == nil && mode == r.f.FromMode {
-		return ignoreGone(ctx, r.report(ctx, v1alpha1.TaskFailed, fmt.Sprintf("%s; %s still runs %s", reason, r.f.Bond, r.f.FromMode)))
+		return ignoreGone(ctx, r.report(ctx, v1.TaskFailed, fmt.Sprintf("%s; %s still runs %s", reason, r.f.Bond, r.f.FromMode)))
 	}
 	return r.revertAndReport(ctx, reason)
 }
@@ -144,7 +144,7 @@ func (r *flipRun) confirm(ctx context.Context) error {
 	}
 	logger.Info("bond confirmed; reporting Succeeded", "probes", len(probes))
 	msg := fmt.Sprintf("%s runs %s (was %s); %s", r.f.Bond, r.f.ToMode, r.f.FromMode, passed)
-	err := r.reportUntilDone(dctx, v1alpha1.TaskSucceeded, msg)
+	err := r.reportUntilDone(dctx, v1.TaskSucceeded, msg)
 	switch {
 	case err == nil:
 		return nil
@@ -172,9 +172,9 @@ func (r *flipRun) revertAndReport(ctx context.Context, reason string) error {
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), revertTimeout)
 	err := r.revert(rctx)
 	cancel()
-	phase, msg := v1alpha1.TaskReverted, fmt.Sprintf("%s; %s reverted to %s", reason, r.f.Bond, r.f.FromMode)
+	phase, msg := v1.TaskReverted, fmt.Sprintf("%s; %s reverted to %s", reason, r.f.Bond, r.f.FromMode)
 	if err != nil {
-		phase = v1alpha1.TaskFailed
+		phase = v1.TaskFailed
 		msg = fmt.Sprintf("%s; reverting %s to %s failed: %v; the bond may still run %s: a person must check the node", reason, r.f.Bond, r.f.FromMode, err, r.f.ToMode)
 		log.FromContext(ctx).Error(err, "revert failed")
 	} else {
@@ -211,7 +211,7 @@ func (r *flipRun) revert(ctx context.Context) error {
 // reportUntilDone writes the outcome, retrying with backoff until it is
 // written, the task is gone, or ctx ends. It returns nil when written, else
 // the last error the API server gave.
-func (r *flipRun) reportUntilDone(ctx context.Context, phase v1alpha1.TaskPhase, msg string) error {
+func (r *flipRun) reportUntilDone(ctx context.Context, phase v1.TaskPhase, msg string) error {
 	logger := log.FromContext(ctx)
 	wait := reportBackoffMin
 	var last error

@@ -13,7 +13,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/log"
 
-	"github.com/nodewright/nodewright/schema/v1alpha1"
+	v1 "github.com/nodewright/nodewright/schema/v1alpha1"
 )
 
 // ConditionReady is the heartbeat's condition: True while the agent runs
@@ -127,22 +127,22 @@ func (h *heartbeat) report(ctx context.Context, stopped bool) error {
 
 // get reads the node's NodewrightAgentStatus from the API server, creating
 // it when it does not exist.
-func (h *heartbeat) get(ctx context.Context) (*v1alpha1.NodewrightAgentStatus, error) {
-	obj := &v1alpha1.NodewrightAgentStatus{}
+func (h *heartbeat) get(ctx context.Context) (*v1.NodewrightAgentStatus, error) {
+	obj := &v1.NodewrightAgentStatus{}
 	err := h.reader.Get(ctx, client.ObjectKey{Name: h.opts.Node}, obj)
 	if err == nil || !apierrors.IsNotFound(err) {
 		return obj, err
 	}
-	obj = &v1alpha1.NodewrightAgentStatus{
+	obj = &v1.NodewrightAgentStatus{
 		ObjectMeta: metav1.ObjectMeta{
 			Name:   h.opts.Node,
-			Labels: map[string]string{v1alpha1.LabelNode: h.opts.Node},
+			Labels: map[string]string{v1.LabelNode: h.opts.Node},
 		},
 	}
 	err = h.client.Create(ctx, obj)
 	if apierrors.IsAlreadyExists(err) {
 		// Another instance for this node made it first; update theirs.
-		obj = &v1alpha1.NodewrightAgentStatus{}
+		obj = &v1.NodewrightAgentStatus{}
 		err = h.reader.Get(ctx, client.ObjectKey{Name: h.opts.Node}, obj)
 	}
 	if err != nil {

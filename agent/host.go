@@ -4,7 +4,7 @@ import (
 	"context"
 
 	"github.com/nodewright/nodewright/agent/action"
-	"github.com/nodewright/nodewright/schema/v1alpha1"
+	v1 "github.com/nodewright/nodewright/schema/v1alpha1"
 )
 
 // Host is the agent's only way to look at and change its node. It is kept
@@ -15,13 +15,13 @@ import (
 type Host interface {
 	// Bonds returns the node's bonded interfaces as the host reports them
 	// now.
-	Bonds(ctx context.Context) ([]v1alpha1.Bond, error)
+	Bonds(ctx context.Context) ([]v1.Bond, error)
 	// BondMode returns the mode the named bond runs now.
-	BondMode(ctx context.Context, bond string) (v1alpha1.BondMode, error)
+	BondMode(ctx context.Context, bond string) (v1.BondMode, error)
 	// SetBondMode changes the named bond to mode. When it returns an error
 	// the bond should be as it was; the agent reads the mode again to be
 	// sure.
-	SetBondMode(ctx context.Context, bond string, mode v1alpha1.BondMode) error
+	SetBondMode(ctx context.Context, bond string, mode v1.BondMode) error
 	// Probe checks that the node reaches the probe's target; it returns nil
 	// when it does. The agent bounds each probe with ctx.
 	Probe(ctx context.Context, p Probe) error

@@ -18,7 +18,7 @@ import (
 
 	"github.com/nodewright/nodewright/agent"
 	"github.com/nodewright/nodewright/agent/action"
-	"github.com/nodewright/nodewright/schema/v1alpha1"
+	v1 "github.com/nodewright/nodewright/schema/v1alpha1"
 	"github.com/nodewright/nodewright/test/envtest"
 )
 
@@ -105,8 +105,8 @@ func runAgent(t *testing.T, opts agent.Options) (stop func()) {
 func flipParams(mods ...func(map[string]string)) map[string]string {
 	p := action.FlipBond{
 		Bond:         "bond0",
-		FromMode:     v1alpha1.BondActiveBackup,
-		ToMode:       v1alpha1.Bond8023AD,
+		FromMode:     v1.BondActiveBackup,
+		ToMode:       v1.Bond8023AD,
 		RevertAfter:  time.Minute,
 		Gateway:      "10.0.0.1",
 		Peers:        []string{"node-b", "node-c"},
@@ -120,18 +120,18 @@ func flipParams(mods ...func(map[string]string)) map[string]string {
 }
 
 // newTask creates a NodeTask for node in ns and returns it.
-func newTask(t *testing.T, ns, name, node, action string, params map[string]string, deadline time.Time) *v1alpha1.NodeTask {
+func newTask(t *testing.T, ns, name, node, action string, params map[string]string, deadline time.Time) *v1.NodeTask {
 	t.Helper()
 	_, c := env(t)
-	task := &v1alpha1.NodeTask{
+	task := &v1.NodeTask{
 		ObjectMeta: metav1.ObjectMeta{
 			Namespace: ns,
 			Name:      name,
-			Labels:    map[string]string{v1alpha1.LabelNode: node},
+			Labels:    map[string]string{v1.LabelNode: node},
 		},
-		Spec: v1alpha1.NodeTaskSpec{
+		Spec: v1.NodeTaskSpec{
 			NodeName:  node,
-			Operation: v1alpha1.OperationReference{Kind: v1alpha1.KindBondModeFlipPlan, Name: "flip"},
+			Operation: v1.OperationReference{Kind: v1.KindBondModeFlipPlan, Name: "flip"},
 			Action:    action,
 			Params:    params,
 			Deadline:  metav1.NewTime(deadline),
@@ -143,16 +143,16 @@ func newTask(t *testing.T, ns, name, node, action string, params map[string]stri
 
 // waitPhase polls the task until its phase is one of phases and returns
 // it; it fails the test at waitTimeout with the last status seen.
-func waitPhase(t *testing.T, task *v1alpha1.NodeTask, phases ...v1alpha1.TaskPhase) *v1alpha1.NodeTask {
+func waitPhase(t *testing.T, task *v1.NodeTask, phases ...v1.TaskPhase) *v1.NodeTask {
 	t.Helper()
 	_, c := env(t)
 	deadline := time.Now().Add(waitTimeout)
-	got := &v1alpha1.NodeTask{}
+	got := &v1.NodeTask{}
 	for {
 		err := c.Get(context.Background(), client.ObjectKeyFromObject(task), got)
 		if err == nil {
 			for _, p := range phases {
-				if v1alpha1.TaskPhase(got.Status.Phase) == p {
+				if v1.TaskPhase(got.Status.Phase) == p {
 					return got
 				}
 			}

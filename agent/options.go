@@ -14,7 +14,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/config"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
-	"github.com/nodewright/nodewright/schema/v1alpha1"
+	v1 "github.com/nodewright/nodewright/schema/v1alpha1"
 )
 
 // DefaultNamespace is where the reconciler creates NodeTasks unless told
@@ -111,7 +111,7 @@ func ManagerOptions(scheme *runtime.Scheme, opts Options) ctrl.Options {
 		Cache: cache.Options{
 			DefaultNamespaces: map[string]cache.Config{namespace: {}},
 			ByObject: map[client.Object]cache.ByObject{
-				&v1alpha1.NodeTask{}: {Label: labels.SelectorFromSet(labels.Set{v1alpha1.LabelNode: opts.Node})},
+				&v1.NodeTask{}: {Label: labels.SelectorFromSet(labels.Set{v1.LabelNode: opts.Node})},
 			},
 		},
 		Metrics:                metricsserver.Options{BindAddress: "0"},

@@ -14,7 +14,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/log"
 
 	"github.com/nodewright/nodewright/agent/action"
-	"github.com/nodewright/nodewright/schema/v1alpha1"
+	v1 "github.com/nodewright/nodewright/schema/v1alpha1"
 )
 
 // claimRetryAfter is how soon a task whose claim lost a race is looked at
@@ -45,11 +45,11 @@ type taskReconciler struct {
 // another agent claimed is left alone.
 func (r *taskReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
 	logger := log.FromContext(ctx)
-	task := &v1alpha1.NodeTask{}
+	task := &v1.NodeTask{}
 	if err := r.client.Get(ctx, req.NamespacedName, task); err != nil {
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
-	if v1alpha1.TaskPhase(task.Status.Phase).Terminal() {
+	if v1.TaskPhase(task.Status.Phase).Terminal() {
 		return ctrl.Result{}, nil
 	}
 	// The cache may lag behind writes (ours or another agent's); act on
@@ -57,16 +57,16 @@ func (r *taskReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.
 	if err := r.reader.Get(ctx, req.NamespacedName, task); err != nil {
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
-	if task.Labels[v1alpha1.LabelNode] != r.opts.Node || task.Namespace != r.opts.Namespace {
+	if task.Labels[v1.LabelNode] != r.opts.Node || task.Namespace != r.opts.Namespace {
 		return ctrl.Result{}, nil
 	}
-	phase := v1alpha1.TaskPhase(task.Status.Phase)
+	phase := v1.TaskPhase(task.Status.Phase)
 	switch {
 	case phase.Terminal():
 		return ctrl.Result{}, nil
-	case phase == "" || phase == v1alpha1.TaskPending:
+	case phase == "" || phase == v1.TaskPending:
 		return r.start(ctx, task)
-	case phase == v1alpha1.TaskClaimed || phase == v1alpha1.TaskRunning:
+	case phase == v1.TaskClaimed || phase == v1.TaskRunning:
 		if task.Status.ClaimedBy != r.opts.ID {
 			logger.Info("task is claimed by another agent; leaving it", "phase", phase, "claimedBy", task.Status.ClaimedBy)
 			return ctrl.Result{}, nil
@@ -83,16 +83,16 @@ func (r *taskReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.
 // understood, and otherwise claims and runs it. The refusal and the claim
 // are written with the resourceVersion read, so of two agents racing for
 // the task exactly one succeeds; the other requeues and finds it taken.
-func (r *taskReconciler) start(ctx context.Context, task *v1alpha1.NodeTask) (ctrl.Result, error) {
+func (r *taskReconciler) start(ctx context.Context, task *v1.NodeTask) (ctrl.Result, error) {
 	logger := log.FromContext(ctx)
 	now := r.opts.Clock()
-	status := v1alpha1.NodeTaskStatus{ClaimedBy: r.opts.ID}
+	status := v1.NodeTaskStatus{ClaimedBy: r.opts.ID}
 	if reason := r.refusal(task, now); reason != "" {
 		finished := metav1.NewTime(now)
-		status.Phase, status.Message, status.FinishedAt = string(v1alpha1.TaskFailed), reason, &finished
+		status.Phase, status.Message, status.FinishedAt = string(v1.TaskFailed), reason, &finished
 		logger.Info("task refused", "message", reason)
 	} else {
-		status.Phase = string(v1alpha1.TaskClaimed)
+		status.Phase = string(v1.TaskClaimed)
 		status.Message = fmt.Sprintf("claimed by agent %s", r.opts.ID)
 	}
 	task.Status = status
@@ -105,7 +105,7 @@ func (r *taskReconciler) start(ctx context.Context, task *v1alpha1.NodeTask) (ct
 	case err != nil:
 		return ctrl.Result{}, err
 	}
-	if status.Phase == string(v1alpha1.TaskFailed) {
+	if status.Phase == string(v1.TaskFailed) {
 		r.heartbeat.Poke()
 		return ctrl.Result{}, nil
 	}
@@ -114,10 +114,10 @@ func (r *taskReconciler) start(ctx context.Context, task *v1alpha1.NodeTask) (ct
 }
 
 // refusal returns why the agent will not start the task ("" when it will).
-func (r *taskReconciler) refusal(task *v1alpha1.NodeTask, now time.Time) string {
+func (r *taskReconciler) refusal(task *v1.NodeTask, now time.Time) string {
 	switch {
 	case task.Spec.NodeName != r.opts.Node:
-		return fmt.Sprintf("task is labelled %s=%s but spec.nodeName is %q; not touched", v1alpha1.LabelNode, r.opts.Node, task.Spec.NodeName)
+		return fmt.Sprintf("task is labelled %s=%s but spec.nodeName is %q; not touched", v1.LabelNode, r.opts.Node, task.Spec.NodeName)
 	case task.Spec.Deadline.IsZero():
 		return "spec.deadline is not set; not touched"
 	case now.After(task.Spec.Deadline.Time):
@@ -130,9 +130,9 @@ func (r *taskReconciler) refusal(task *v1alpha1.NodeTask, now time.Time) string 
 }
 
 // parse checks the task's action and reads its params.
-func (r *taskReconciler) parse(task *v1alpha1.NodeTask) (action.FlipBond, error) {
-	if task.Spec.Action != v1alpha1.ActionFlipBond {
-		return action.FlipBond{}, fmt.Errorf("action %q is not one this agent knows (known: %s); not touched", task.Spec.Action, v1alpha1.ActionFlipBond)
+func (r *taskReconciler) parse(task *v1.NodeTask) (action.FlipBond, error) {
+	if task.Spec.Action != v1.ActionFlipBond {
+		return action.FlipBond{}, fmt.Errorf("action %q is not one this agent knows (known: %s); not touched", task.Spec.Action, v1.ActionFlipBond)
 	}
 	f, err := action.ParseFlipBond(task.Spec.Params)
 	if err != nil {
@@ -145,11 +145,11 @@ func (r *taskReconciler) parse(task *v1alpha1.NodeTask) (action.FlipBond, error)
 // and carries out the action, which reports the terminal phase. A returned
 // error makes controller-runtime retry the task with backoff; the retry
 // resumes it.
-func (r *taskReconciler) run(ctx context.Context, task *v1alpha1.NodeTask) error {
+func (r *taskReconciler) run(ctx context.Context, task *v1.NodeTask) error {
 	logger := log.FromContext(ctx)
-	report := func(ctx context.Context, phase v1alpha1.TaskPhase, message string) error {
+	report := func(ctx context.Context, phase v1.TaskPhase, message string) error {
 		finished := metav1.NewTime(r.opts.Clock())
-		err := r.update(ctx, task, func(s *v1alpha1.NodeTaskStatus) {
+		err := r.update(ctx, task, func(s *v1.NodeTaskStatus) {
 			s.Phase, s.Message, s.FinishedAt = string(phase), message, &finished
 		})
 		if err != nil {
@@ -162,12 +162,12 @@ func (r *taskReconciler) run(ctx context.Context, task *v1alpha1.NodeTask) error
 	f, err := r.parse(task)
 	if err != nil {
 		// The params were checked before the claim; they were edited since.
-		return ignoreGone(ctx, report(ctx, v1alpha1.TaskFailed, err.Error()))
+		return ignoreGone(ctx, report(ctx, v1.TaskFailed, err.Error()))
 	}
-	if task.Status.Phase == string(v1alpha1.TaskClaimed) || task.Status.StartedAt == nil {
+	if task.Status.Phase == string(v1.TaskClaimed) || task.Status.StartedAt == nil {
 		started := metav1.NewTime(r.opts.Clock())
-		err := r.update(ctx, task, func(s *v1alpha1.NodeTaskStatus) {
-			s.Phase = string(v1alpha1.TaskRunning)
+		err := r.update(ctx, task, func(s *v1.NodeTaskStatus) {
+			s.Phase = string(v1.TaskRunning)
 			s.StartedAt = &started
 			s.Message = fmt.Sprintf("flipping %s from %s to %s", f.Bond, f.FromMode, f.ToMode)
 		})
@@ -195,7 +195,7 @@ func (r *taskReconciler) run(ctx context.Context, task *v1alpha1.NodeTask) error
 // already finished with the same phase and message (an earlier write whose
 // answer was lost) that counts as written. It returns an error wrapping
 // errTaskGone when the task cannot be written any more.
-func (r *taskReconciler) update(ctx context.Context, task *v1alpha1.NodeTask, mutate func(*v1alpha1.NodeTaskStatus)) error {
+func (r *taskReconciler) update(ctx context.Context, task *v1.NodeTask, mutate func(*v1.NodeTaskStatus)) error {
 	key := client.ObjectKeyFromObject(task)
 	want := task.DeepCopy()
 	mutate(&want.Status)
@@ -210,7 +210,7 @@ func (r *taskReconciler) update(ctx context.Context, task *v1alpha1.NodeTask, mu
 		case !apierrors.IsConflict(err) || attempt >= maxConflictRetries:
 			return err
 		}
-		live := &v1alpha1.NodeTask{}
+		live := &v1.NodeTask{}
 		if err := r.reader.Get(ctx, key, live); err != nil {
 			if apierrors.IsNotFound(err) {
 				return fmt.Errorf("%w: it was deleted", errTaskGone)
@@ -220,7 +220,7 @@ func (r *taskReconciler) update(ctx context.Context, task *v1alpha1.NodeTask, mu
 		if live.Status.ClaimedBy != r.opts.ID {
 			return fmt.Errorf("%w: it is claimed by %q", errTaskGone, live.Status.ClaimedBy)
 		}
-		if v1alpha1.TaskPhase(live.Status.Phase).Terminal() {
+		if v1.TaskPhase(live.Status.Phase).Terminal() {
 			if live.Status.Phase == want.Status.Phase && live.Status.Message == want.Status.Message {
 				*task = *live
 				return nil

@@ -19,7 +19,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/nodewright/nodewright/config/crd"
-	"github.com/nodewright/nodewright/schema/v1alpha1"
+	v1 "github.com/nodewright/nodewright/schema/v1alpha1"
 	"github.com/nodewright/nodewright/test/envtest"
 )
 
@@ -311,7 +311,7 @@ func TestReconcilerConfigHasTheKeysTheReconcilerReads(t *testing.T) {
 		assert.Equal(t, dep.Namespace, cfg.Namespace)
 	})
 	t.Run("site matches the sample FleetSource", func(t *testing.T) {
-		fs := &v1alpha1.FleetSource{}
+		fs := &v1.FleetSource{}
 		typed(t, find(t, render(t, "config/samples"), "FleetSource", "fleet"), fs)
 		assert.Equal(t, fs.Spec.Site, cfg.Site)
 	})
@@ -336,11 +336,11 @@ func TestImageIsSetByTheImagesEntry(t *testing.T) {
 func TestSampleFleetSource(t *testing.T) {
 	objs := render(t, "config/samples")
 	require.Len(t, objs, 1)
-	fs := &v1alpha1.FleetSource{}
+	fs := &v1.FleetSource{}
 	typed(t, objs[0], fs)
 	assert.Equal(t, namespace, fs.Namespace, "next to the reconciler, whose Role reads FleetSources there only")
 	assert.Equal(t, "edge-001", fs.Spec.Site)
 	assert.True(t, strings.HasPrefix(fs.Spec.Repo, "https://"), fs.Spec.Repo)
-	assert.Equal(t, v1alpha1.SecretKeyReference{Name: "nodewright-trust-root", Key: "trust.yaml"}, fs.Spec.TrustRoot,
+	assert.Equal(t, v1.SecretKeyReference{Name: "nodewright-trust-root", Key: "trust.yaml"}, fs.Spec.TrustRoot,
 		"the same Secret the reconciler mounts")
 }

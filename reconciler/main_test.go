@@ -9,7 +9,7 @@ import (
 	"github.com/go-logr/logr"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	ctrl "sigs.k8s.io/controller-runtime"
-	ctrlclient "sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/nodewright/nodewright/test/envtest"
 )
@@ -56,12 +56,12 @@ func condition(cs []metav1.Condition, t string) *metav1.Condition {
 	return nil
 }
 
-func keyOf(namespace, name string) ctrlclient.ObjectKey {
-	return ctrlclient.ObjectKey{Namespace: namespace, Name: name}
+func keyOf(namespace, name string) client.ObjectKey {
+	return client.ObjectKey{Namespace: namespace, Name: name}
 }
 
 // adminClient returns an administrator's client of the test API server.
-func adminClient(tb testing.TB) ctrlclient.Client {
+func adminClient(tb testing.TB) client.Client {
 	tb.Helper()
 	return apiServer(tb).Client
 }

@@ -12,7 +12,7 @@ import (
 
 	"k8s.io/apimachinery/pkg/util/validation"
 
-	"github.com/nodewright/nodewright/schema/v1alpha1"
+	v1 "github.com/nodewright/nodewright/schema/v1alpha1"
 )
 
 // FlipBond is the parsed form of a FlipBond task's params: change Bond from
@@ -23,9 +23,9 @@ type FlipBond struct {
 	Bond string
 	// FromMode is the mode the bond must run before the flip; the agent
 	// reverts to it.
-	FromMode v1alpha1.BondMode
+	FromMode v1.BondMode
 	// ToMode is the mode the task sets.
-	ToMode v1alpha1.BondMode
+	ToMode v1.BondMode
 	// RevertAfter is the dead-man deadline, counted from the task's start:
 	// unless the agent has reported Succeeded by then, it reverts.
 	RevertAfter time.Duration
@@ -69,9 +69,9 @@ const maxDuration = 24 * time.Hour
 
 // flipBondParams are the keys a FlipBond task may carry.
 var flipBondParams = []string{
-	v1alpha1.ParamBond, v1alpha1.ParamFromMode, v1alpha1.ParamToMode,
-	v1alpha1.ParamRevertAfter, v1alpha1.ParamGateway, v1alpha1.ParamPeers,
-	v1alpha1.ParamAPIServer, v1alpha1.ParamProbeTimeout,
+	v1.ParamBond, v1.ParamFromMode, v1.ParamToMode,
+	v1.ParamRevertAfter, v1.ParamGateway, v1.ParamPeers,
+	v1.ParamAPIServer, v1.ParamProbeTimeout,
 }
 
 // ParseFlipBond reads a FlipBond task's params. Required: bond, fromMode,
@@ -111,28 +111,28 @@ func ParseFlipBond(params map[string]string) (FlipBond, error) {
 		bad(k, params[k], "is not a FlipBond param (known: "+strings.Join(flipBondParams, ", ")+")")
 	}
 
-	if v, ok := required(v1alpha1.ParamBond); ok {
+	if v, ok := required(v1.ParamBond); ok {
 		if ifaceName.MatchString(v) {
 			f.Bond = v
 		} else {
-			bad(v1alpha1.ParamBond, v, "not an interface name (1 to 15 of a-z A-Z 0-9 _ . -)")
+			bad(v1.ParamBond, v, "not an interface name (1 to 15 of a-z A-Z 0-9 _ . -)")
 		}
 	}
-	mode := func(param string) v1alpha1.BondMode {
+	mode := func(param string) v1.BondMode {
 		v, ok := required(param)
 		if !ok {
 			return ""
 		}
-		if !slices.Contains(v1alpha1.BondModes, v1alpha1.BondMode(v)) {
+		if !slices.Contains(v1.BondModes, v1.BondMode(v)) {
 			bad(param, v, "not a bond mode (one of "+modeList()+")")
 			return ""
 		}
-		return v1alpha1.BondMode(v)
+		return v1.BondMode(v)
 	}
-	f.FromMode = mode(v1alpha1.ParamFromMode)
-	f.ToMode = mode(v1alpha1.ParamToMode)
+	f.FromMode = mode(v1.ParamFromMode)
+	f.ToMode = mode(v1.ParamToMode)
 	if f.FromMode != "" && f.FromMode == f.ToMode {
-		bad(v1alpha1.ParamToMode, string(f.ToMode), "equals fromMode; there is nothing to flip")
+		bad(v1.ParamToMode, string(f.ToMode), "equals fromMode; there is nothing to flip")
 	}
 	duration := func(param string) time.Duration {
 		v, ok := required(param)
@@ -152,32 +152,32 @@ func ParseFlipBond(params map[string]string) (FlipBond, error) {
 		}
 		return 0
 	}
-	f.RevertAfter = duration(v1alpha1.ParamRevertAfter)
-	f.ProbeTimeout = duration(v1alpha1.ParamProbeTimeout)
+	f.RevertAfter = duration(v1.ParamRevertAfter)
+	f.ProbeTimeout = duration(v1.ParamProbeTimeout)
 
-	if v, ok := required(v1alpha1.ParamAPIServer); ok {
+	if v, ok := required(v1.ParamAPIServer); ok {
 		switch v {
 		case "true":
 			f.APIServer = true
 		case "false":
 		default:
-			bad(v1alpha1.ParamAPIServer, v, `must be "true" or "false"`)
+			bad(v1.ParamAPIServer, v, `must be "true" or "false"`)
 		}
 	}
-	if v := params[v1alpha1.ParamGateway]; v != "" {
+	if v := params[v1.ParamGateway]; v != "" {
 		if validAddress(v) {
 			f.Gateway = v
 		} else {
-			bad(v1alpha1.ParamGateway, v, "not an IP address or DNS name")
+			bad(v1.ParamGateway, v, "not an IP address or DNS name")
 		}
 	}
-	if v := params[v1alpha1.ParamPeers]; v != "" {
+	if v := params[v1.ParamPeers]; v != "" {
 		for p := range strings.SplitSeq(v, ",") {
 			p = strings.TrimSpace(p)
 			switch {
 			case p == "":
 			case len(validation.IsDNS1123Subdomain(p)) > 0:
-				bad(v1alpha1.ParamPeers, v, fmt.Sprintf("%q is not a node name", p))
+				bad(v1.ParamPeers, v, fmt.Sprintf("%q is not a node name", p))
 			case !slices.Contains(f.Peers, p):
 				f.Peers = append(f.Peers, p)
 			}
@@ -193,18 +193,18 @@ func ParseFlipBond(params map[string]string) (FlipBond, error) {
 // reconciler builds tasks with it, so both sides spell the params one way.
 func (f FlipBond) Params() map[string]string {
 	p := map[string]string{
-		v1alpha1.ParamBond:         f.Bond,
-		v1alpha1.ParamFromMode:     string(f.FromMode),
-		v1alpha1.ParamToMode:       string(f.ToMode),
-		v1alpha1.ParamRevertAfter:  f.RevertAfter.String(),
-		v1alpha1.ParamAPIServer:    fmt.Sprint(f.APIServer),
-		v1alpha1.ParamProbeTimeout: f.ProbeTimeout.String(),
+		v1.ParamBond:         f.Bond,
+		v1.ParamFromMode:     string(f.FromMode),
+		v1.ParamToMode:       string(f.ToMode),
+		v1.ParamRevertAfter:  f.RevertAfter.String(),
+		v1.ParamAPIServer:    fmt.Sprint(f.APIServer),
+		v1.ParamProbeTimeout: f.ProbeTimeout.String(),
 	}
 	if f.Gateway != "" {
-		p[v1alpha1.ParamGateway] = f.Gateway
+		p[v1.ParamGateway] = f.Gateway
 	}
 	if len(f.Peers) > 0 {
-		p[v1alpha1.ParamPeers] = strings.Join(f.Peers, ",")
+		p[v1.ParamPeers] = strings.Join(f.Peers, ",")
 	}
 	return p
 }
@@ -235,8 +235,8 @@ func validAddress(s string) bool {
 }
 
 func modeList() string {
-	names := make([]string, len(v1alpha1.BondModes))
-	for i, m := range v1alpha1.BondModes {
+	names := make([]string, len(v1.BondModes))
+	for i, m := range v1.BondModes {
 		names[i] = string(m)
 	}
 	return strings.Join(names, ", ")

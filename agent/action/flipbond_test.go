@@ -11,14 +11,14 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/nodewright/nodewright/agent/action"
-	"github.com/nodewright/nodewright/schema/v1alpha1"
+	v1 "github.com/nodewright/nodewright/schema/v1alpha1"
 )
 
 func TestParseFlipBond(t *testing.T) {
 	full := action.FlipBond{
 		Bond:         "bond0",
-		FromMode:     v1alpha1.BondActiveBackup,
-		ToMode:       v1alpha1.Bond8023AD,
+		FromMode:     v1.BondActiveBackup,
+		ToMode:       v1.Bond8023AD,
 		RevertAfter:  90 * time.Second,
 		Gateway:      "10.0.0.1",
 		Peers:        []string{"node-b", "node-c"},
@@ -44,28 +44,28 @@ func TestParseFlipBond(t *testing.T) {
 		{name: "all params", params: with(), want: full},
 		{
 			name:   "optional probes left out",
-			params: with(del(v1alpha1.ParamGateway), del(v1alpha1.ParamPeers), set(v1alpha1.ParamAPIServer, "false")),
+			params: with(del(v1.ParamGateway), del(v1.ParamPeers), set(v1.ParamAPIServer, "false")),
 			want:   action.FlipBond{Bond: "bond0", FromMode: full.FromMode, ToMode: full.ToMode, RevertAfter: full.RevertAfter, ProbeTimeout: full.ProbeTimeout},
 		},
 		{
 			name:   "peers with spaces, empty entries and repeats",
-			params: with(set(v1alpha1.ParamPeers, " node-b, ,node-c,node-b,")),
+			params: with(set(v1.ParamPeers, " node-b, ,node-c,node-b,")),
 			want:   full,
 		},
-		{name: "IPv6 gateway", params: with(set(v1alpha1.ParamGateway, "fd00::1")), want: func() action.FlipBond { f := full; f.Gateway = "fd00::1"; return f }()},
-		{name: "gateway by name", params: with(set(v1alpha1.ParamGateway, "gw.site.example")), want: func() action.FlipBond { f := full; f.Gateway = "gw.site.example"; return f }()},
+		{name: "IPv6 gateway", params: with(set(v1.ParamGateway, "fd00::1")), want: func() action.FlipBond { f := full; f.Gateway = "fd00::1"; return f }()},
+		{name: "gateway by name", params: with(set(v1.ParamGateway, "gw.site.example")), want: func() action.FlipBond { f := full; f.Gateway = "gw.site.example"; return f }()},
 		{name: "no params", params: nil, wantErr: []string{"param bond is missing", "param fromMode is missing", "param toMode is missing", "param revertAfter is missing", "param probeTimeout is missing", "param apiServer is missing"}},
-		{name: "bad bond", params: with(set(v1alpha1.ParamBond, "bond0; reboot")), wantErr: []string{`param bond "bond0; reboot": not an interface name`}},
-		{name: "long bond", params: with(set(v1alpha1.ParamBond, "bond0123456789ab")), wantErr: []string{`param bond "bond0123456789ab"`}},
-		{name: "bad fromMode", params: with(set(v1alpha1.ParamFromMode, "mode4")), wantErr: []string{`param fromMode "mode4": not a bond mode (one of balance-rr, active-backup`}},
-		{name: "same modes", params: with(set(v1alpha1.ParamToMode, "active-backup")), wantErr: []string{`param toMode "active-backup": equals fromMode`}},
-		{name: "revertAfter not a duration", params: with(set(v1alpha1.ParamRevertAfter, "90")), wantErr: []string{`param revertAfter "90": not a Go duration`}},
-		{name: "revertAfter negative", params: with(set(v1alpha1.ParamRevertAfter, "-5s")), wantErr: []string{`param revertAfter "-5s": must be positive`}},
-		{name: "probeTimeout too long", params: with(set(v1alpha1.ParamProbeTimeout, "48h")), wantErr: []string{`param probeTimeout "48h": must be at most 24h`}},
-		{name: "apiServer yes", params: with(set(v1alpha1.ParamAPIServer, "yes")), wantErr: []string{`param apiServer "yes": must be "true" or "false"`}},
-		{name: "bad gateway", params: with(set(v1alpha1.ParamGateway, "10.0.0.1:53")), wantErr: []string{`param gateway "10.0.0.1:53": not an IP address or DNS name`}},
-		{name: "gateway with zone", params: with(set(v1alpha1.ParamGateway, "fe80::1%eth0")), wantErr: []string{`param gateway "fe80::1%eth0"`}},
-		{name: "bad peer", params: with(set(v1alpha1.ParamPeers, "node-b,Node_C")), wantErr: []string{`param peers "node-b,Node_C": "Node_C" is not a node name`}},
+		{name: "bad bond", params: with(set(v1.ParamBond, "bond0; reboot")), wantErr: []string{`param bond "bond0; reboot": not an interface name`}},
+		{name: "long bond", params: with(set(v1.ParamBond, "bond0123456789ab")), wantErr: []string{`param bond "bond0123456789ab"`}},
+		{name: "bad fromMode", params: with(set(v1.ParamFromMode, "mode4")), wantErr: []string{`param fromMode "mode4": not a bond mode (one of balance-rr, active-backup`}},
+		{name: "same modes", params: with(set(v1.ParamToMode, "active-backup")), wantErr: []string{`param toMode "active-backup": equals fromMode`}},
+		{name: "revertAfter not a duration", params: with(set(v1.ParamRevertAfter, "90")), wantErr: []string{`param revertAfter "90": not a Go duration`}},
+		{name: "revertAfter negative", params: with(set(v1.ParamRevertAfter, "-5s")), wantErr: []string{`param revertAfter "-5s": must be positive`}},
+		{name: "probeTimeout too long", params: with(set(v1.ParamProbeTimeout, "48h")), wantErr: []string{`param probeTimeout "48h": must be at most 24h`}},
+		{name: "apiServer yes", params: with(set(v1.ParamAPIServer, "yes")), wantErr: []string{`param apiServer "yes": must be "true" or "false"`}},
+		{name: "bad gateway", params: with(set(v1.ParamGateway, "10.0.0.1:53")), wantErr: []string{`param gateway "10.0.0.1:53": not an IP address or DNS name`}},
+		{name: "gateway with zone", params: with(set(v1.ParamGateway, "fe80::1%eth0")), wantErr: []string{`param gateway "fe80::1%eth0"`}},
+		{name: "bad peer", params: with(set(v1.ParamPeers, "node-b,Node_C")), wantErr: []string{`param peers "node-b,Node_C": "Node_C" is not a node name`}},
 		{name: "unknown param", params: with(set("mtu", "9000")), wantErr: []string{`param mtu "9000": is not a FlipBond param`}},
 	}
 	for _, tt := range tests {
@@ -106,14 +106,14 @@ func FuzzParseFlipBond(f *testing.F) {
 	f.Add("b", "balance-rr", "balance-rr", "-1s", "fe80::1%eth0", ",,", "TRUE", "25h", "bond", "bond1")
 	f.Fuzz(func(t *testing.T, bond, from, to, revert, gateway, peers, apiServer, timeout, extraKey, extraValue string) {
 		params := map[string]string{
-			v1alpha1.ParamBond:         bond,
-			v1alpha1.ParamFromMode:     from,
-			v1alpha1.ParamToMode:       to,
-			v1alpha1.ParamRevertAfter:  revert,
-			v1alpha1.ParamGateway:      gateway,
-			v1alpha1.ParamPeers:        peers,
-			v1alpha1.ParamAPIServer:    apiServer,
-			v1alpha1.ParamProbeTimeout: timeout,
+			v1.ParamBond:         bond,
+			v1.ParamFromMode:     from,
+			v1.ParamToMode:       to,
+			v1.ParamRevertAfter:  revert,
+			v1.ParamGateway:      gateway,
+			v1.ParamPeers:        peers,
+			v1.ParamAPIServer:    apiServer,
+			v1.ParamProbeTimeout: timeout,
 		}
 		if extraKey != "" {
 			params[extraKey] = extraValue

@@ -8,14 +8,14 @@ import (
 	"time"
 
 	"github.com/nodewright/nodewright/agent"
-	"github.com/nodewright/nodewright/schema/v1alpha1"
+	v1 "github.com/nodewright/nodewright/schema/v1alpha1"
 )
 
 // Host is a simulated node: its bonds live in memory. It is safe for
 // concurrent use.
 type Host struct {
 	mu         sync.Mutex
-	bonds      []v1alpha1.Bond
+	bonds      []v1.Bond
 	journal    []Entry
 	probeFault map[probeKey]error
 	setFault   error
@@ -34,9 +34,9 @@ type Entry struct {
 	// Bond is the bond's name.
 	Bond string
 	// From is the mode before.
-	From v1alpha1.BondMode
+	From v1.BondMode
 	// To is the mode set.
-	To v1alpha1.BondMode
+	To v1.BondMode
 }
 
 type probeKey struct {
@@ -47,7 +47,7 @@ type probeKey struct {
 // New returns a simulated host with the given bonds. A bond without slaves
 // gets two simulated ones (sim-<bond>-a and sim-<bond>-b), since a bond
 // always has members.
-func New(bonds ...v1alpha1.Bond) *Host {
+func New(bonds ...v1.Bond) *Host {
 	h := &Host{probeFault: map[probeKey]error{}, clock: time.Now}
 	for _, b := range bonds {
 		b = *b.DeepCopy()
@@ -65,7 +65,7 @@ func New(bonds ...v1alpha1.Bond) *Host {
 
 // FromProfile returns a simulated host seeded with the bonds the profile
 // gives the named node. It is an error when the profile has no such node.
-func FromProfile(p *v1alpha1.EdgeProfile, node string) (*Host, error) {
+func FromProfile(p *v1.EdgeProfile, node string) (*Host, error) {
 	if p == nil {
 		return nil, fmt.Errorf("simhost: no profile to seed node %s from", node)
 	}
@@ -86,13 +86,13 @@ func (h *Host) SetClock(clock func() time.Time) {
 }
 
 // Bonds returns a copy of the bonds, in the order they were given.
-func (h *Host) Bonds(ctx context.Context) ([]v1alpha1.Bond, error) {
+func (h *Host) Bonds(ctx context.Context) ([]v1.Bond, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	out := make([]v1alpha1.Bond, len(h.bonds))
+	out := make([]v1.Bond, len(h.bonds))
 	for i := range h.bonds {
 		h.bonds[i].DeepCopyInto(&out[i])
 	}
@@ -100,7 +100,7 @@ func (h *Host) Bonds(ctx context.Context) ([]v1alpha1.Bond, error) {
 }
 
 // BondMode returns the named bond's mode.
-func (h *Host) BondMode(ctx context.Context, bond string) (v1alpha1.BondMode, error) {
+func (h *Host) BondMode(ctx context.Context, bond string) (v1.BondMode, error) {
 	if err := ctx.Err(); err != nil {
 		return "", err
 	}
@@ -115,7 +115,7 @@ func (h *Host) BondMode(ctx context.Context, bond string) (v1alpha1.BondMode, er
 
 // Mode returns the named bond's mode and whether the bond exists; unlike
 // BondMode it needs no context, for tests.
-func (h *Host) Mode(bond string) (v1alpha1.BondMode, bool) {
+func (h *Host) Mode(bond string) (v1.BondMode, bool) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	i := h.index(bond)
@@ -129,7 +129,7 @@ func (h *Host) Mode(bond string) (v1alpha1.BondMode, bool) {
 // While a hold from HoldSets is in place it first waits for its release;
 // if ctx ends meanwhile it returns ctx's error and changes nothing. A fault
 // from FailSet is returned without changing anything.
-func (h *Host) SetBondMode(ctx context.Context, bond string, mode v1alpha1.BondMode) error {
+func (h *Host) SetBondMode(ctx context.Context, bond string, mode v1.BondMode) error {
 	h.mu.Lock()
 	hold := h.setHold
 	h.mu.Unlock()
@@ -139,7 +139,7 @@ func (h *Host) SetBondMode(ctx context.Context, bond string, mode v1alpha1.BondM
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	if !slices.Contains(v1alpha1.BondModes, mode) {
+	if !slices.Contains(v1.BondModes, mode) {
 		return fmt.Errorf("simulated host: %q is not a bond mode", mode)
 	}
 	h.mu.Lock()
@@ -244,7 +244,7 @@ func (h *Host) HoldProbes() *Hold {
 // index returns the position of the named bond, or -1. The caller holds
 // h.mu.
 func (h *Host) index(bond string) int {
-	return slices.IndexFunc(h.bonds, func(b v1alpha1.Bond) bool { return b.Name == bond })
+	return slices.IndexFunc(h.bonds, func(b v1.Bond) bool { return b.Name == bond })
 }
 
 func (h *Host) noBond(bond string) error {

@@ -12,22 +12,22 @@ import (
 
 	"github.com/nodewright/nodewright/agent"
 	"github.com/nodewright/nodewright/agent/simhost"
-	"github.com/nodewright/nodewright/schema/v1alpha1"
+	v1 "github.com/nodewright/nodewright/schema/v1alpha1"
 )
 
 func TestSetBondModeJournals(t *testing.T) {
 	ctx := context.Background()
-	h := simhost.New(v1alpha1.Bond{Name: "bond0", Mode: v1alpha1.BondActiveBackup, Slaves: []string{"eth0", "eth1"}})
+	h := simhost.New(v1.Bond{Name: "bond0", Mode: v1.BondActiveBackup, Slaves: []string{"eth0", "eth1"}})
 	at := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
 	h.SetClock(func() time.Time { return at })
 
-	require.NoError(t, h.SetBondMode(ctx, "bond0", v1alpha1.Bond8023AD))
+	require.NoError(t, h.SetBondMode(ctx, "bond0", v1.Bond8023AD))
 	mode, err := h.BondMode(ctx, "bond0")
 	require.NoError(t, err)
-	assert.Equal(t, v1alpha1.Bond8023AD, mode)
-	assert.Equal(t, []simhost.Entry{{Time: at, Bond: "bond0", From: v1alpha1.BondActiveBackup, To: v1alpha1.Bond8023AD}}, h.Journal())
+	assert.Equal(t, v1.Bond8023AD, mode)
+	assert.Equal(t, []simhost.Entry{{Time: at, Bond: "bond0", From: v1.BondActiveBackup, To: v1.Bond8023AD}}, h.Journal())
 
-	assert.ErrorContains(t, h.SetBondMode(ctx, "bond9", v1alpha1.Bond8023AD), `no bond "bond9"`)
+	assert.ErrorContains(t, h.SetBondMode(ctx, "bond9", v1.Bond8023AD), `no bond "bond9"`)
 	assert.ErrorContains(t, h.SetBondMode(ctx, "bond0", "mode4"), "not a bond mode")
 	_, err = h.BondMode(ctx, "bond9")
 	assert.Error(t, err)
@@ -36,15 +36,15 @@ func TestSetBondModeJournals(t *testing.T) {
 
 func TestFaults(t *testing.T) {
 	ctx := context.Background()
-	h := simhost.New(v1alpha1.Bond{Name: "bond0", Mode: v1alpha1.BondActiveBackup})
+	h := simhost.New(v1.Bond{Name: "bond0", Mode: v1.BondActiveBackup})
 	boom := errors.New("boom")
 
 	h.FailSet(boom)
-	assert.ErrorIs(t, h.SetBondMode(ctx, "bond0", v1alpha1.Bond8023AD), boom)
+	assert.ErrorIs(t, h.SetBondMode(ctx, "bond0", v1.Bond8023AD), boom)
 	mode, _ := h.Mode("bond0")
-	assert.Equal(t, v1alpha1.BondActiveBackup, mode, "a failed set changes nothing")
+	assert.Equal(t, v1.BondActiveBackup, mode, "a failed set changes nothing")
 	h.FailSet(nil)
-	assert.NoError(t, h.SetBondMode(ctx, "bond0", v1alpha1.Bond8023AD))
+	assert.NoError(t, h.SetBondMode(ctx, "bond0", v1.Bond8023AD))
 
 	gw := agent.Probe{Kind: agent.ProbeGateway, Target: "10.0.0.1"}
 	peer := agent.Probe{Kind: agent.ProbePeer, Target: "node-b"}
@@ -59,24 +59,24 @@ func TestFaults(t *testing.T) {
 	h.FailSet(boom)
 	h.ClearFaults()
 	assert.NoError(t, h.Probe(ctx, peer))
-	assert.NoError(t, h.SetBondMode(ctx, "bond0", v1alpha1.BondActiveBackup))
+	assert.NoError(t, h.SetBondMode(ctx, "bond0", v1.BondActiveBackup))
 }
 
 func TestHoldSets(t *testing.T) {
-	h := simhost.New(v1alpha1.Bond{Name: "bond0", Mode: v1alpha1.BondActiveBackup})
+	h := simhost.New(v1.Bond{Name: "bond0", Mode: v1.BondActiveBackup})
 	hold := h.HoldSets()
 
 	// A held call whose context ends changes nothing.
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- h.SetBondMode(ctx, "bond0", v1alpha1.Bond8023AD) }()
+	go func() { done <- h.SetBondMode(ctx, "bond0", v1.Bond8023AD) }()
 	<-hold.Entered()
 	cancel()
 	assert.ErrorIs(t, <-done, context.Canceled)
 	assert.Empty(t, h.Journal())
 
 	// A released hold lets calls through.
-	go func() { done <- h.SetBondMode(context.Background(), "bond0", v1alpha1.Bond8023AD) }()
+	go func() { done <- h.SetBondMode(context.Background(), "bond0", v1.Bond8023AD) }()
 	hold.Release()
 	assert.NoError(t, <-done)
 	assert.Len(t, h.Journal(), 1)
@@ -84,8 +84,8 @@ func TestHoldSets(t *testing.T) {
 }
 
 func TestFromProfile(t *testing.T) {
-	p := &v1alpha1.EdgeProfile{Spec: v1alpha1.EdgeProfileSpec{Site: "edge-1", Nodes: []v1alpha1.Node{
-		{Name: "n1", Bonds: []v1alpha1.Bond{{Name: "bond0", Mode: v1alpha1.BondActiveBackup, Slaves: []string{"eno1", "eno2"}}}},
+	p := &v1.EdgeProfile{Spec: v1.EdgeProfileSpec{Site: "edge-1", Nodes: []v1.Node{
+		{Name: "n1", Bonds: []v1.Bond{{Name: "bond0", Mode: v1.BondActiveBackup, Slaves: []string{"eno1", "eno2"}}}},
 		{Name: "n2"},
 	}}}
 	h, err := simhost.FromProfile(p, "n1")
@@ -101,12 +101,12 @@ func TestFromProfile(t *testing.T) {
 }
 
 func TestConcurrentUse(t *testing.T) {
-	h := simhost.New(v1alpha1.Bond{Name: "bond0", Mode: v1alpha1.BondActiveBackup})
+	h := simhost.New(v1.Bond{Name: "bond0", Mode: v1.BondActiveBackup})
 	ctx := context.Background()
 	var wg sync.WaitGroup
 	for i := range 8 {
 		wg.Go(func() {
-			mode := v1alpha1.BondModes[i%len(v1alpha1.BondModes)]
+			mode := v1.BondModes[i%len(v1.BondModes)]
 			for range 50 {
 				_ = h.SetBondMode(ctx, "bond0", mode)
 				_, _ = h.Bonds(ctx)

@@ -14,7 +14,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/nodewright/nodewright/fleet/view"
-	"github.com/nodewright/nodewright/schema/v1alpha1"
+	v1 "github.com/nodewright/nodewright/schema/v1alpha1"
 	"github.com/nodewright/nodewright/source/trust"
 )
 
@@ -90,7 +90,7 @@ func (o *auditVerifyOptions) run(ctx context.Context, stdout, stderr io.Writer) 
 			return usageError("trust root is invalid:\n%v", err)
 		}
 	}
-	ctx, stop := interruptible(ctx)
+	ctx, stop := commandContext(ctx)
 	defer stop()
 	r, err := o.repo.open(ctx, stderr, true)
 	if err != nil {
@@ -226,7 +226,7 @@ func (o *auditLogOptions) filter(now time.Time) (view.Filter, error) {
 	if op := o.operation; op != "" {
 		if kind, name, ok := strings.Cut(op, "/"); ok {
 			f.Kind, f.Name = kind, name
-		} else if slices.Contains(v1alpha1.OperationKinds, op) {
+		} else if slices.Contains(v1.OperationKinds, op) {
 			f.Kind = op
 		} else {
 			f.Name = op
@@ -253,7 +253,7 @@ func (o *auditLogOptions) run(ctx context.Context, stdout, stderr io.Writer) err
 	if err != nil {
 		return err
 	}
-	ctx, stop := interruptible(ctx)
+	ctx, stop := commandContext(ctx)
 	defer stop()
 	r, err := o.repo.open(ctx, stderr, false)
 	if err != nil {
@@ -269,7 +269,7 @@ func (o *auditLogOptions) run(ctx context.Context, stdout, stderr io.Writer) err
 	}
 	if o.output == "json" {
 		if recs == nil {
-			recs = []v1alpha1.AuditRecord{}
+			recs = []v1.AuditRecord{}
 		}
 		if err := writeJSON(stdout, recs); err != nil {
 			return err
@@ -283,7 +283,7 @@ func (o *auditLogOptions) run(ctx context.Context, stdout, stderr io.Writer) err
 	return nil
 }
 
-func printAuditLog(w io.Writer, recs []v1alpha1.AuditRecord) error {
+func printAuditLog(w io.Writer, recs []v1.AuditRecord) error {
 	if len(recs) == 0 {
 		_, err := fmt.Fprintln(w, "no audit records match")
 		return err

@@ -17,7 +17,7 @@ import (
 
 	"github.com/nodewright/nodewright/fleet/statusbranch"
 	"github.com/nodewright/nodewright/reconciler/audit"
-	"github.com/nodewright/nodewright/schema/v1alpha1"
+	v1 "github.com/nodewright/nodewright/schema/v1alpha1"
 )
 
 // BenchmarkFleetStatus times "nodewright fleet status" over status branches
@@ -150,26 +150,26 @@ func buildStatusBranch(b *testing.B, dir string, n int) string {
 		if i%10 == 0 {
 			ago = 3 * time.Hour // silent: Unknown
 		}
-		st := v1alpha1.ClusterStatus{
+		st := v1.ClusterStatus{
 			Cluster: name, Site: site, AppliedCommit: fleetCommit, PolicyVersion: 4,
-			Operations: []v1alpha1.OperationSummary{
+			Operations: []v1.OperationSummary{
 				{Kind: "BondModeFlipPlan", Name: "bond0-to-lacp", Phase: phases[i%len(phases)], Progress: fmt.Sprintf("%d/3 nodes", i%4)},
 				{Kind: "ReplicationUpgrade", Name: "rg-storage", Phase: "Succeeded"},
 			},
-			Nodes: v1alpha1.NodeHealthSummary{Total: 3, Ready: 3 - i%7/6},
+			Nodes: v1.NodeHealthSummary{Total: 3, Ready: 3 - i%7/6},
 			Time:  metav1.NewTime(now.Add(-ago)),
 		}
 		if i%97 == 0 {
-			st.Operations = append(st.Operations, v1alpha1.OperationSummary{Kind: "VMVolumeMigration", Name: "db", Phase: "Halted"})
+			st.Operations = append(st.Operations, v1.OperationSummary{Kind: "VMVolumeMigration", Name: "db", Phase: "Halted"})
 		}
 		status, _, err := statusbranch.EncodeStatus(st, 0)
 		if err != nil {
 			b.Fatal(err)
 		}
-		var log v1alpha1.AuditLog
+		var log v1.AuditLog
 		var jsonl bytes.Buffer
 		for j := range 10 {
-			rec := audit.Append(&log, v1alpha1.AuditRecord{Time: metav1.NewTime(now.Add(-time.Duration(10-j) * time.Minute)),
+			rec := audit.Append(&log, v1.AuditRecord{Time: metav1.NewTime(now.Add(-time.Duration(10-j) * time.Minute)),
 				Cluster: name, Site: site, Kind: "BondModeFlipPlan", Name: "bond0-to-lacp", From: phases[j%len(phases)], To: phases[(j+1)%len(phases)],
 				Reason: "StepDone", Message: "step done", Actor: "nodewright-reconciler", SourceCommit: fleetCommit})
 			line, err := json.Marshal(rec)

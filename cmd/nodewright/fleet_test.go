@@ -16,7 +16,7 @@ import (
 
 	"github.com/nodewright/nodewright/fleet/view"
 	"github.com/nodewright/nodewright/fleet/view/viewtest"
-	"github.com/nodewright/nodewright/schema/v1alpha1"
+	v1 "github.com/nodewright/nodewright/schema/v1alpha1"
 	"github.com/nodewright/nodewright/test/harness"
 )
 
@@ -39,14 +39,14 @@ func cliFleet(t *testing.T) *viewtest.Fleet {
 		viewtest.Spec{Name: "charlie", Site: "north", Key: harness.NewSSHKey(t, "charlie")},
 	)
 	f.Report("alpha", f.Status("alpha", 5*time.Minute, 3, 3,
-		v1alpha1.OperationSummary{Kind: "BondModeFlipPlan", Name: "bond0-to-lacp", Phase: "Flip", Progress: "1/3 nodes"}),
+		v1.OperationSummary{Kind: "BondModeFlipPlan", Name: "bond0-to-lacp", Phase: "Flip", Progress: "1/3 nodes"}),
 		f.Transition("alpha", "BondModeFlipPlan", "bond0-to-lacp", "Pending", "AwaitingApproval", "ApprovalRequired", 40*time.Minute),
 		f.Transition("alpha", "BondModeFlipPlan", "bond0-to-lacp", "AwaitingApproval", "Preflight", "Approved", 30*time.Minute),
 		f.Transition("alpha", "BondModeFlipPlan", "bond0-to-lacp", "Preflight", "Flip", "PreflightPassed", 20*time.Minute))
 	f.Report("bravo", f.Status("bravo", 3*time.Hour+10*time.Minute, 2, 2),
 		f.Transition("bravo", "ReplicationUpgrade", "rg-2", "Pending", "AwaitingApproval", "ApprovalRequired", 4*time.Hour))
 	f.Report("charlie", f.Status("charlie", 2*time.Minute, 2, 3,
-		v1alpha1.OperationSummary{Kind: "VMVolumeMigration", Name: "db", Phase: "Halted", Progress: "Copying failed"}),
+		v1.OperationSummary{Kind: "VMVolumeMigration", Name: "db", Phase: "Halted", Progress: "Copying failed"}),
 		f.Transition("charlie", "VMVolumeMigration", "db", "Copying", "Halted", "CopyFailed", 10*time.Minute))
 	return f
 }
@@ -186,7 +186,7 @@ func TestFleetAndAuditCommands(t *testing.T) {
 		for _, c := range cases {
 			stdout, stderr, code := cli(t, append([]string{"audit", "log", "--repo", f.Dir, "-o", "json"}, c.args...)...)
 			require.Equal(t, 0, code, stderr)
-			var recs []v1alpha1.AuditRecord
+			var recs []v1.AuditRecord
 			require.NoError(t, json.Unmarshal([]byte(stdout), &recs))
 			var got []string
 			for _, r := range recs {

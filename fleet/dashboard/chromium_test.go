@@ -15,7 +15,7 @@ import (
 	"github.com/nodewright/nodewright/fleet/dashboard"
 	"github.com/nodewright/nodewright/fleet/view"
 	"github.com/nodewright/nodewright/fleet/view/viewtest"
-	"github.com/nodewright/nodewright/schema/v1alpha1"
+	v1 "github.com/nodewright/nodewright/schema/v1alpha1"
 	"github.com/nodewright/nodewright/test/harness"
 )
 
@@ -35,12 +35,12 @@ func TestDashboardInChromium(t *testing.T) {
 		viewtest.Spec{Name: "edge-south-1", Site: "south", Key: harness.NewSSHKey(t, "edge-south-1")},
 	)
 	f.Report("edge-north-1", f.Status("edge-north-1", 2*time.Minute, 3, 3,
-		v1alpha1.OperationSummary{Kind: "BondModeFlipPlan", Name: "bond0-to-lacp", Phase: "Flip", Progress: "1/3 nodes"}),
+		v1.OperationSummary{Kind: "BondModeFlipPlan", Name: "bond0-to-lacp", Phase: "Flip", Progress: "1/3 nodes"}),
 		f.Transition("edge-north-1", "BondModeFlipPlan", "bond0-to-lacp", "Pending", "AwaitingApproval", "ApprovalRequired", 30*time.Minute),
 		f.Transition("edge-north-1", "BondModeFlipPlan", "bond0-to-lacp", "AwaitingApproval", "Preflight", "Approved", 20*time.Minute))
 	f.Report("edge-north-2", f.Status("edge-north-2", 5*time.Hour, 2, 2))
 	f.Report("edge-south-1", f.Status("edge-south-1", time.Minute, 1, 2,
-		v1alpha1.OperationSummary{Kind: "VMVolumeMigration", Name: "db-volume", Phase: "Halted", Progress: "Copying failed"}),
+		v1.OperationSummary{Kind: "VMVolumeMigration", Name: "db-volume", Phase: "Halted", Progress: "Copying failed"}),
 		f.Transition("edge-south-1", "VMVolumeMigration", "db-volume", "Copying", "Halted", "CopyFailed", 3*time.Minute))
 
 	r, err := view.Open(context.Background(), view.Source{Repo: f.Dir})

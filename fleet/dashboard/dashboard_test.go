@@ -14,31 +14,31 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/nodewright/nodewright/fleet/view"
-	"github.com/nodewright/nodewright/schema/v1alpha1"
+	v1 "github.com/nodewright/nodewright/schema/v1alpha1"
 )
 
 var now = time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
 
 func tp(t time.Time) *time.Time { return &t }
 
-func fixture() (*view.Fleet, []v1alpha1.AuditRecord) {
+func fixture() (*view.Fleet, []v1.AuditRecord) {
 	f := &view.Fleet{
 		Repo: "https://git.example.test/fleet.git", Branch: "nodewright/status", Commit: strings.Repeat("a", 40),
 		FleetBranch: "main", FleetCommit: strings.Repeat("b", 40), GeneratedAt: now, StaleAfter: view.Duration(time.Hour),
 		Clusters: []view.Cluster{
 			{Name: "edge-1", Site: "north", AppliedCommit: strings.Repeat("b", 40), AppliedCommitTime: tp(now.Add(-50 * time.Hour)), AppliedIsFleetTip: true,
-				PolicyVersion: 3, Nodes: v1alpha1.NodeHealthSummary{Total: 3, Ready: 3}, LastReport: tp(now.Add(-time.Minute)),
+				PolicyVersion: 3, Nodes: v1.NodeHealthSummary{Total: 3, Ready: 3}, LastReport: tp(now.Add(-time.Minute)),
 				Operations: []view.Operation{{Kind: "BondModeFlipPlan", Name: "bond0", Phase: "Flip", Progress: "1/3 nodes", State: view.InFlight}},
 				Health:     view.Healthy, Summary: "Healthy (3/3 nodes ready)"},
-			{Name: "edge-2", Site: "south", PolicyVersion: 3, Nodes: v1alpha1.NodeHealthSummary{Total: 2, Ready: 1}, LastReport: tp(now.Add(-3 * time.Hour)),
+			{Name: "edge-2", Site: "south", PolicyVersion: 3, Nodes: v1.NodeHealthSummary{Total: 2, Ready: 1}, LastReport: tp(now.Add(-3 * time.Hour)),
 				Operations: []view.Operation{{Kind: "VMVolumeMigration", Name: "db", Phase: "Halted", State: view.Failed}},
 				Health:     view.Unknown, Summary: "Unknown (last report 3h ago)"},
-			{Name: "edge-4", Site: "west", Nodes: v1alpha1.NodeHealthSummary{Total: 1, Ready: 1}, LastReport: tp(now), Health: view.Degraded, Summary: "Degraded (1/1 nodes ready, 7 failed operations)",
+			{Name: "edge-4", Site: "west", Nodes: v1.NodeHealthSummary{Total: 1, Ready: 1}, LastReport: tp(now), Health: view.Degraded, Summary: "Degraded (1/1 nodes ready, 7 failed operations)",
 				Operations: []view.Operation{{Kind: "ReplicationUpgrade", Name: "rg-0", Phase: "Placing", State: view.InFlight}}, Truncated: true, TotalOperations: 300, InFlight: 12, FailedOperations: 7},
 			{Name: "edge-3", Health: view.Invalid, Summary: "Invalid: bad", Problem: "clusters/edge-3/status.yaml:3: nodez: unknown field", Operations: []view.Operation{}},
 		},
 	}
-	recs := []v1alpha1.AuditRecord{
+	recs := []v1.AuditRecord{
 		{Seq: 1, Time: metav1.NewTime(now.Add(-2 * time.Hour)), Cluster: "edge-1", Site: "north", Kind: "BondModeFlipPlan", Name: "bond0", From: "Pending", To: "AwaitingApproval", Reason: "ApprovalRequired", Message: "needs 2 approvals <script>alert(1)</script>", Actor: "nodewright-reconciler"},
 		{Seq: 2, Time: metav1.NewTime(now.Add(-time.Hour)), Cluster: "edge-1", Site: "north", Kind: "BondModeFlipPlan", Name: "bond0", From: "AwaitingApproval", To: "Preflight", Reason: "Approved", Actor: "nodewright-reconciler"},
 	}
@@ -85,9 +85,9 @@ func TestRenderIsSelfContained(t *testing.T) {
 
 func TestRenderCapsTheAuditLog(t *testing.T) {
 	f, _ := fixture()
-	var recs []v1alpha1.AuditRecord
+	var recs []v1.AuditRecord
 	for i := range MaxAuditRecords + 3 {
-		recs = append(recs, v1alpha1.AuditRecord{Seq: int64(i + 1), Time: metav1.NewTime(now.Add(-time.Duration(i) * time.Second)), Cluster: "edge-1", Kind: "K", Name: "n"})
+		recs = append(recs, v1.AuditRecord{Seq: int64(i + 1), Time: metav1.NewTime(now.Add(-time.Duration(i) * time.Second)), Cluster: "edge-1", Kind: "K", Name: "n"})
 	}
 	var b bytes.Buffer
 	require.NoError(t, Render(&b, f, recs))

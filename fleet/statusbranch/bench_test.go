@@ -11,7 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/nodewright/nodewright/fleet/statusbranch"
-	"github.com/nodewright/nodewright/schema/v1alpha1"
+	v1 "github.com/nodewright/nodewright/schema/v1alpha1"
 )
 
 // BenchmarkConcurrentWriters has 200 clusters write their status and audit
@@ -29,7 +29,7 @@ func BenchmarkConcurrentWriters(b *testing.B) {
 		name  string
 		w     *statusbranch.Writer
 		chain *chain
-		last  v1alpha1.ClusterStatus
+		last  v1.ClusterStatus
 	}
 	members := make([]*member, writers)
 	for i := range members {

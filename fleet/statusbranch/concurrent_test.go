@@ -13,7 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/nodewright/nodewright/fleet/statusbranch"
-	"github.com/nodewright/nodewright/schema/v1alpha1"
+	v1 "github.com/nodewright/nodewright/schema/v1alpha1"
 )
 
 // TestConcurrentClustersLoseNoUpdate has 50 clusters write to one branch at
@@ -30,7 +30,7 @@ func TestConcurrentClustersLoseNoUpdate(t *testing.T) {
 		name  string
 		w     *statusbranch.Writer
 		chain *chain
-		last  v1alpha1.ClusterStatus
+		last  v1.ClusterStatus
 	}
 	members := make([]*member, clusters)
 	for i := range members {
@@ -101,7 +101,7 @@ func TestUnreachableRemoteQueuesAndCatchesUpInOrder(t *testing.T) {
 	online := runGit(t, srv.Bare, "rev-parse", branch)
 
 	g.down()
-	var statuses []v1alpha1.ClusterStatus
+	var statuses []v1.ClusterStatus
 	for n := 1; n <= 3; n++ {
 		st := report("edge-010", n, n)
 		err := w.Write(ctx, st, c.next(2))

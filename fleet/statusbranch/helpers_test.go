@@ -17,7 +17,7 @@ import (
 
 	"github.com/nodewright/nodewright/fleet/statusbranch"
 	"github.com/nodewright/nodewright/reconciler/audit"
-	"github.com/nodewright/nodewright/schema/v1alpha1"
+	v1 "github.com/nodewright/nodewright/schema/v1alpha1"
 	"github.com/nodewright/nodewright/test/harness"
 )
 
@@ -107,17 +107,17 @@ func newWriter(t testTB, url, cluster string, s statusbranch.Signer) *statusbran
 var t0 = time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
 
 // report makes a cluster status with ops operations, at t0 plus n seconds.
-func report(cluster string, n, ops int) v1alpha1.ClusterStatus {
-	st := v1alpha1.ClusterStatus{
+func report(cluster string, n, ops int) v1.ClusterStatus {
+	st := v1.ClusterStatus{
 		Cluster:       cluster,
 		Site:          "site-" + cluster,
 		AppliedCommit: fmt.Sprintf("%040x", n+1),
 		PolicyVersion: 3,
-		Nodes:         v1alpha1.NodeHealthSummary{Total: 3, Ready: 3},
+		Nodes:         v1.NodeHealthSummary{Total: 3, Ready: 3},
 		Time:          metav1.NewTime(t0.Add(time.Duration(n) * time.Second)),
 	}
 	for i := 0; i < ops; i++ {
-		st.Operations = append(st.Operations, v1alpha1.OperationSummary{
+		st.Operations = append(st.Operations, v1.OperationSummary{
 			Kind: "BondModeFlipPlan", Name: fmt.Sprintf("bondflip-%04d", i), Phase: "Flip", Progress: fmt.Sprintf("%d/3 nodes", i%3),
 		})
 	}
@@ -127,13 +127,13 @@ func report(cluster string, n, ops int) v1alpha1.ClusterStatus {
 // chain is a cluster's audit chain, grown as a reconciler would.
 type chain struct {
 	cluster string
-	log     v1alpha1.AuditLog
-	all     []v1alpha1.AuditRecord
+	log     v1.AuditLog
+	all     []v1.AuditRecord
 }
 
 // next appends n records and returns them.
-func (c *chain) next(n int) []v1alpha1.AuditRecord {
-	var out []v1alpha1.AuditRecord
+func (c *chain) next(n int) []v1.AuditRecord {
+	var out []v1.AuditRecord
 	for i := 0; i < n; i++ {
 		seq := c.log.Seq + 1
 		r := audit.Transition{
@@ -150,7 +150,7 @@ func (c *chain) next(n int) []v1alpha1.AuditRecord {
 }
 
 // branchAudit reads and verifies a cluster's audit.jsonl on the branch.
-func branchAudit(t testTB, bare, cluster string) []v1alpha1.AuditRecord {
+func branchAudit(t testTB, bare, cluster string) []v1.AuditRecord {
 	t.Helper()
 	path := "clusters/" + cluster + "/audit.jsonl"
 	data, ok := show(t, bare, path)
@@ -274,7 +274,7 @@ func gitExec(dir string, args ...string) *exec.Cmd {
 
 // hashes lists the records' hashes: a record's identity, whatever time
 // zone its time was read back in.
-func hashes(recs []v1alpha1.AuditRecord) []string {
+func hashes(recs []v1.AuditRecord) []string {
 	out := make([]string, len(recs))
 	for i, r := range recs {
 		out[i] = r.Hash

@@ -9,7 +9,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/nodewright/nodewright/schema/v1alpha1"
+	v1 "github.com/nodewright/nodewright/schema/v1alpha1"
 )
 
 func TestQueueSurvivesRestarts(t *testing.T) {
@@ -17,7 +17,7 @@ func TestQueueSurvivesRestarts(t *testing.T) {
 	q, err := openQueue(dir)
 	require.NoError(t, err)
 	for i := 1; i <= 3; i++ {
-		seq, err := q.add(update{Queued: time.Unix(int64(i), 0), Status: v1alpha1.ClusterStatus{Cluster: "a", PolicyVersion: i}})
+		seq, err := q.add(update{Queued: time.Unix(int64(i), 0), Status: v1.ClusterStatus{Cluster: "a", PolicyVersion: i}})
 		require.NoError(t, err)
 		assert.Equal(t, uint64(i), seq)
 	}
@@ -42,7 +42,7 @@ func TestQueueSurvivesRestarts(t *testing.T) {
 	entries, err := os.ReadDir(filepath.Join(dir, updatesDir))
 	require.NoError(t, err)
 	assert.Len(t, entries, 1)
-	seq, err := q.add(update{Status: v1alpha1.ClusterStatus{Cluster: "a"}})
+	seq, err := q.add(update{Status: v1.ClusterStatus{Cluster: "a"}})
 	require.NoError(t, err)
 	assert.Equal(t, uint64(4), seq, "sequence numbers never repeat")
 

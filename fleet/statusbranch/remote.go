@@ -218,7 +218,7 @@ func (e *rejectedError) raced() bool {
 // the remote could not be talked to at all.
 func (r *remote) wrap(op string, err error) error {
 	if unreachable(err) {
-		return fmt.Errorf("status branch %s: %s: %w: %v", r.shown, op, ErrUnreachable, err)
+		return fmt.Errorf("status branch %s: %s: %w: %w", r.shown, op, ErrUnreachable, err)
 	}
 	return fmt.Errorf("status branch %s: %s: %w", r.shown, op, err)
 }

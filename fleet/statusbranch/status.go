@@ -16,7 +16,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	sigyaml "sigs.k8s.io/yaml"
 
-	"github.com/nodewright/nodewright/schema/v1alpha1"
+	v1 "github.com/nodewright/nodewright/schema/v1alpha1"
 )
 
 // DefaultBudget is the size status.yaml may reach before it is cut to a
@@ -33,7 +33,7 @@ const MaxStatusBytes = 4 << 20
 // and counts of all operations.
 type Status struct {
 	// ClusterStatus is the report, its fields inline at the top level.
-	v1alpha1.ClusterStatus `json:",inline"`
+	v1.ClusterStatus `json:",inline"`
 	// Truncated is true when Operations holds only the first operations of
 	// the report because the full report was larger than the budget.
 	Truncated bool `json:"truncated,omitempty"`
@@ -50,7 +50,7 @@ type Status struct {
 // larger than budget bytes (DefaultBudget when budget is 0 or less), the
 // summary keeps the operations from the start that fit in budget. A summary
 // without operations is returned even if it is larger than budget.
-func EncodeStatus(st v1alpha1.ClusterStatus, budget int) ([]byte, bool, error) {
+func EncodeStatus(st v1.ClusterStatus, budget int) ([]byte, bool, error) {
 	if budget <= 0 {
 		budget = DefaultBudget
 	}
@@ -62,7 +62,7 @@ func EncodeStatus(st v1alpha1.ClusterStatus, budget int) ([]byte, bool, error) {
 		return full, false, nil
 	}
 	summary := Status{
-		ClusterStatus: v1alpha1.ClusterStatus{
+		ClusterStatus: v1.ClusterStatus{
 			Cluster:       st.Cluster,
 			Site:          st.Site,
 			AppliedCommit: st.AppliedCommit,
@@ -321,20 +321,20 @@ func (p *parser) status(n *yaml.Node, st *Status) error {
 	return nil
 }
 
-func (p *parser) operations(n *yaml.Node, path string) ([]v1alpha1.OperationSummary, error) {
+func (p *parser) operations(n *yaml.Node, path string) ([]v1.OperationSummary, error) {
 	if isNull(n) {
 		return nil, nil
 	}
 	if n.Kind != yaml.SequenceNode {
 		return nil, p.fail(n, path, "expected a list of operations, got %s", describe(n))
 	}
-	ops := make([]v1alpha1.OperationSummary, 0, len(n.Content))
+	ops := make([]v1.OperationSummary, 0, len(n.Content))
 	for i, item := range n.Content {
 		at := fmt.Sprintf("%s[%d]", path, i)
 		if item.Kind == yaml.AliasNode {
 			return nil, p.fail(item, at, "aliases are not allowed")
 		}
-		var op v1alpha1.OperationSummary
+		var op v1.OperationSummary
 		have := map[string]bool{}
 		err := p.fields(item, at, func(key string, v *yaml.Node, field string) (bool, error) {
 			var err error
@@ -366,8 +366,8 @@ func (p *parser) operations(n *yaml.Node, path string) ([]v1alpha1.OperationSumm
 	return ops, nil
 }
 
-func (p *parser) nodes(n *yaml.Node, path string) (v1alpha1.NodeHealthSummary, error) {
-	var h v1alpha1.NodeHealthSummary
+func (p *parser) nodes(n *yaml.Node, path string) (v1.NodeHealthSummary, error) {
+	var h v1.NodeHealthSummary
 	have := map[string]bool{}
 	err := p.fields(n, path, func(key string, v *yaml.Node, field string) (bool, error) {
 		var err error

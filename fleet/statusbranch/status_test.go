@@ -13,7 +13,7 @@ import (
 	sigyaml "sigs.k8s.io/yaml"
 
 	"github.com/nodewright/nodewright/fleet/statusbranch"
-	"github.com/nodewright/nodewright/schema/v1alpha1"
+	v1 "github.com/nodewright/nodewright/schema/v1alpha1"
 )
 
 func TestEncodeStatusBudget(t *testing.T) {
@@ -77,10 +77,10 @@ func TestParseStatusIsStrict(t *testing.T) {
 		"nodes:\n  total: 3\n  ready: 2\ntime: \"2025-03-01T12:00:00Z\"\n"
 	st, err := statusbranch.ParseStatus("status.yaml", []byte(valid))
 	require.NoError(t, err)
-	assert.Equal(t, v1alpha1.ClusterStatus{
+	assert.Equal(t, v1.ClusterStatus{
 		Cluster: "edge-042", Site: "edge", AppliedCommit: "0123", PolicyVersion: 4,
-		Operations: []v1alpha1.OperationSummary{{Kind: "BondModeFlipPlan", Name: "bondflip", Phase: "Flip", Progress: "1/3 nodes"}},
-		Nodes:      v1alpha1.NodeHealthSummary{Total: 3, Ready: 2},
+		Operations: []v1.OperationSummary{{Kind: "BondModeFlipPlan", Name: "bondflip", Phase: "Flip", Progress: "1/3 nodes"}},
+		Nodes:      v1.NodeHealthSummary{Total: 3, Ready: 2},
 		Time:       metav1.NewTime(time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)),
 	}, st.ClusterStatus)
 
@@ -178,10 +178,10 @@ func FuzzEncodeStatus(f *testing.F) {
 		if cluster == "" || ready < 0 || ready > 1000 {
 			return
 		}
-		st := v1alpha1.ClusterStatus{
+		st := v1.ClusterStatus{
 			Cluster: cluster, Site: kind, AppliedCommit: name, PolicyVersion: ready,
-			Operations: []v1alpha1.OperationSummary{{Kind: kind, Name: name, Phase: phase, Progress: progress}},
-			Nodes:      v1alpha1.NodeHealthSummary{Total: ready, Ready: ready},
+			Operations: []v1.OperationSummary{{Kind: kind, Name: name, Phase: phase, Progress: progress}},
+			Nodes:      v1.NodeHealthSummary{Total: ready, Ready: ready},
 		}
 		data, truncated, err := statusbranch.EncodeStatus(st, statusbranch.MaxStatusBytes)
 		if err != nil || truncated {
@@ -199,7 +199,7 @@ func FuzzEncodeStatus(f *testing.F) {
 
 // equalStatus compares reports as JSON does: strings after the UTF-8
 // repair encoding/json applies.
-func equalStatus(a, b v1alpha1.ClusterStatus) bool {
+func equalStatus(a, b v1.ClusterStatus) bool {
 	fix := func(s string) string {
 		b, _ := json.Marshal(s)
 		var out string

@@ -17,7 +17,7 @@ import (
 	"github.com/go-git/go-git/v5/storage/memory"
 
 	"github.com/nodewright/nodewright/reconciler/audit"
-	"github.com/nodewright/nodewright/schema/v1alpha1"
+	v1 "github.com/nodewright/nodewright/schema/v1alpha1"
 )
 
 // Names in the branch's tree.
@@ -161,7 +161,7 @@ type head struct {
 	// audit is audit.jsonl's content and chainHead its last record.
 	audit      []byte
 	auditBlob  plumbing.Hash
-	chainHead  v1alpha1.AuditLog
+	chainHead  v1.AuditLog
 	auditLines int
 }
 
@@ -238,7 +238,7 @@ func (h *head) readChainHead(cluster string) error {
 	if err != nil {
 		return fmt.Errorf("%s line %d on the branch is not a valid audit record, refusing to append: %w", name, h.auditLines, err)
 	}
-	h.chainHead = v1alpha1.AuditLog{Seq: recs[0].Seq, Hash: recs[0].Hash}
+	h.chainHead = v1.AuditLog{Seq: recs[0].Seq, Hash: recs[0].Hash}
 	return nil
 }
 
@@ -285,7 +285,7 @@ func (b *build) apply(h *head, u update) (*head, error) {
 	if err != nil {
 		return nil, err
 	}
-	var fresh []v1alpha1.AuditRecord
+	var fresh []v1.AuditRecord
 	for _, r := range u.Records {
 		if r.Seq > h.chainHead.Seq {
 			fresh = append(fresh, r)
@@ -335,7 +335,7 @@ func (b *build) apply(h *head, u update) (*head, error) {
 		own = setEntry(own, auditFile, filemode.Regular, blob)
 		next.audit, next.auditBlob = content, blob
 		last := fresh[len(fresh)-1]
-		next.chainHead = v1alpha1.AuditLog{Seq: last.Seq, Hash: last.Hash}
+		next.chainHead = v1.AuditLog{Seq: last.Seq, Hash: last.Hash}
 		next.auditLines = h.auditLines + len(fresh)
 	}
 	ownHash, err := b.putTree(own)
@@ -410,7 +410,7 @@ func (b *build) commit(tree, parent plumbing.Hash, authored time.Time, msg strin
 
 // commitMessage says what a commit carries, with a trailer naming the
 // cluster for tools that read the log.
-func commitMessage(cluster string, statusChanged bool, records []v1alpha1.AuditRecord) string {
+func commitMessage(cluster string, statusChanged bool, records []v1.AuditRecord) string {
 	var parts []string
 	if statusChanged {
 		parts = append(parts, "status")
@@ -427,7 +427,7 @@ func commitMessage(cluster string, statusChanged bool, records []v1alpha1.AuditR
 
 // encodeRecords writes records as audit.jsonl lines, as encoding/json
 // writes AuditRecord, and checks that each reads back with the same hash.
-func encodeRecords(records []v1alpha1.AuditRecord) ([]byte, error) {
+func encodeRecords(records []v1.AuditRecord) ([]byte, error) {
 	var buf bytes.Buffer
 	for _, r := range records {
 		line, err := json.Marshal(r)
@@ -435,8 +435,11 @@ func encodeRecords(records []v1alpha1.AuditRecord) ([]byte, error) {
 			return nil, fmt.Errorf("encode seq %d: %w", r.Seq, err)
 		}
 		back, err := audit.ParseJSONL("record", bytes.NewReader(line))
-		if err != nil || len(back) != 1 {
-			return nil, fmt.Errorf("seq %d does not read back: %v", r.Seq, err)
+		if err != nil {
+			return nil, fmt.Errorf("seq %d does not read back: %w", r.Seq, err)
+		}
+		if len(back) != 1 {
+			return nil, fmt.Errorf("seq %d does not read back: %d records", r.Seq, len(back))
 		}
 		if audit.Hash(back[0]) != r.Hash {
 			return nil, fmt.Errorf("seq %d does not survive a JSON round trip (its time or text cannot be represented)", r.Seq)

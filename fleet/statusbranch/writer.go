@@ -14,7 +14,7 @@ import (
 	"github.com/go-git/go-git/v5/plumbing/transport"
 
 	"github.com/nodewright/nodewright/reconciler/audit"
-	"github.com/nodewright/nodewright/schema/v1alpha1"
+	v1 "github.com/nodewright/nodewright/schema/v1alpha1"
 )
 
 // DefaultBranch is the status branch when Writer.Branch is empty.
@@ -231,7 +231,7 @@ func (w *Writer) now() time.Time {
 // kept and sent by the next Write or Flush, also by a new Writer on the
 // same directory after a restart. Any other error means the update was
 // refused and not stored.
-func (w *Writer) Write(ctx context.Context, status v1alpha1.ClusterStatus, records []v1alpha1.AuditRecord) error {
+func (w *Writer) Write(ctx context.Context, status v1.ClusterStatus, records []v1.AuditRecord) error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if err := w.open(); err != nil {
@@ -365,7 +365,7 @@ func (w *Writer) publish(ctx context.Context, batch []update) error {
 			raced++
 			transient = 0 // the server answered
 			if raced >= retry.Attempts {
-				return fmt.Errorf("%w (%d attempts): %v", ErrContention, raced, err)
+				return fmt.Errorf("%w (%d attempts): %w", ErrContention, raced, err)
 			}
 		case errors.Is(err, ErrUnreachable):
 			transient++

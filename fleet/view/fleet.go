@@ -10,7 +10,7 @@ import (
 	"github.com/go-git/go-git/v5/plumbing"
 
 	"github.com/nodewright/nodewright/reconciler/phase"
-	"github.com/nodewright/nodewright/schema/v1alpha1"
+	v1 "github.com/nodewright/nodewright/schema/v1alpha1"
 	"github.com/nodewright/nodewright/source/reason"
 )
 
@@ -31,16 +31,16 @@ type Options struct {
 type Health string
 
 const (
-	// Healthy: a recent report with every node ready and no failed
+	// Healthy means a recent report with every node ready and no failed
 	// operation.
 	Healthy Health = "Healthy"
-	// Degraded: a recent report with nodes not ready or a failed
+	// Degraded means a recent report with nodes not ready or a failed
 	// operation.
 	Degraded Health = "Degraded"
-	// Unknown: the cluster's last report is older than the stale
+	// Unknown means the cluster's last report is older than the stale
 	// threshold (or it never reported); what it said last is still shown.
 	Unknown Health = "Unknown"
-	// Invalid: the cluster's status.yaml cannot be read; Problem says why.
+	// Invalid means the cluster's status.yaml cannot be read; Problem says why.
 	Invalid Health = "Invalid"
 )
 
@@ -129,7 +129,7 @@ type Cluster struct {
 	InFlight         int `json:"inFlight"`
 	FailedOperations int `json:"failedOperations"`
 	// Nodes counts nodes by health.
-	Nodes v1alpha1.NodeHealthSummary `json:"nodes"`
+	Nodes v1.NodeHealthSummary `json:"nodes"`
 	// LastReport is when the cluster made its report.
 	LastReport *time.Time `json:"lastReport,omitempty"`
 	// Health is the cluster's overall state.

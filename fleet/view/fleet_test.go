@@ -14,7 +14,7 @@ import (
 
 	"github.com/nodewright/nodewright/fleet/view"
 	"github.com/nodewright/nodewright/fleet/view/viewtest"
-	"github.com/nodewright/nodewright/schema/v1alpha1"
+	v1 "github.com/nodewright/nodewright/schema/v1alpha1"
 	"github.com/nodewright/nodewright/test/harness"
 )
 
@@ -35,16 +35,16 @@ func buildSampleFleet(t harness.TB) *viewtest.Fleet {
 		viewtest.Spec{Name: "charlie", Site: "north", Key: harness.NewGPGKey(t, "charlie")},
 		viewtest.Spec{Name: "delta", Site: "central", Key: harness.NewSSHKey(t, "delta")},
 	)
-	flip := v1alpha1.OperationSummary{Kind: "BondModeFlipPlan", Name: "bond0-to-lacp", Phase: "Flip", Progress: "1/3 nodes"}
+	flip := v1.OperationSummary{Kind: "BondModeFlipPlan", Name: "bond0-to-lacp", Phase: "Flip", Progress: "1/3 nodes"}
 	f.Report("alpha", f.Status("alpha", 5*time.Minute, 3, 3, flip,
-		v1alpha1.OperationSummary{Kind: "ReplicationUpgrade", Name: "rg-3", Phase: "Succeeded"}),
+		v1.OperationSummary{Kind: "ReplicationUpgrade", Name: "rg-3", Phase: "Succeeded"}),
 		f.Transition("alpha", "BondModeFlipPlan", "bond0-to-lacp", "Pending", "AwaitingApproval", "ApprovalRequired", 40*time.Minute),
 		f.Transition("alpha", "BondModeFlipPlan", "bond0-to-lacp", "AwaitingApproval", "Preflight", "Approved", 30*time.Minute),
 		f.Transition("alpha", "BondModeFlipPlan", "bond0-to-lacp", "Preflight", "Flip", "PreflightPassed", 20*time.Minute))
 	f.Report("bravo", f.Status("bravo", 3*time.Hour+10*time.Minute, 2, 2),
 		f.Transition("bravo", "ReplicationUpgrade", "rg-2", "Pending", "AwaitingApproval", "ApprovalRequired", 4*time.Hour))
 	f.Report("charlie", f.Status("charlie", 2*time.Minute, 2, 3,
-		v1alpha1.OperationSummary{Kind: "VMVolumeMigration", Name: "db", Phase: "Halted", Progress: "Copying failed"}),
+		v1.OperationSummary{Kind: "VMVolumeMigration", Name: "db", Phase: "Halted", Progress: "Copying failed"}),
 		f.Transition("charlie", "VMVolumeMigration", "db", "Copying", "Halted", "CopyFailed", 10*time.Minute))
 	f.Commit(f.Clusters["delta"].Key, "delta: broken report", func(dir string) {
 		p := filepath.Join(dir, "clusters", "delta", "status.yaml")
@@ -206,7 +206,7 @@ func TestStateOf(t *testing.T) {
 
 func TestLoadSummaryReport(t *testing.T) {
 	f := chainFleet(t)
-	var ops []v1alpha1.OperationSummary
+	var ops []v1.OperationSummary
 	for i := range 1000 {
 		phase := "Succeeded"
 		switch {
@@ -215,7 +215,7 @@ func TestLoadSummaryReport(t *testing.T) {
 		case i%100 == 3:
 			phase = "Placing"
 		}
-		ops = append(ops, v1alpha1.OperationSummary{Kind: "ReplicationUpgrade", Name: fmt.Sprintf("resource-group-%04d", i), Phase: phase, Progress: "batch 1/4"})
+		ops = append(ops, v1.OperationSummary{Kind: "ReplicationUpgrade", Name: fmt.Sprintf("resource-group-%04d", i), Phase: phase, Progress: "batch 1/4"})
 	}
 	f.Report("a", f.Status("a", time.Minute, 2, 2, ops...))
 	fl, err := view.Load(open(t, view.Source{Repo: f.Dir}), view.Options{Now: f.Now})

@@ -10,7 +10,7 @@ import (
 	"github.com/go-git/go-git/v5/plumbing"
 
 	"github.com/nodewright/nodewright/reconciler/audit"
-	"github.com/nodewright/nodewright/schema/v1alpha1"
+	v1 "github.com/nodewright/nodewright/schema/v1alpha1"
 	"github.com/nodewright/nodewright/source/reason"
 )
 
@@ -62,7 +62,7 @@ type Filter struct {
 }
 
 // Match reports whether r passes the filter.
-func (f Filter) Match(r v1alpha1.AuditRecord) bool {
+func (f Filter) Match(r v1.AuditRecord) bool {
 	switch {
 	case f.Cluster != "" && r.Cluster != f.Cluster,
 		f.Site != "" && r.Site != f.Site,
@@ -79,9 +79,9 @@ func (f Filter) Match(r v1alpha1.AuditRecord) bool {
 // f's order: by time, then cluster, then seq. It reads records and does not
 // verify their chain (Verify does); a file that cannot be parsed is left
 // out and reported as an AuditBroken problem.
-func Log(r *Repo, f Filter) ([]v1alpha1.AuditRecord, []Problem, error) {
-	var out []v1alpha1.AuditRecord
-	problems, err := eachAuditFile(r, f.Cluster, func(cluster string, recs []v1alpha1.AuditRecord) {
+func Log(r *Repo, f Filter) ([]v1.AuditRecord, []Problem, error) {
+	var out []v1.AuditRecord
+	problems, err := eachAuditFile(r, f.Cluster, func(cluster string, recs []v1.AuditRecord) {
 		for _, rec := range recs {
 			if f.Match(rec) {
 				out = append(out, rec)
@@ -100,7 +100,7 @@ func Log(r *Repo, f Filter) ([]v1alpha1.AuditRecord, []Problem, error) {
 
 // SortRecords orders records by time, then cluster, then seq: oldest first
 // when oldestFirst is set, else newest first.
-func SortRecords(recs []v1alpha1.AuditRecord, oldestFirst bool) {
+func SortRecords(recs []v1.AuditRecord, oldestFirst bool) {
 	sort.SliceStable(recs, func(i, j int) bool {
 		a, b := recs[i], recs[j]
 		if !oldestFirst {
@@ -123,7 +123,7 @@ func SortRecords(recs []v1alpha1.AuditRecord, oldestFirst bool) {
 // eachAuditFile parses the audit.jsonl of every cluster at the tip (or of
 // only one when cluster is set) and hands the records to fn, in cluster
 // name order.
-func eachAuditFile(r *Repo, cluster string, fn func(cluster string, recs []v1alpha1.AuditRecord)) ([]Problem, error) {
+func eachAuditFile(r *Repo, cluster string, fn func(cluster string, recs []v1.AuditRecord)) ([]Problem, error) {
 	tip, err := r.commit(r.Tip)
 	if err != nil {
 		return nil, err

@@ -8,13 +8,13 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/nodewright/nodewright/fleet/view"
-	"github.com/nodewright/nodewright/schema/v1alpha1"
+	v1 "github.com/nodewright/nodewright/schema/v1alpha1"
 )
 
 func TestLogFilters(t *testing.T) {
 	f := sampleFleet(t)
 	r := open(t, view.Source{Repo: f.Dir})
-	ids := func(recs []v1alpha1.AuditRecord) []string {
+	ids := func(recs []v1.AuditRecord) []string {
 		var out []string
 		for _, rec := range recs {
 			out = append(out, rec.Cluster+"#"+string(rune('0'+rec.Seq)))

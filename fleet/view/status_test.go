@@ -11,20 +11,20 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/nodewright/nodewright/fleet/statusbranch"
-	"github.com/nodewright/nodewright/schema/v1alpha1"
+	v1 "github.com/nodewright/nodewright/schema/v1alpha1"
 )
 
-func goodStatus() v1alpha1.ClusterStatus {
-	return v1alpha1.ClusterStatus{
+func goodStatus() v1.ClusterStatus {
+	return v1.ClusterStatus{
 		Cluster:       "edge-1",
 		Site:          "north",
 		AppliedCommit: "0123456789abcdef0123456789abcdef01234567",
 		PolicyVersion: 4,
-		Operations: []v1alpha1.OperationSummary{
+		Operations: []v1.OperationSummary{
 			{Kind: "BondModeFlipPlan", Name: "bond0-to-lacp", Phase: "Flip", Progress: "1/3 nodes"},
 			{Kind: "VMVolumeMigration", Name: "db", Phase: "Halted"},
 		},
-		Nodes: v1alpha1.NodeHealthSummary{Total: 3, Ready: 2},
+		Nodes: v1.NodeHealthSummary{Total: 3, Ready: 2},
 		Time:  metav1.NewTime(time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)),
 	}
 }
@@ -44,7 +44,7 @@ func TestParseStatusReadsTheWritersFormat(t *testing.T) {
 	assert.False(t, got.Truncated)
 
 	for i := range 200 {
-		want.Operations = append(want.Operations, v1alpha1.OperationSummary{Kind: "ReplicationUpgrade", Name: fmt.Sprintf("rg-%03d", i), Phase: "Succeeded"})
+		want.Operations = append(want.Operations, v1.OperationSummary{Kind: "ReplicationUpgrade", Name: fmt.Sprintf("rg-%03d", i), Phase: "Succeeded"})
 	}
 	data, truncated, err = statusbranch.EncodeStatus(want, 2048)
 	require.NoError(t, err)

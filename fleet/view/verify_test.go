@@ -12,7 +12,7 @@ import (
 	"github.com/nodewright/nodewright/fleet/view"
 	"github.com/nodewright/nodewright/fleet/view/viewtest"
 	"github.com/nodewright/nodewright/reconciler/audit"
-	"github.com/nodewright/nodewright/schema/v1alpha1"
+	v1 "github.com/nodewright/nodewright/schema/v1alpha1"
 	"github.com/nodewright/nodewright/source/trust"
 	"github.com/nodewright/nodewright/test/harness"
 )
@@ -213,7 +213,7 @@ func TestVerifyFindsBrokenLinks(t *testing.T) {
 	}
 }
 
-func appendRecord(t *testing.T, f *viewtest.Fleet, cluster string, rec v1alpha1.AuditRecord) {
+func appendRecord(t *testing.T, f *viewtest.Fleet, cluster string, rec v1.AuditRecord) {
 	t.Helper()
 	line, err := json.Marshal(rec)
 	require.NoError(t, err)

@@ -11,11 +11,11 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/nodewright/nodewright/reconciler/audit"
-	"github.com/nodewright/nodewright/schema/v1alpha1"
+	v1 "github.com/nodewright/nodewright/schema/v1alpha1"
 )
 
 // readFile parses and verifies a sink's file.
-func readFile(t *testing.T, path string) []v1alpha1.AuditRecord {
+func readFile(t *testing.T, path string) []v1.AuditRecord {
 	t.Helper()
 	f, err := os.Open(path)
 	require.NoError(t, err)
@@ -62,13 +62,13 @@ func TestFileSinkRefusesBrokenChain(t *testing.T) {
 	other[3].Hash = audit.Hash(other[3])
 	tests := []struct {
 		name    string
-		records []v1alpha1.AuditRecord
+		records []v1.AuditRecord
 		line    int
 	}{
 		{"gap", c[4:], 1},
 		{"fork: prev differs from the last hash", other[3:], 1},
-		{"tampered record in the batch", func() []v1alpha1.AuditRecord {
-			b := append([]v1alpha1.AuditRecord(nil), c[3:]...)
+		{"tampered record in the batch", func() []v1.AuditRecord {
+			b := append([]v1.AuditRecord(nil), c[3:]...)
 			b[1].To = "Succeeded"
 			return b
 		}(), 2},

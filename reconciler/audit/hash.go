@@ -9,7 +9,7 @@ import (
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
-	"github.com/nodewright/nodewright/schema/v1alpha1"
+	v1 "github.com/nodewright/nodewright/schema/v1alpha1"
 )
 
 // MaxRecent is how many of the newest records Append keeps in
@@ -19,7 +19,7 @@ const MaxRecent = 64
 // Canonical returns the canonical JSON of r without its hash field: the
 // bytes Hash digests. The exact definition is in the package documentation;
 // it is RFC 8785 (JCS) applied to the record's thirteen other fields.
-func Canonical(r v1alpha1.AuditRecord) []byte {
+func Canonical(r v1.AuditRecord) []byte {
 	b := make([]byte, 0, 256+len(r.Message))
 	b = append(b, '{')
 	// Keys in ascending byte order; TestCanonicalKeyOrder keeps this honest.
@@ -47,7 +47,7 @@ func Canonical(r v1alpha1.AuditRecord) []byte {
 
 // Hash returns the lower-case hex sha256 of Canonical(r), the value that
 // belongs in r.Hash. The hash field of r itself is ignored.
-func Hash(r v1alpha1.AuditRecord) string {
+func Hash(r v1.AuditRecord) string {
 	sum := sha256.Sum256(Canonical(r))
 	return hex.EncodeToString(sum[:])
 }
@@ -56,7 +56,7 @@ func Hash(r v1alpha1.AuditRecord) string {
 // and Prev to head.Hash, normalises Time to UTC whole seconds (what the
 // record reads back as from JSON) and fills Hash. Only head.Seq and
 // head.Hash are read.
-func Next(head v1alpha1.AuditLog, r v1alpha1.AuditRecord) v1alpha1.AuditRecord {
+func Next(head v1.AuditLog, r v1.AuditRecord) v1.AuditRecord {
 	r.Seq = head.Seq + 1
 	r.Prev = head.Hash
 	if !r.Time.IsZero() {
@@ -69,12 +69,12 @@ func Next(head v1alpha1.AuditLog, r v1alpha1.AuditRecord) v1alpha1.AuditRecord {
 // Append links r onto log with Next, makes it the new head and keeps the
 // newest MaxRecent records in log.Recent. It returns the linked record.
 // Storing log (with optimistic concurrency) is the caller's job.
-func Append(log *v1alpha1.AuditLog, r v1alpha1.AuditRecord) v1alpha1.AuditRecord {
+func Append(log *v1.AuditLog, r v1.AuditRecord) v1.AuditRecord {
 	rec := Next(*log, r)
 	log.Seq, log.Hash = rec.Seq, rec.Hash
 	recent := append(log.Recent, rec)
 	if len(recent) > MaxRecent {
-		recent = append([]v1alpha1.AuditRecord(nil), recent[len(recent)-MaxRecent:]...)
+		recent = append([]v1.AuditRecord(nil), recent[len(recent)-MaxRecent:]...)
 	}
 	log.Recent = recent
 	return rec
@@ -109,8 +109,8 @@ type Transition struct {
 
 // Record returns the unlinked audit record for t: Seq, Prev and Hash are
 // left empty for Next or Append to fill.
-func (t Transition) Record() v1alpha1.AuditRecord {
-	return v1alpha1.AuditRecord{
+func (t Transition) Record() v1.AuditRecord {
+	return v1.AuditRecord{
 		Time:         metav1.NewTime(t.Time),
 		Cluster:      t.Cluster,
 		Site:         t.Site,
@@ -130,7 +130,7 @@ func (t Transition) Record() v1alpha1.AuditRecord {
 // returns a *GapError when delivered is above 0 but the records right after
 // it have already left the Recent window, so that the gap is reported
 // instead of skipped.
-func Undelivered(log v1alpha1.AuditLog, delivered int64) ([]v1alpha1.AuditRecord, error) {
+func Undelivered(log v1.AuditLog, delivered int64) ([]v1.AuditRecord, error) {
 	for i, r := range log.Recent {
 		if r.Seq <= delivered {
 			continue

@@ -13,11 +13,11 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/nodewright/nodewright/reconciler/audit"
-	"github.com/nodewright/nodewright/schema/v1alpha1"
+	v1 "github.com/nodewright/nodewright/schema/v1alpha1"
 )
 
 // vector is the test vector documented in doc.go.
-var vector = v1alpha1.AuditRecord{
+var vector = v1.AuditRecord{
 	Seq: 1, Time: metav1.NewTime(t0), Cluster: "edge-042", Site: "edge-042",
 	Kind: "BondModeFlipPlan", Name: "bondflip", From: "Pending", To: "AwaitingApproval",
 	Reason: "ApprovalRequired", Message: "needs 2 approvals <&>\n",
@@ -65,15 +65,15 @@ func TestCanonicalKeyOrder(t *testing.T) {
 func TestCanonicalMatchesSortedJSON(t *testing.T) {
 	tests := []struct {
 		name string
-		mod  func(*v1alpha1.AuditRecord)
+		mod  func(*v1.AuditRecord)
 	}{
-		{"plain", func(*v1alpha1.AuditRecord) {}},
-		{"control characters", func(r *v1alpha1.AuditRecord) { r.Message = "a\x00b\x01\x1f\b\f\t\r\n\"\\\x7f" }},
-		{"html characters", func(r *v1alpha1.AuditRecord) { r.Reason = "<script>&amp;</script>" }},
-		{"non-ASCII", func(r *v1alpha1.AuditRecord) { r.Actor = "zoë 😀 日本" }},
-		{"zero time", func(r *v1alpha1.AuditRecord) { r.Time = metav1.Time{} }},
-		{"large seq", func(r *v1alpha1.AuditRecord) { r.Seq = 1<<62 + 12345 }},
-		{"empty strings", func(r *v1alpha1.AuditRecord) { *r = v1alpha1.AuditRecord{Seq: 3} }},
+		{"plain", func(*v1.AuditRecord) {}},
+		{"control characters", func(r *v1.AuditRecord) { r.Message = "a\x00b\x01\x1f\b\f\t\r\n\"\\\x7f" }},
+		{"html characters", func(r *v1.AuditRecord) { r.Reason = "<script>&amp;</script>" }},
+		{"non-ASCII", func(r *v1.AuditRecord) { r.Actor = "zoë 😀 日本" }},
+		{"zero time", func(r *v1.AuditRecord) { r.Time = metav1.Time{} }},
+		{"large seq", func(r *v1.AuditRecord) { r.Seq = 1<<62 + 12345 }},
+		{"empty strings", func(r *v1.AuditRecord) { *r = v1.AuditRecord{Seq: 3} }},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -99,28 +99,28 @@ func TestHash(t *testing.T) {
 	base := audit.Hash(vector)
 	tests := []struct {
 		name string
-		mod  func(*v1alpha1.AuditRecord)
+		mod  func(*v1.AuditRecord)
 		same bool
 	}{
-		{"hash field is ignored", func(r *v1alpha1.AuditRecord) { r.Hash = "anything" }, true},
-		{"sub-second time is dropped", func(r *v1alpha1.AuditRecord) { r.Time = metav1.NewTime(t0.Add(999 * time.Millisecond)) }, true},
-		{"time zone is normalised", func(r *v1alpha1.AuditRecord) {
+		{"hash field is ignored", func(r *v1.AuditRecord) { r.Hash = "anything" }, true},
+		{"sub-second time is dropped", func(r *v1.AuditRecord) { r.Time = metav1.NewTime(t0.Add(999 * time.Millisecond)) }, true},
+		{"time zone is normalised", func(r *v1.AuditRecord) {
 			r.Time = metav1.NewTime(t0.In(time.FixedZone("CET", 3600)))
 		}, true},
-		{"seq", func(r *v1alpha1.AuditRecord) { r.Seq = 2 }, false},
-		{"time", func(r *v1alpha1.AuditRecord) { r.Time = metav1.NewTime(t0.Add(time.Second)) }, false},
-		{"cluster", func(r *v1alpha1.AuditRecord) { r.Cluster = "edge-043" }, false},
-		{"site", func(r *v1alpha1.AuditRecord) { r.Site = "edge-043" }, false},
-		{"kind", func(r *v1alpha1.AuditRecord) { r.Kind = "ReplicationUpgrade" }, false},
-		{"name", func(r *v1alpha1.AuditRecord) { r.Name = "other" }, false},
-		{"from", func(r *v1alpha1.AuditRecord) { r.From = "Preflight" }, false},
-		{"to", func(r *v1alpha1.AuditRecord) { r.To = "Succeeded" }, false},
-		{"reason", func(r *v1alpha1.AuditRecord) { r.Reason = "Approved" }, false},
-		{"message", func(r *v1alpha1.AuditRecord) { r.Message += "." }, false},
-		{"actor", func(r *v1alpha1.AuditRecord) { r.Actor = "alice" }, false},
-		{"sourceCommit", func(r *v1alpha1.AuditRecord) { r.SourceCommit = strings.Repeat("f", 40) }, false},
-		{"prev", func(r *v1alpha1.AuditRecord) { r.Prev = "00" }, false},
-		{"values cannot be shifted between fields", func(r *v1alpha1.AuditRecord) {
+		{"seq", func(r *v1.AuditRecord) { r.Seq = 2 }, false},
+		{"time", func(r *v1.AuditRecord) { r.Time = metav1.NewTime(t0.Add(time.Second)) }, false},
+		{"cluster", func(r *v1.AuditRecord) { r.Cluster = "edge-043" }, false},
+		{"site", func(r *v1.AuditRecord) { r.Site = "edge-043" }, false},
+		{"kind", func(r *v1.AuditRecord) { r.Kind = "ReplicationUpgrade" }, false},
+		{"name", func(r *v1.AuditRecord) { r.Name = "other" }, false},
+		{"from", func(r *v1.AuditRecord) { r.From = "Preflight" }, false},
+		{"to", func(r *v1.AuditRecord) { r.To = "Succeeded" }, false},
+		{"reason", func(r *v1.AuditRecord) { r.Reason = "Approved" }, false},
+		{"message", func(r *v1.AuditRecord) { r.Message += "." }, false},
+		{"actor", func(r *v1.AuditRecord) { r.Actor = "alice" }, false},
+		{"sourceCommit", func(r *v1.AuditRecord) { r.SourceCommit = strings.Repeat("f", 40) }, false},
+		{"prev", func(r *v1.AuditRecord) { r.Prev = "00" }, false},
+		{"values cannot be shifted between fields", func(r *v1.AuditRecord) {
 			r.From, r.To = "Pending\",\"to\":\"AwaitingApproval", ""
 		}, false},
 	}
@@ -155,12 +155,12 @@ func TestHashInvalidUTF8SurvivesRoundTrip(t *testing.T) {
 func TestNext(t *testing.T) {
 	tests := []struct {
 		name     string
-		head     v1alpha1.AuditLog
+		head     v1.AuditLog
 		wantSeq  int64
 		wantPrev string
 	}{
-		{"first record", v1alpha1.AuditLog{}, 1, ""},
-		{"after seq 41", v1alpha1.AuditLog{Seq: 41, Hash: vectorHash}, 42, vectorHash},
+		{"first record", v1.AuditLog{}, 1, ""},
+		{"after seq 41", v1.AuditLog{Seq: 41, Hash: vectorHash}, 42, vectorHash},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -172,7 +172,7 @@ func TestNext(t *testing.T) {
 			assert.Equal(t, audit.Hash(r), r.Hash)
 			assert.Equal(t, t0.Add(time.Second), r.Time.Time, "time normalised to UTC seconds")
 			assert.Equal(t, time.UTC, r.Time.Location())
-			assert.NoError(t, audit.VerifyFrom(tt.head, []v1alpha1.AuditRecord{r}))
+			assert.NoError(t, audit.VerifyFrom(tt.head, []v1.AuditRecord{r}))
 		})
 	}
 }
@@ -180,7 +180,7 @@ func TestNext(t *testing.T) {
 func TestTransitionRecord(t *testing.T) {
 	tr := transition(3)
 	r := tr.Record()
-	assert.Equal(t, v1alpha1.AuditRecord{
+	assert.Equal(t, v1.AuditRecord{
 		Time: metav1.NewTime(tr.Time), Cluster: "edge-042", Site: "edge-042",
 		Kind: "BondModeFlipPlan", Name: "bondflip", From: "Phase3", To: "Phase4",
 		Reason: "StepDone", Message: "step 3 done", Actor: "nodewright-reconciler",
@@ -189,7 +189,7 @@ func TestTransitionRecord(t *testing.T) {
 }
 
 func TestAppend(t *testing.T) {
-	var log v1alpha1.AuditLog
+	var log v1.AuditLog
 	for i := 1; i <= audit.MaxRecent+10; i++ {
 		r := audit.Append(&log, transition(i).Record())
 		require.Equal(t, int64(i), r.Seq)
@@ -204,10 +204,10 @@ func TestAppend(t *testing.T) {
 
 func TestUndelivered(t *testing.T) {
 	full := chain(10)
-	window := v1alpha1.AuditLog{Seq: 10, Hash: full[9].Hash, Recent: full[4:]} // seqs 5..10
+	window := v1.AuditLog{Seq: 10, Hash: full[9].Hash, Recent: full[4:]} // seqs 5..10
 	tests := []struct {
 		name      string
-		log       v1alpha1.AuditLog
+		log       v1.AuditLog
 		delivered int64
 		want      []int64
 		gap       bool
@@ -217,8 +217,8 @@ func TestUndelivered(t *testing.T) {
 		{"sink right before the window", window, 4, seqRange(5, 10), false},
 		{"sink up to date", window, 10, nil, false},
 		{"sink fell out of the window", window, 2, nil, true},
-		{"empty window behind the head", v1alpha1.AuditLog{Seq: 10, Hash: full[9].Hash}, 3, nil, true},
-		{"empty chain", v1alpha1.AuditLog{}, 0, nil, false},
+		{"empty window behind the head", v1.AuditLog{Seq: 10, Hash: full[9].Hash}, 3, nil, true},
+		{"empty chain", v1.AuditLog{}, 0, nil, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -5,7 +5,7 @@ import (
 	"time"
 
 	"github.com/nodewright/nodewright/reconciler/audit"
-	"github.com/nodewright/nodewright/schema/v1alpha1"
+	v1 "github.com/nodewright/nodewright/schema/v1alpha1"
 )
 
 // t0 is the time of the first test record.
@@ -29,9 +29,9 @@ func transition(i int) audit.Transition {
 }
 
 // chain returns records 1..n of one chain.
-func chain(n int) []v1alpha1.AuditRecord {
-	var log v1alpha1.AuditLog
-	out := make([]v1alpha1.AuditRecord, 0, n)
+func chain(n int) []v1.AuditRecord {
+	var log v1.AuditLog
+	out := make([]v1.AuditRecord, 0, n)
 	for i := 1; i <= n; i++ {
 		out = append(out, audit.Next(log, transition(i).Record()))
 		log.Seq, log.Hash = out[i-1].Seq, out[i-1].Hash
@@ -40,7 +40,7 @@ func chain(n int) []v1alpha1.AuditRecord {
 }
 
 // seqs returns the seqs of records.
-func seqs(records []v1alpha1.AuditRecord) []int64 {
+func seqs(records []v1.AuditRecord) []int64 {
 	out := make([]int64, len(records))
 	for i, r := range records {
 		out[i] = r.Seq

@@ -20,7 +20,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/nodewright/nodewright/reconciler/audit"
-	"github.com/nodewright/nodewright/schema/v1alpha1"
+	v1 "github.com/nodewright/nodewright/schema/v1alpha1"
 )
 
 // Endpoint behaviours.
@@ -38,7 +38,7 @@ type receiver struct {
 	mu        sync.Mutex
 	mode      string
 	upAfter   int64 // with mode up: go down (503) once a batch up to this seq was taken
-	got       []v1alpha1.AuditRecord
+	got       []v1.AuditRecord
 	failed    int
 	problems  []string
 	requested chan struct{} // a request arrived

@@ -8,7 +8,7 @@ import (
 	"fmt"
 	"io"
 
-	"github.com/nodewright/nodewright/schema/v1alpha1"
+	v1 "github.com/nodewright/nodewright/schema/v1alpha1"
 )
 
 // MaxLineBytes is the longest audit.jsonl line accepted, newline excluded.
@@ -43,9 +43,9 @@ var errLineTooLong = fmt.Errorf("line longer than %d bytes", MaxLineBytes)
 // naming name and the line, as a *ParseError. Empty lines at the end and a
 // missing final newline are accepted. It does not verify the chain; pass
 // the result to Verify for that.
-func ParseJSONL(name string, r io.Reader) ([]v1alpha1.AuditRecord, error) {
+func ParseJSONL(name string, r io.Reader) ([]v1.AuditRecord, error) {
 	br := bufio.NewReader(r)
-	var records []v1alpha1.AuditRecord
+	var records []v1.AuditRecord
 	emptyLine := 0 // the first empty line seen, if any
 	for line := 1; ; line++ {
 		b, _, err := readLine(br)
@@ -108,8 +108,8 @@ var recordKeys = map[string]bool{
 }
 
 // decodeRecord decodes one line strictly into an AuditRecord.
-func decodeRecord(line []byte) (v1alpha1.AuditRecord, error) {
-	var rec v1alpha1.AuditRecord
+func decodeRecord(line []byte) (v1.AuditRecord, error) {
+	var rec v1.AuditRecord
 	if err := checkKeys(line); err != nil {
 		return rec, err
 	}

@@ -10,11 +10,11 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/nodewright/nodewright/reconciler/audit"
-	"github.com/nodewright/nodewright/schema/v1alpha1"
+	v1 "github.com/nodewright/nodewright/schema/v1alpha1"
 )
 
 // jsonl renders records as audit.jsonl does.
-func jsonl(t testing.TB, records []v1alpha1.AuditRecord) string {
+func jsonl(t testing.TB, records []v1.AuditRecord) string {
 	t.Helper()
 	var b strings.Builder
 	for _, r := range records {

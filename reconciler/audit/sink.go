@@ -4,7 +4,7 @@ import (
 	"context"
 	"errors"
 
-	"github.com/nodewright/nodewright/schema/v1alpha1"
+	v1 "github.com/nodewright/nodewright/schema/v1alpha1"
 )
 
 // Sink is a place audit records are shipped to. The reconciler's audit pump
@@ -14,7 +14,7 @@ type Sink interface {
 	// Deliver stores records (seq order, each seq > Delivered()) durably;
 	// records at or below Delivered() are skipped so delivery is
 	// idempotent.
-	Deliver(ctx context.Context, records []v1alpha1.AuditRecord) error
+	Deliver(ctx context.Context, records []v1.AuditRecord) error
 	// Delivered is the highest seq the sink holds durably (0 for none).
 	Delivered() int64
 	// Close releases the sink; Deliver fails with ErrClosed afterwards.
@@ -34,7 +34,7 @@ func Multi(sinks ...Sink) Sink {
 
 type multi []Sink
 
-func (m multi) Deliver(ctx context.Context, records []v1alpha1.AuditRecord) error {
+func (m multi) Deliver(ctx context.Context, records []v1.AuditRecord) error {
 	var errs []error
 	for _, s := range m {
 		errs = append(errs, s.Deliver(ctx, records))
@@ -62,7 +62,7 @@ func (m multi) Close() error {
 }
 
 // skipDelivered returns the records above delivered, keeping their order.
-func skipDelivered(records []v1alpha1.AuditRecord, delivered int64) []v1alpha1.AuditRecord {
+func skipDelivered(records []v1.AuditRecord, delivered int64) []v1.AuditRecord {
 	out := records[:0:0]
 	for _, r := range records {
 		if r.Seq > delivered {

@@ -3,7 +3,7 @@ package audit
 import (
 	"fmt"
 
-	"github.com/nodewright/nodewright/schema/v1alpha1"
+	v1 "github.com/nodewright/nodewright/schema/v1alpha1"
 )
 
 // BrokenLinkError names the first record at which a chain fails to verify.
@@ -29,7 +29,7 @@ func (e *BrokenLinkError) Error() string {
 // is taken as given, except that seq 1 starts the chain and so must have an
 // empty prev. An empty list verifies. The first failure is returned as a
 // *BrokenLinkError.
-func Verify(records []v1alpha1.AuditRecord) error {
+func Verify(records []v1.AuditRecord) error {
 	return verify(nil, records)
 }
 
@@ -37,11 +37,11 @@ func Verify(records []v1alpha1.AuditRecord) error {
 // the first record must have seq anchor.Seq+1 and prev anchor.Hash. The zero
 // AuditLog anchors a chain that must start at seq 1. Only anchor.Seq and
 // anchor.Hash are read.
-func VerifyFrom(anchor v1alpha1.AuditLog, records []v1alpha1.AuditRecord) error {
+func VerifyFrom(anchor v1.AuditLog, records []v1.AuditRecord) error {
 	return verify(&anchor, records)
 }
 
-func verify(anchor *v1alpha1.AuditLog, records []v1alpha1.AuditRecord) error {
+func verify(anchor *v1.AuditLog, records []v1.AuditRecord) error {
 	var prevSeq int64
 	var prevHash string
 	if anchor != nil {

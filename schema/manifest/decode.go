@@ -14,7 +14,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
-	"github.com/nodewright/nodewright/schema/v1alpha1"
+	v1 "github.com/nodewright/nodewright/schema/v1alpha1"
 )
 
 // MaxManifestSize bounds one manifest file; larger files are refused unread.
@@ -37,7 +37,7 @@ type Document struct {
 	// Kind is the manifest's kind.
 	Kind string
 	// Object is the decoded object, defaults not yet applied.
-	Object v1alpha1.Object
+	Object v1.Object
 	// fields maps a field path (spec.nodes[0].name) to its position.
 	fields map[string]Position
 	// locate, when set, places a field in the source files a rendered
@@ -106,20 +106,20 @@ func ParentPath(p string) string {
 
 // NewObject returns an empty object of kind, or nil for a kind this
 // package does not know.
-func NewObject(kind string) v1alpha1.Object {
+func NewObject(kind string) v1.Object {
 	switch kind {
-	case v1alpha1.KindEdgeProfile:
-		return &v1alpha1.EdgeProfile{}
-	case v1alpha1.KindBondModeFlipPlan:
-		return &v1alpha1.BondModeFlipPlan{}
-	case v1alpha1.KindReplicationUpgrade:
-		return &v1alpha1.ReplicationUpgrade{}
-	case v1alpha1.KindVMVolumeMigration:
-		return &v1alpha1.VMVolumeMigration{}
-	case v1alpha1.KindFleetSource:
-		return &v1alpha1.FleetSource{}
-	case v1alpha1.KindNodeTask:
-		return &v1alpha1.NodeTask{}
+	case v1.KindEdgeProfile:
+		return &v1.EdgeProfile{}
+	case v1.KindBondModeFlipPlan:
+		return &v1.BondModeFlipPlan{}
+	case v1.KindReplicationUpgrade:
+		return &v1.ReplicationUpgrade{}
+	case v1.KindVMVolumeMigration:
+		return &v1.VMVolumeMigration{}
+	case v1.KindFleetSource:
+		return &v1.FleetSource{}
+	case v1.KindNodeTask:
+		return &v1.NodeTask{}
 	}
 	return nil
 }
@@ -164,9 +164,9 @@ func Decode(file string, data []byte, kinds ...string) (*Document, Problems) {
 	case !slices.Contains(kinds, kind):
 		return fail(kindNode.Line, kindNode.Column, "kind: %q is not expected here; expected %s", kind, strings.Join(kinds, " or "))
 	case apiNode == nil:
-		return fail(top.Line, top.Column, "apiVersion is missing; expected %s", v1alpha1.APIVersion)
-	case apiVersion != v1alpha1.APIVersion:
-		return fail(apiNode.Line, apiNode.Column, "apiVersion: %q is not supported; expected %s", apiVersion, v1alpha1.APIVersion)
+		return fail(top.Line, top.Column, "apiVersion is missing; expected %s", v1.APIVersion)
+	case apiVersion != v1.APIVersion:
+		return fail(apiNode.Line, apiNode.Column, "apiVersion: %q is not supported; expected %s", apiVersion, v1.APIVersion)
 	}
 	obj := NewObject(kind)
 	if obj == nil {

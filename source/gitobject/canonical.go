@@ -282,7 +282,7 @@ func CheckCommit(raw []byte) error {
 			return fmt.Errorf("no %s header where git writes it", who)
 		}
 		if err := checkIdent(v); err != nil {
-			return fmt.Errorf("%s %q: %v", who, truncate(v, 80), err)
+			return fmt.Errorf("%s %q: %w", who, truncate(v, 80), err)
 		}
 	}
 	signatures := 0

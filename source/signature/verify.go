@@ -152,11 +152,11 @@ func SignatureTime(sig []byte) (time.Time, bool) {
 func readOpenPGP(sig []byte) (pkt *packet.Signature, body []byte, weak string, err error) {
 	block, err := armor.Decode(bytes.NewReader(sig))
 	if err != nil {
-		return nil, nil, "", fmt.Errorf("OpenPGP signature cannot be decoded: %v", err)
+		return nil, nil, "", fmt.Errorf("OpenPGP signature cannot be decoded: %w", err)
 	}
 	buf := new(bytes.Buffer)
 	if _, err := buf.ReadFrom(block.Body); err != nil {
-		return nil, nil, "", fmt.Errorf("OpenPGP signature armor is corrupt: %v", err)
+		return nil, nil, "", fmt.Errorf("OpenPGP signature armor is corrupt: %w", err)
 	}
 	body = buf.Bytes()
 	var raw *packet.OpaquePacket
@@ -168,7 +168,7 @@ func readOpenPGP(sig []byte) (pkt *packet.Signature, body []byte, weak string, e
 			break
 		}
 		if err != nil {
-			return nil, nil, "", fmt.Errorf("OpenPGP signature cannot be read: %v", err)
+			return nil, nil, "", fmt.Errorf("OpenPGP signature cannot be read: %w", err)
 		}
 		if op.Tag != tagSignature {
 			return nil, nil, "", fmt.Errorf("OpenPGP signature holds a packet of type %d, not only a signature", op.Tag)
@@ -188,7 +188,7 @@ func readOpenPGP(sig []byte) (pkt *packet.Signature, body []byte, weak string, e
 		if weak != "" {
 			return nil, body, weak, nil
 		}
-		return nil, nil, "", fmt.Errorf("OpenPGP signature cannot be read: %v", err)
+		return nil, nil, "", fmt.Errorf("OpenPGP signature cannot be read: %w", err)
 	}
 	pkt, ok := p.(*packet.Signature)
 	if !ok {

@@ -85,7 +85,7 @@ func parseSSHKeyLine(value string) (*sshKeyLine, error) {
 	}
 	fields, err := splitFields(lines[0])
 	if err != nil {
-		return nil, fmt.Errorf("%s: %v", notAKeyLine, err)
+		return nil, fmt.Errorf("%s: %w", notAKeyLine, err)
 	}
 	k := -1
 	for i, f := range fields {
@@ -107,11 +107,11 @@ func parseSSHKeyLine(value string) (*sshKeyLine, error) {
 	}
 	blob, err := base64.StdEncoding.DecodeString(fields[k+1])
 	if err != nil {
-		return nil, fmt.Errorf("%s: the key after %s is not base64: %v", notAKeyLine, fields[k], err)
+		return nil, fmt.Errorf("%s: the key after %s is not base64: %w", notAKeyLine, fields[k], err)
 	}
 	pub, err := ssh.ParsePublicKey(blob)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %v", notAKeyLine, err)
+		return nil, fmt.Errorf("%s: %w", notAKeyLine, err)
 	}
 	if pub.Type() != fields[k] {
 		return nil, fmt.Errorf("%s: the line names key type %s but holds a %s key", notAKeyLine, fields[k], pub.Type())
@@ -247,7 +247,7 @@ func (l *sshKeyLine) parseOptions(field string) error {
 			l.validBefore, err = parseSSHTime(v)
 		}
 		if err != nil {
-			return fmt.Errorf("option %q: %v", name, err)
+			return fmt.Errorf("option %q: %w", name, err)
 		}
 	}
 	if !l.validAfter.IsZero() && !l.validBefore.IsZero() && !l.validBefore.After(l.validAfter) {
@@ -298,7 +298,7 @@ func parseSSHTime(v string) (time.Time, error) {
 	}
 	t, err := time.ParseInLocation(layout, digits, time.UTC)
 	if err != nil {
-		return time.Time{}, fmt.Errorf("%q is not a valid time: %v", v, err)
+		return time.Time{}, fmt.Errorf("%q is not a valid time: %w", v, err)
 	}
 	return t, nil
 }

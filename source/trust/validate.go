@@ -9,7 +9,7 @@ import (
 	"github.com/ProtonMail/go-crypto/openpgp"
 	"golang.org/x/crypto/ssh"
 
-	"github.com/nodewright/nodewright/schema/v1alpha1"
+	v1 "github.com/nodewright/nodewright/schema/v1alpha1"
 )
 
 var principalName = regexp.MustCompile(`^[a-z0-9]([a-z0-9._-]{0,62}[a-z0-9])?$`)
@@ -182,8 +182,8 @@ func (v *validator) operations(pol *Policy) {
 	slices.Sort(kinds)
 	for _, kind := range kinds {
 		rule := pol.Operations[kind]
-		if !slices.Contains(v1alpha1.OperationKinds, kind) {
-			v.Add(p("operations", kind), "%q is not an operation kind; one of %s", kind, strings.Join(v1alpha1.OperationKinds, ", "))
+		if !slices.Contains(v1.OperationKinds, kind) {
+			v.Add(p("operations", kind), "%q is not an operation kind; one of %s", kind, strings.Join(v1.OperationKinds, ", "))
 			continue
 		}
 		role, ok := pol.Roles[rule.Role]

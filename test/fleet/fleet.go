@@ -190,7 +190,7 @@ func (f *Fleet) Profile() (*v1.EdgeProfile, error) {
 	}
 	doc, problems := render.NewTree(files).Profile(Site)
 	if doc == nil {
-		return nil, fmt.Errorf("render %s: %v", Site, problems)
+		return nil, fmt.Errorf("render %s: %w", Site, problems)
 	}
 	p := doc.Object.(*v1.EdgeProfile)
 	v1.Default(p)

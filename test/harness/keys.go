@@ -2,6 +2,7 @@ package harness
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -153,7 +154,8 @@ func (k *GPGKey) gpgIn(t TB, stdin []byte, args ...string) []byte {
 	out, err := cmd.Output()
 	if err != nil {
 		stderr := ""
-		if ee, ok := err.(*exec.ExitError); ok {
+		var ee *exec.ExitError
+		if errors.As(err, &ee) {
 			stderr = string(ee.Stderr)
 		}
 		t.Fatalf("gpg %s: %v\n%s", strings.Join(args, " "), err, stderr)
@@ -377,7 +379,8 @@ func SSHKeygenVerify(t TB, allowed, principal, namespace string, payload, sig []
 	cmd := exec.Command("ssh-keygen", args...)
 	cmd.Stdin = bytes.NewReader(payload)
 	out, err := cmd.CombinedOutput()
-	if _, exited := err.(*exec.ExitError); err != nil && !exited {
+	var ee *exec.ExitError
+	if err != nil && !errors.As(err, &ee) {
 		t.Fatalf("ssh-keygen -Y verify: %v", err)
 	}
 	return err == nil, string(out)

@@ -22,7 +22,7 @@ import (
 
 	"github.com/nodewright/nodewright/fleet/statusbranch"
 	"github.com/nodewright/nodewright/reconciler/audit"
-	"github.com/nodewright/nodewright/schema/v1alpha1"
+	v1 "github.com/nodewright/nodewright/schema/v1alpha1"
 	"github.com/nodewright/nodewright/test/harness"
 )
 
@@ -40,7 +40,7 @@ type Spec struct {
 type Cluster struct {
 	Spec
 	// Log is the head of the cluster's audit chain as written so far.
-	Log v1alpha1.AuditLog
+	Log v1.AuditLog
 }
 
 // Fleet is a fleet repository: a bare hub holding branch main (with
@@ -117,7 +117,7 @@ func (f *Fleet) Fork(t harness.TB) *Fleet {
 	g.Clusters = make(map[string]*Cluster, len(f.Clusters))
 	for name, c := range f.Clusters {
 		cc := *c
-		cc.Log.Recent = append([]v1alpha1.AuditRecord(nil), c.Log.Recent...)
+		cc.Log.Recent = append([]v1.AuditRecord(nil), c.Log.Recent...)
 		g.Clusters[name] = &cc
 	}
 	return &g
@@ -146,15 +146,15 @@ func KeysYAML(specs ...Spec) string {
 
 // Status returns a healthy report of cluster name made ago before Now,
 // applying the fleet's first commit, with nodes of them ready.
-func (f *Fleet) Status(name string, ago time.Duration, ready, nodes int, ops ...v1alpha1.OperationSummary) v1alpha1.ClusterStatus {
+func (f *Fleet) Status(name string, ago time.Duration, ready, nodes int, ops ...v1.OperationSummary) v1.ClusterStatus {
 	c := f.cluster(name)
-	return v1alpha1.ClusterStatus{
+	return v1.ClusterStatus{
 		Cluster:       c.Name,
 		Site:          c.Site,
 		AppliedCommit: f.FleetCommit,
 		PolicyVersion: f.Policy.Version,
 		Operations:    ops,
-		Nodes:         v1alpha1.NodeHealthSummary{Total: nodes, Ready: ready},
+		Nodes:         v1.NodeHealthSummary{Total: nodes, Ready: ready},
 		Time:          metav1.NewTime(f.Now.Add(-ago)),
 	}
 }
@@ -180,7 +180,7 @@ func (f *Fleet) cluster(name string) *Cluster {
 // Report writes cluster name's status.yaml and appends the transitions to
 // its audit.jsonl (linked onto its chain), commits on the status branch
 // signed by the cluster's key and pushes to the hub. It returns the commit.
-func (f *Fleet) Report(name string, st v1alpha1.ClusterStatus, ts ...audit.Transition) string {
+func (f *Fleet) Report(name string, st v1.ClusterStatus, ts ...audit.Transition) string {
 	f.t.Helper()
 	c := f.cluster(name)
 	data, _, err := statusbranch.EncodeStatus(st, 0)
