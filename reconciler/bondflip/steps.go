@@ -68,8 +68,10 @@ func plan(run *operation.Run) *v1.BondModeFlipPlan {
 	return p
 }
 
-// agentBond returns the mode node's agent reports for bond.
-func agentBond(ctx context.Context, run *operation.Run, node, bond string) (v1.BondMode, *v1.NodewrightAgentStatus, error) {
+// agentBond returns the mode node's agent reports for bond; a report
+// without the bond stalls with reason, the caller's (Preflight's or
+// Verify's).
+func agentBond(ctx context.Context, run *operation.Run, node, bond, reason string) (v1.BondMode, *v1.NodewrightAgentStatus, error) {
 	as := &v1.NodewrightAgentStatus{}
 	err := run.Env.Client.Get(ctx, client.ObjectKey{Name: node}, as)
 	if apierrors.IsNotFound(err) {
@@ -86,7 +88,7 @@ func agentBond(ctx context.Context, run *operation.Run, node, bond string) (v1.B
 			return b.Mode, as, nil
 		}
 	}
-	return "", as, operation.Stall(ReasonPreflightFailed, "the agent on node %s reports no bond %s", node, bond)
+	return "", as, operation.Stall(reason, "the agent on node %s reports no bond %s", node, bond)
 }
 
 // preflight checks every node reports the bond in fromMode (a node
@@ -95,7 +97,7 @@ func preflight(ctx context.Context, run *operation.Run) (phase.Phase, error) {
 	p := plan(run)
 	done := 0
 	for _, node := range p.Spec.Nodes {
-		mode, _, err := agentBond(ctx, run, node, p.Spec.Bond)
+		mode, _, err := agentBond(ctx, run, node, p.Spec.Bond, ReasonPreflightFailed)
 		if err != nil {
 			return "", err
 		}
@@ -259,6 +261,31 @@ func untouched(run *operation.Run, p *v1.BondModeFlipPlan) string {
 	return "not touched: " + strings.Join(out, ", ")
 }
 
+// verifyOverdue reports whether Verify has waited longer than twice the
+// plan's revertAfter for its nodes.
+func verifyOverdue(run *operation.Run, p *v1.BondModeFlipPlan) bool {
+	since := run.Status().PhaseSince
+	return since != nil && run.Now.Sub(since.Time) > 2*p.Spec.RevertAfter.Duration
+}
+
+// reportPredatesFlip reports whether the agent status as of node was
+// written no later than the node's FlipBond task finished (both times on
+// the agent's clock): the agent records the task's result before its next
+// status, so such a report cannot show the flip yet.
+func reportPredatesFlip(ctx context.Context, run *operation.Run, p *v1.BondModeFlipPlan, node string, as *v1.NodewrightAgentStatus) (bool, error) {
+	pr := run.Progress(node)
+	if pr == nil || as == nil {
+		return false, nil
+	}
+	step := flipStep(p, node, pr.Attempt, run.Now)
+	step.Operation, step.Kind = run.Op, run.Kind.Name
+	task, err := nodetask.Get(ctx, run.Env.Client, step)
+	if err != nil || task == nil || task.Status.FinishedAt == nil {
+		return false, err
+	}
+	return !as.Status.LastHeartbeat.After(task.Status.FinishedAt.Time), nil
+}
+
 // verify confirms the wave's agents report toMode and their nodes are
 // Ready, then lets VMs back onto them.
 func verify(ctx context.Context, run *operation.Run) (phase.Phase, error) {
@@ -266,11 +293,21 @@ func verify(ctx context.Context, run *operation.Run) (phase.Phase, error) {
 	w := wave(run, p)
 	var waiting []string
 	for _, n := range w {
-		mode, _, err := agentBond(ctx, run, n, p.Spec.Bond)
+		mode, as, err := agentBond(ctx, run, n, p.Spec.Bond, ReasonVerifyFailed)
 		if err != nil {
 			return "", err
 		}
 		if mode != p.Spec.ToMode {
+			stale, err := reportPredatesFlip(ctx, run, p, n, as)
+			if err != nil {
+				return "", err
+			}
+			if stale && !verifyOverdue(run, p) {
+				// The agent writes the task's result first and its status
+				// after: this report is from before the flip.
+				waiting = append(waiting, n+" (its agent's last report predates the flip)")
+				continue
+			}
 			return "", operation.Stall(ReasonVerifyFailed, "node %s: the agent reports %s in %s after a successful flip to %s; %s", n, p.Spec.Bond, mode, p.Spec.ToMode, untouched(run, p))
 		}
 		ready, err := nodeReady(ctx, run, n)
@@ -289,8 +326,8 @@ func verify(ctx context.Context, run *operation.Run) (phase.Phase, error) {
 		run.SetProgress(n, NodeDoneStep, "%s runs %s; node Ready", p.Spec.Bond, p.Spec.ToMode)
 	}
 	if len(waiting) > 0 {
-		if since := run.Status().PhaseSince; since != nil && run.Now.Sub(since.Time) > 2*p.Spec.RevertAfter.Duration {
-			return "", operation.Stall(ReasonVerifyFailed, "%s not Ready %s after the flip", strings.Join(waiting, ", "), run.Now.Sub(since.Time).Round(time.Second))
+		if verifyOverdue(run, p) {
+			return "", operation.Stall(ReasonVerifyFailed, "%s not Ready %s after the flip", strings.Join(waiting, ", "), run.Now.Sub(run.Status().PhaseSince.Time).Round(time.Second))
 		}
 		return "", operation.Wait(0, ReasonWaitingForVerified, "waiting for %s to be Ready", strings.Join(waiting, ", "))
 	}
