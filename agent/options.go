@@ -25,6 +25,15 @@ const DefaultNamespace = "nodewright-system"
 // NodewrightAgentStatus unless Options.HeartbeatInterval says otherwise.
 const DefaultHeartbeatInterval = 10 * time.Second
 
+// GracefulShutdownTimeout is how long a stopping agent's manager waits for
+// the task in flight and the last heartbeat after its context was
+// cancelled. A task in flight returns at once (the restarted agent resumes
+// it), except that a revert in progress is finished, for at most
+// revertTimeout; the last heartbeat takes at most stopReportTimeout,
+// meanwhile. So an agent stops within this bound, which stays under the 30 s
+// a pod gets between SIGTERM and SIGKILL by default.
+const GracefulShutdownTimeout = revertTimeout + stopReportTimeout
+
 // Options configure one agent: the node it serves and the host it changes.
 type Options struct {
 	// Node is the node's Kubernetes name; the agent executes the NodeTasks
@@ -91,8 +100,9 @@ func (o Options) withDefaults() (Options, error) {
 
 // ManagerOptions returns the controller-runtime manager options an agent
 // runs with: the cache holds only the NodeTasks of opts.Node in
-// opts.Namespace, and there is no metrics server, health probe or leader
-// election (each node runs its own agent). Controller name validation is
+// opts.Namespace, there is no metrics server, health probe or leader
+// election (each node runs its own agent), and a stop waits at most
+// GracefulShutdownTimeout. Controller name validation is
 // off so that several agents, or a restarted one, can run in one process
 // (a demo with one agent per simulated node, or tests).
 func ManagerOptions(scheme *runtime.Scheme, opts Options) ctrl.Options {
@@ -105,9 +115,11 @@ func ManagerOptions(scheme *runtime.Scheme, opts Options) ctrl.Options {
 		id = opts.Node
 	}
 	skipNameValidation := true
+	shutdown := GracefulShutdownTimeout
 	return ctrl.Options{
-		Scheme: scheme,
-		Logger: ctrl.Log.WithName("agent").WithValues("node", opts.Node, "agent", id),
+		Scheme:                  scheme,
+		GracefulShutdownTimeout: &shutdown,
+		Logger:                  ctrl.Log.WithName("agent").WithValues("node", opts.Node, "agent", id),
 		Cache: cache.Options{
 			DefaultNamespaces: map[string]cache.Config{namespace: {}},
 			ByObject: map[client.Object]cache.ByObject{

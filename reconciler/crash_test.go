@@ -3,6 +3,7 @@ package reconciler_test
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -26,33 +27,43 @@ type crasher struct {
 	mu      sync.Mutex
 	seen    map[string]int
 	crashed map[string]bool
-	points  chan string
-	release chan struct{}
+	// passed are the crash points reached, in order.
+	passed []string
+	points chan string
 }
 
 func newCrasher() *crasher {
 	return &crasher{seen: map[string]int{}, crashed: map[string]bool{}, points: make(chan string)}
 }
 
-// hit is called at a crash point: the first time a point is reached it
-// reports it to the test and blocks until the test has cancelled the
-// manager, then fails the reconcile as a crash would.
-func (c *crasher) hit(point string) error {
+// hit is called at a crash point by the manager that stopping belongs to:
+// the first time a point is reached it reports it to the test and blocks
+// until the test stops that manager, then fails the reconcile as a crash
+// would. It never blocks past the manager's stop: a point reached while
+// the test is stopping the manager (or no longer listening, as when the
+// operation has ended) returns at once, as a crash there would. A hook
+// that waited for an answer nobody gives would hold the reconcile, and
+// with it the manager's stop, for its whole graceful shutdown timeout.
+func (c *crasher) hit(stopping <-chan struct{}, point string) error {
 	c.mu.Lock()
 	if c.crashed[point] {
 		c.mu.Unlock()
 		return nil
 	}
 	c.crashed[point] = true
-	release := make(chan struct{})
-	c.release = release
+	c.passed = append(c.passed, point)
 	c.mu.Unlock()
-	c.points <- point
-	<-release
+	select {
+	case c.points <- point:
+		<-stopping
+	case <-stopping:
+	}
 	return stack.ErrStop
 }
 
-func (c *crasher) hooks() operation.Hooks {
+// hooks are the crash points of one manager, which the test stops by
+// closing stopping.
+func (c *crasher) hooks(stopping <-chan struct{}) operation.Hooks {
 	return operation.Hooks{
 		AfterTransition: func(kind, name string, from, to phase.Phase) error {
 			c.mu.Lock()
@@ -60,19 +71,26 @@ func (c *crasher) hooks() operation.Hooks {
 			c.seen[key]++
 			point := fmt.Sprintf("%s #%d", key, c.seen[key])
 			c.mu.Unlock()
-			return c.hit(point)
+			return c.hit(stopping, point)
 		},
 		AfterTaskCreated: func(kind, name, task string) error {
-			return c.hit("task-created")
+			return c.hit(stopping, "task-created")
 		},
 	}
 }
 
-// releaseCrash lets the blocked reconcile return.
-func (c *crasher) releaseCrash() {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	close(c.release)
+// crashing is a manager run with a crasher's hooks.
+type crashing struct {
+	m        *stack.Manager
+	stopping chan struct{}
+}
+
+// stop cancels the manager, then lets its blocked hooks fail their
+// reconciles, and waits for it to end.
+func (r crashing) stop() error {
+	r.m.Cancel()
+	close(r.stopping)
+	return r.m.Wait()
 }
 
 // runWithCrashes runs the stack's reconciler, restarting it at every
@@ -82,27 +100,29 @@ func runWithCrashes(t *testing.T, s *stack.Stack, obj v1.Operation, name string,
 	t.Helper()
 	ctx := context.Background()
 	c := newCrasher()
-	var points []string
-	start := func() *stack.Manager {
-		m, err := s.StartReconciler(func(o *reconciler.Options) { o.Hooks = c.hooks() })
+	start := func() crashing {
+		r := crashing{stopping: make(chan struct{})}
+		var err error
+		r.m, err = s.StartReconciler(func(o *reconciler.Options) { o.Hooks = c.hooks(r.stopping) })
 		require.NoError(t, err)
-		return m
+		return r
 	}
-	m := start()
+	r := start()
 	done := make(chan error, 1)
 	go func() { done <- s.WaitPhase(ctx, obj, name, 3*time.Minute, terminal...) }()
 	for {
 		select {
-		case p := <-c.points:
-			points = append(points, p)
-			m.Cancel()
-			c.releaseCrash()
-			_ = m.Wait()
-			m = start()
+		case <-c.points:
+			// A crash: the manager stops well inside its graceful
+			// shutdown timeout, with no runnable left behind.
+			require.NoError(t, r.stop())
+			r = start()
 		case err := <-done:
 			require.NoError(t, err)
-			require.NoError(t, m.Stop())
-			return points
+			require.NoError(t, r.stop())
+			c.mu.Lock()
+			defer c.mu.Unlock()
+			return slices.Clone(c.passed)
 		}
 	}
 }

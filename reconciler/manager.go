@@ -81,6 +81,17 @@ type Options struct {
 	Kinds []*operation.Kind
 }
 
+// GracefulShutdownTimeout is how long a stopping manager waits for its
+// runnables (reconciles in flight, the audit pump's last delivery, the
+// reporter, the metrics and probe servers) to return after its context
+// was cancelled; a runnable still running then is abandoned and Start
+// returns an error. It is well under the 30 s a pod gets between SIGTERM
+// and SIGKILL by default, leaving room for the release of the leader
+// Lease that follows (bounded by the renew deadline, 10 s by default)
+// and for closing the audit sinks. Every runnable honours its context,
+// so a stop normally takes a fraction of a second.
+const GracefulShutdownTimeout = 10 * time.Second
+
 // Scheme returns a scheme with the Kubernetes and Nodewright types.
 func Scheme() (*runtime.Scheme, error) {
 	s := runtime.NewScheme()
@@ -112,9 +123,11 @@ func New(cfg *rest.Config, o Options) (ctrl.Manager, error) {
 	if o.HealthProbeBindAddress == "" {
 		o.HealthProbeBindAddress = "0"
 	}
+	shutdown := GracefulShutdownTimeout
 	mo := ctrl.Options{
 		Scheme:                        scheme,
 		Logger:                        o.Logger,
+		GracefulShutdownTimeout:       &shutdown,
 		LeaderElection:                o.LeaderElection,
 		LeaderElectionID:              o.LeaderElectionID,
 		LeaderElectionNamespace:       o.Namespace,
@@ -223,6 +236,10 @@ func (p *pump) notify() {
 // NeedLeaderElection makes the pump run on the leader only.
 func (p *pump) NeedLeaderElection() bool { return true }
 
+// finalDeliveryTimeout bounds the pump's last delivery as the manager
+// stops, well inside GracefulShutdownTimeout.
+const finalDeliveryTimeout = 5 * time.Second
+
 // Start delivers until ctx ends, then once more.
 func (p *pump) Start(ctx context.Context) error {
 	if len(p.sinks) == 0 {
@@ -234,7 +251,7 @@ func (p *pump) Start(ctx context.Context) error {
 	for {
 		select {
 		case <-ctx.Done():
-			final, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			final, cancel := context.WithTimeout(context.WithoutCancel(ctx), finalDeliveryTimeout)
 			p.deliver(final)
 			cancel()
 			return nil

@@ -5,12 +5,9 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"os"
-	"os/signal"
 	"regexp"
 	"slices"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/go-logr/logr"
@@ -83,8 +80,8 @@ func (o *agentOptions) run(ctx context.Context, stderr io.Writer) error {
 	if ctx == nil {
 		ctx = context.Background()
 	}
-	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
-	defer stop()
+	// main cancels ctx on SIGINT or SIGTERM; the agent then stops within
+	// its manager's graceful shutdown timeout.
 	ctrl.SetLogger(logr.FromSlogHandler(slog.NewTextHandler(stderr, nil)))
 	if err := agent.Run(ctx, cfg, nil, opts); err != nil {
 		return &exitError{code: exitUsage, err: err}

@@ -1,11 +1,11 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"os"
 	"os/exec"
-	"os/signal"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -37,15 +37,17 @@ untrusted key.
 Then it starts a cluster: kube-apiserver and etcd, the reconciler, and an agent per
 simulated node. A pull request adds a bond flip; after two approvals the reconciler
 walks it through its phases to Succeeded, printing each transition as it happens.
-Everything lives in a temporary folder that is removed on exit or Ctrl-C; with --hold
-the cluster keeps running (and its kubeconfig stays) until Ctrl-C.`,
+Everything lives in temporary folders, and kube-apiserver, etcd, the git server
+and the gpg agents are stopped and their folders removed when the demo ends, fails,
+or is stopped with Ctrl-C (SIGINT) or SIGTERM; with --hold the cluster keeps running
+(and its kubeconfig stays) until Ctrl-C or SIGTERM.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return runDemo(cmd.OutOrStdout(), keep, hold)
+			return runDemo(cmd.Context(), cmd.OutOrStdout(), keep, hold)
 		},
 	}
 	cmd.Flags().BoolVar(&keep, "keep", false, "keep the temporary folder for a look afterwards")
-	cmd.Flags().BoolVar(&hold, "hold", false, "keep the demo cluster running until Ctrl-C, for kubectl")
+	cmd.Flags().BoolVar(&hold, "hold", false, "keep the demo cluster running until Ctrl-C or SIGTERM, for kubectl")
 	return cmd
 }
 
@@ -83,7 +85,15 @@ func (d *demoTB) close() {
 	}
 }
 
-func runDemo(out io.Writer, keep, hold bool) (err error) {
+// demoHolding is the line the demo prints when --hold keeps its cluster
+// running; everything has started by then.
+const demoHolding = "Press Ctrl-C to stop it and remove everything."
+
+// runDemo runs the demo until it ends or ctx is cancelled (main cancels
+// it on SIGINT or SIGTERM). Whatever it started is stopped, and its
+// folders removed, by the cleanups in tb, which run in a defer: on
+// success, on failure and on cancellation alike.
+func runDemo(ctx context.Context, out io.Writer, keep, hold bool) (err error) {
 	for _, tool := range []string{"git", "gpg", "ssh-keygen"} {
 		if _, err := exec.LookPath(tool); err != nil {
 			return usageError("the demo needs %s on PATH (Debian: apt-get install git gnupg openssh-client)", tool)
@@ -97,30 +107,27 @@ func runDemo(out io.Writer, keep, hold bool) (err error) {
 	if !keep {
 		tb.Cleanup(func() { _ = os.RemoveAll(base) })
 	}
-	sigs := make(chan os.Signal, 1)
-	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
-	done := make(chan struct{})
-	defer func() { close(done); signal.Stop(sigs) }()
-	go func() {
-		select {
-		case <-sigs:
-			tb.close()
-			fmt.Fprintln(os.Stderr, "demo interrupted; cleaned up")
-			os.Exit(130)
-		case <-done:
+	defer func() {
+		if ctx.Err() != nil {
+			fmt.Fprintln(out, "\nStopping: the cluster's processes are stopped and the demo's folders removed.")
 		}
+		tb.close()
 	}()
-	defer tb.close()
 	defer func() {
 		if r := recover(); r != nil {
 			f, ok := r.(demoFailure)
 			if !ok {
 				panic(r)
 			}
+			if ctx.Err() != nil {
+				// main prints this after the cleanups above have run.
+				err = &exitError{code: exitInterrupted, err: fmt.Errorf("demo interrupted (%v); what it started was stopped and removed", context.Cause(ctx))}
+				return
+			}
 			err = fmt.Errorf("demo failed: %s", string(f))
 		}
 	}()
-	d := &demo{tb: tb, out: out, base: base}
+	d := &demo{ctx: ctx, tb: tb, out: out, base: base}
 	d.run()
 	d.cluster(hold)
 	if keep {
@@ -130,6 +137,8 @@ func runDemo(out io.Writer, keep, hold bool) (err error) {
 }
 
 type demo struct {
+	// ctx ends the demo early: every step and every wait checks it.
+	ctx  context.Context
 	tb   *demoTB
 	out  io.Writer
 	base string
@@ -139,6 +148,7 @@ type demo struct {
 func (d *demo) say(format string, args ...any) { fmt.Fprintf(d.out, format+"\n", args...) }
 
 func (d *demo) heading(format string, args ...any) {
+	d.checkInterrupted()
 	d.step++
 	fmt.Fprintf(d.out, "\n%d. %s\n", d.step, fmt.Sprintf(format, args...))
 }
@@ -154,9 +164,11 @@ func (d *demo) nodewright(args ...string) int {
 	for i, a := range args {
 		shown[i] = strings.ReplaceAll(a, d.base+"/", "")
 	}
+	d.checkInterrupted()
 	d.say("   $ nodewright %s", strings.Join(shown, " "))
 	w := &indentWriter{w: d.out, prefix: "   "}
-	code := run(args, w, w)
+	code := runContext(d.ctx, args, w, w)
+	d.checkInterrupted()
 	d.say("   (exit %d)", code)
 	return code
 }
@@ -296,14 +308,39 @@ func (d *demo) approve(r *harness.Repo, signer harness.Signer, path string) {
 		d.tb.Fatalf("find own executable: %v", err)
 	}
 	d.say("   $ nodewright approve %s   (as %s, %s)", path, strings.TrimSuffix(strings.Fields(signerName(signer))[0], "@example.test"), signer.Format())
-	cmd := exec.Command(self, "approve", path)
+	cmd := exec.CommandContext(d.ctx, self, "approve", path)
+	// Stopped early, the child gets SIGTERM and cleans up as its own main
+	// does; it is killed only if it has not ended a few seconds later.
+	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) }
+	cmd.WaitDelay = 5 * time.Second
 	cmd.Dir = r.Dir
 	cmd.Env = append(os.Environ(), "GIT_CONFIG_GLOBAL=/dev/null", "GIT_CONFIG_NOSYSTEM=1")
 	cmd.Env = append(cmd.Env, signer.Env()...)
 	w := &indentWriter{w: d.out, prefix: "   "}
 	cmd.Stdout, cmd.Stderr = w, w
 	if err := cmd.Run(); err != nil {
+		d.checkInterrupted()
 		d.tb.Fatalf("nodewright approve: %v", err)
+	}
+}
+
+// checkInterrupted ends the demo (through its cleanups) once its context
+// is cancelled.
+func (d *demo) checkInterrupted() {
+	if err := d.ctx.Err(); err != nil {
+		d.tb.Fatalf("interrupted: %v", context.Cause(d.ctx))
+	}
+}
+
+// pause waits for d, or ends the demo when its context is cancelled
+// first. It paces the demo's polls of the API server and status branch.
+func (d *demo) pause(wait time.Duration) {
+	t := time.NewTimer(wait)
+	defer t.Stop()
+	select {
+	case <-d.ctx.Done():
+		d.checkInterrupted()
+	case <-t.C:
 	}
 }
 

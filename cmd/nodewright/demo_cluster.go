@@ -4,11 +4,9 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"os/signal"
 	"path/filepath"
 	"slices"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/go-logr/logr"
@@ -34,8 +32,10 @@ const demoNamespace = "nodewright-system"
 
 // cluster is the demo's second act: a real API server, the reconciler and
 // an agent per simulated node carry out the bond flip the fleet approves.
+// With hold it returns only when the demo's context is cancelled; runDemo
+// then stops everything.
 func (d *demo) cluster(hold bool) {
-	ctx := context.Background()
+	ctx := d.ctx
 	d.heading("A cluster: kube-apiserver and etcd, the reconciler, and an agent per simulated node")
 	ctrl.SetLogger(logr.Discard()) // the demo narrates; the managers' logs would drown it
 	crdDir := filepath.Join(d.base, "crds")
@@ -155,11 +155,8 @@ func (d *demo) cluster(hold bool) {
 		d.say("\nThe dashboard is %s.", filepath.Join(dash, "index.html"))
 		d.say("The cluster keeps running. In another terminal:")
 		d.say("   kubectl --kubeconfig %s get bondmodeflipplans,nodetasks -n %s", kubeconfig, demoNamespace)
-		d.say("Press Ctrl-C to stop it and remove everything.")
-		sigs := make(chan os.Signal, 1)
-		signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
-		<-sigs
-		signal.Stop(sigs)
+		d.say("%s", demoHolding)
+		<-ctx.Done()
 	}
 }
 
@@ -187,7 +184,7 @@ func (d *demo) waitApprovals(ctx context.Context, s *stack.Stack, want string) {
 			d.say("   approvals: %s", plan.Annotations[v1.AnnotationApprovals])
 			return
 		}
-		time.Sleep(50 * time.Millisecond) // polling the API server
+		d.pause(50 * time.Millisecond) // polling the API server
 	}
 	d.tb.Fatalf("approvals never reached %q", want)
 }
@@ -230,7 +227,7 @@ func (d *demo) waitStatus(ctx context.Context, url, phase string) {
 		if done(ctx, url, phase) {
 			return
 		}
-		time.Sleep(200 * time.Millisecond) // polling the status branch
+		d.pause(200 * time.Millisecond) // polling the status branch
 	}
 	d.tb.Fatalf("the status branch did not report %s within a minute", phase)
 }
@@ -287,7 +284,7 @@ func (w *transitionPrinter) until(ctx context.Context, phases ...string) {
 				return
 			}
 		}
-		time.Sleep(50 * time.Millisecond) // polling the API server
+		w.d.pause(50 * time.Millisecond) // polling the API server
 	}
 	w.d.tb.Fatalf("%s did not reach %s within 2 minutes", w.name, strings.Join(phases, " or "))
 }

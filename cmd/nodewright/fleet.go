@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/signal"
 	"path/filepath"
 	"strings"
 	"text/tabwriter"
@@ -84,12 +83,14 @@ func (o *statusRepoOptions) open(ctx context.Context, stderr io.Writer, needFlee
 	return r, nil
 }
 
-// interruptible returns ctx (or a background context) cancelled on ^C.
-func interruptible(ctx context.Context) (context.Context, context.CancelFunc) {
+// commandContext returns ctx (a background context when nil) with a cancel
+// function of its own. Signals arrive through ctx: main cancels it on
+// SIGINT or SIGTERM.
+func commandContext(ctx context.Context) (context.Context, context.CancelFunc) {
 	if ctx == nil {
 		ctx = context.Background()
 	}
-	return signal.NotifyContext(ctx, os.Interrupt)
+	return context.WithCancel(ctx)
 }
 
 func newFleetCommand() *cobra.Command {
@@ -143,7 +144,7 @@ func (o *fleetStatusOptions) run(ctx context.Context, stdout, stderr io.Writer) 
 	if o.staleAfter <= 0 {
 		return usageError("--stale-after must be positive, got %s", o.staleAfter)
 	}
-	ctx, stop := interruptible(ctx)
+	ctx, stop := commandContext(ctx)
 	defer stop()
 	r, err := o.repo.open(ctx, stderr, false)
 	if err != nil {
@@ -299,7 +300,7 @@ func (o *fleetDashboardOptions) run(ctx context.Context, stdout, stderr io.Write
 	if o.staleAfter <= 0 {
 		return usageError("--stale-after must be positive, got %s", o.staleAfter)
 	}
-	ctx, stop := interruptible(ctx)
+	ctx, stop := commandContext(ctx)
 	defer stop()
 	r, err := o.repo.open(ctx, stderr, false)
 	if err != nil {

@@ -8,10 +8,13 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
 	"os"
+	"os/signal"
+	"syscall"
 )
 
 // Exit codes of DESIGN.md.
@@ -19,6 +22,9 @@ const (
 	exitOK      = 0
 	exitRefused = 1
 	exitUsage   = 2
+	// exitInterrupted is a command stopped by SIGINT or SIGTERM before it
+	// finished (after removing what it started), as shells report 128+2.
+	exitInterrupted = 130
 )
 
 // exitError carries an exit code up to main; its message, if any, has
@@ -40,17 +46,34 @@ func usageError(format string, args ...any) error {
 	return &exitError{code: exitUsage, err: fmt.Errorf(format, args...)}
 }
 
+// main is the one owner of SIGINT and SIGTERM in the process. The first
+// signal cancels the context every command runs under (cobra's
+// cmd.Context()); the command then unwinds and removes what it started
+// in its deferred cleanup. Until run returns the signals stay caught, so
+// a second one does not kill the process halfway through that cleanup;
+// once the cleanup was attempted, the handler is dropped and the process
+// exits. No command installs a signal handler of its own.
 func main() {
-	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := runContext(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
 }
 
-// run executes the command line and returns the exit code.
+// run executes the command line under a background context and returns
+// the exit code.
 func run(args []string, stdout, stderr io.Writer) int {
+	return runContext(context.Background(), args, stdout, stderr)
+}
+
+// runContext executes the command line under ctx, which a command treats
+// as its signal to stop, and returns the exit code.
+func runContext(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	cmd := newRootCommand()
 	cmd.SetArgs(args)
 	cmd.SetOut(stdout)
 	cmd.SetErr(stderr)
-	err := cmd.Execute()
+	err := cmd.ExecuteContext(ctx)
 	if err == nil {
 		return exitOK
 	}

@@ -5,9 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"os/signal"
 	"path/filepath"
-	"syscall"
 
 	"github.com/go-logr/logr"
 	"github.com/spf13/cobra"
@@ -79,7 +77,7 @@ built yet: steps that need them halt with the reason NoVMBackend or similar.`,
 			if err := cfg.Validate(); err != nil {
 				return usageError("reconciler: %v", err)
 			}
-			return runReconciler(cfg)
+			return runReconciler(cmd.Context(), cfg)
 		},
 	}
 	f := cmd.Flags()
@@ -112,7 +110,11 @@ func restConfig(kubeconfig string) (*rest.Config, error) {
 	return ctrl.GetConfig()
 }
 
-func runReconciler(c config.Config) error {
+// runReconciler runs the manager until ctx ends (main cancels it on SIGINT
+// or SIGTERM), which takes at most reconciler.GracefulShutdownTimeout plus
+// the release of the leader Lease; the audit sinks and the status writer
+// are closed after it stopped.
+func runReconciler(ctx context.Context, c config.Config) error {
 	log := logr.FromSlogHandler(slog.NewJSONHandler(os.Stderr, nil))
 	ctrl.SetLogger(log)
 	cfg, err := restConfig(c.Kubeconfig)
@@ -161,8 +163,6 @@ func runReconciler(c config.Config) error {
 	if err != nil {
 		return err
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
 	log.Info("starting", "cluster", c.ClusterName, "site", c.Site, "namespace", c.Namespace, "leaderElect", *c.LeaderElect)
 	return mgr.Start(ctx)
 }

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/signal"
 	"strings"
 
 	gitssh "github.com/go-git/go-git/v5/plumbing/transport/ssh"
@@ -147,8 +146,6 @@ func (o *verifyOptions) run(ctx context.Context, stdout, stderr io.Writer) error
 	if ctx == nil {
 		ctx = context.Background()
 	}
-	ctx, stop := signal.NotifyContext(ctx, os.Interrupt)
-	defer stop()
 	res, err := src.Sync(ctx)
 	if err != nil {
 		return &exitError{code: exitUsage, err: err}
