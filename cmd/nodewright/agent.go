@@ -19,7 +19,7 @@ import (
 
 	"github.com/nodewright/nodewright/agent"
 	"github.com/nodewright/nodewright/agent/simhost"
-	"github.com/nodewright/nodewright/schema/v1alpha1"
+	v1 "github.com/nodewright/nodewright/schema/v1alpha1"
 )
 
 // hostSimulated is the only --host backend built so far.
@@ -107,15 +107,15 @@ func (o *agentOptions) options() (agent.Options, error) {
 	}
 	specs := o.simBonds
 	if len(specs) == 0 {
-		specs = []string{"bond0=" + string(v1alpha1.BondActiveBackup)}
+		specs = []string{"bond0=" + string(v1.BondActiveBackup)}
 	}
-	var bonds []v1alpha1.Bond
+	var bonds []v1.Bond
 	for _, s := range specs {
 		b, err := parseSimBond(s)
 		if err != nil {
 			return agent.Options{}, err
 		}
-		if slices.ContainsFunc(bonds, func(x v1alpha1.Bond) bool { return x.Name == b.Name }) {
+		if slices.ContainsFunc(bonds, func(x v1.Bond) bool { return x.Name == b.Name }) {
 			return agent.Options{}, usageError("--sim-bond %s: bond %s is given twice", s, b.Name)
 		}
 		bonds = append(bonds, b)
@@ -133,22 +133,22 @@ func (o *agentOptions) options() (agent.Options, error) {
 var simBondName = regexp.MustCompile(`^[a-zA-Z0-9_.-]{1,15}$`)
 
 // parseSimBond reads NAME=MODE[:SLAVE,SLAVE...].
-func parseSimBond(s string) (v1alpha1.Bond, error) {
+func parseSimBond(s string) (v1.Bond, error) {
 	name, rest, ok := strings.Cut(s, "=")
 	if !ok {
-		return v1alpha1.Bond{}, usageError("--sim-bond %q: want NAME=MODE[:SLAVE,SLAVE...], e.g. bond0=active-backup", s)
+		return v1.Bond{}, usageError("--sim-bond %q: want NAME=MODE[:SLAVE,SLAVE...], e.g. bond0=active-backup", s)
 	}
 	mode, slaves, _ := strings.Cut(rest, ":")
-	b := v1alpha1.Bond{Name: name, Mode: v1alpha1.BondMode(mode)}
+	b := v1.Bond{Name: name, Mode: v1.BondMode(mode)}
 	if !simBondName.MatchString(name) {
-		return v1alpha1.Bond{}, usageError("--sim-bond %q: %q is not an interface name", s, name)
+		return v1.Bond{}, usageError("--sim-bond %q: %q is not an interface name", s, name)
 	}
-	if !slices.Contains(v1alpha1.BondModes, b.Mode) {
-		names := make([]string, len(v1alpha1.BondModes))
-		for i, m := range v1alpha1.BondModes {
+	if !slices.Contains(v1.BondModes, b.Mode) {
+		names := make([]string, len(v1.BondModes))
+		for i, m := range v1.BondModes {
 			names[i] = string(m)
 		}
-		return v1alpha1.Bond{}, usageError("--sim-bond %q: %q is not a bond mode (one of %s)", s, mode, strings.Join(names, ", "))
+		return v1.Bond{}, usageError("--sim-bond %q: %q is not a bond mode (one of %s)", s, mode, strings.Join(names, ", "))
 	}
 	for sl := range strings.SplitSeq(slaves, ",") {
 		if sl = strings.TrimSpace(sl); sl != "" {

@@ -17,7 +17,7 @@ import (
 	"github.com/nodewright/nodewright/gates"
 	"github.com/nodewright/nodewright/schema/example"
 	"github.com/nodewright/nodewright/schema/render"
-	"github.com/nodewright/nodewright/schema/v1alpha1"
+	v1 "github.com/nodewright/nodewright/schema/v1alpha1"
 	"github.com/nodewright/nodewright/test/harness"
 )
 
@@ -121,7 +121,7 @@ func runDemo(ctx context.Context, out io.Writer, keep, hold bool) (err error) {
 			}
 			if ctx.Err() != nil {
 				// main prints this after the cleanups above have run.
-				err = &exitError{code: exitInterrupted, err: fmt.Errorf("demo interrupted (%v); what it started was stopped and removed", context.Cause(ctx))}
+				err = &exitError{code: exitInterrupted, err: fmt.Errorf("demo interrupted (%w); what it started was stopped and removed", context.Cause(ctx))}
 				return
 			}
 			err = fmt.Errorf("demo failed: %s", string(f))
@@ -362,7 +362,7 @@ func (d *demo) windowTime(files map[string][]byte) string {
 	if doc == nil {
 		d.tb.Fatalf("render edge-001: %v", problems)
 	}
-	next, _, ok := gates.NextWindow(doc.Object.(*v1alpha1.EdgeProfile).Spec.MaintenanceWindows, time.Now())
+	next, _, ok := gates.NextWindow(doc.Object.(*v1.EdgeProfile).Spec.MaintenanceWindows, time.Now())
 	if !ok {
 		d.tb.Fatalf("edge-001 has no maintenance window")
 	}

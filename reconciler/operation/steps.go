@@ -16,7 +16,7 @@ import (
 	v1 "github.com/nodewright/nodewright/schema/v1alpha1"
 )
 
-// ReasonApproved: the admission gates let the operation start.
+// ReasonApproved means the admission gates let the operation start.
 const ReasonApproved = "Approved"
 
 // admissionPoll is how often an operation waiting for approval looks at
