@@ -104,20 +104,20 @@ func (o *auditVerifyOptions) run(ctx context.Context, stdout, stderr io.Writer) 
 	if o.cluster != "" && len(rep.Clusters) == 0 && rep.Intact() {
 		return usageError("cluster %q is not listed in %s, has no directory on %s and no commit ever wrote one", o.cluster, r.KeysFile(), r.Branch)
 	}
-	for _, p := range rep.Problems {
-		fmt.Fprintf(stderr, "REJECTED %s: %s\n", p.Code, oneLine(p.Message))
+	return finish(stdout, stderr, ending{
+		Output: o.output, JSON: rep, Refusals: problemRefusals(rep.Problems),
+		Text: func(w io.Writer) error { return printVerifyReport(w, rep) },
+	})
+}
+
+// problemRefusals returns the REJECTED lines of problems found on the
+// status branch.
+func problemRefusals(problems []view.Problem) []refusal {
+	out := make([]refusal, len(problems))
+	for i, p := range problems {
+		out[i] = refusal{Code: p.Code, Message: p.Message}
 	}
-	if o.output == "json" {
-		if err := writeJSON(stdout, rep); err != nil {
-			return err
-		}
-	} else if err := printVerifyReport(stdout, rep); err != nil {
-		return err
-	}
-	if !rep.Intact() {
-		return &exitError{code: exitRefused, silent: true}
-	}
-	return nil
+	return out
 }
 
 func printVerifyReport(w io.Writer, rep *view.Report) error {
@@ -264,23 +264,13 @@ func (o *auditLogOptions) run(ctx context.Context, stdout, stderr io.Writer) err
 	if err != nil {
 		return &exitError{code: exitUsage, err: err}
 	}
-	for _, p := range problems {
-		fmt.Fprintf(stderr, "REJECTED %s: %s\n", p.Code, oneLine(p.Message))
+	if recs == nil {
+		recs = []v1.AuditRecord{}
 	}
-	if o.output == "json" {
-		if recs == nil {
-			recs = []v1.AuditRecord{}
-		}
-		if err := writeJSON(stdout, recs); err != nil {
-			return err
-		}
-	} else if err := printAuditLog(stdout, recs); err != nil {
-		return err
-	}
-	if len(problems) > 0 {
-		return &exitError{code: exitRefused, silent: true}
-	}
-	return nil
+	return finish(stdout, stderr, ending{
+		Output: o.output, JSON: recs, Refusals: problemRefusals(problems),
+		Text: func(w io.Writer) error { return printAuditLog(w, recs) },
+	})
 }
 
 func printAuditLog(w io.Writer, recs []v1.AuditRecord) error {

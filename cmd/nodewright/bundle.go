@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -66,7 +65,7 @@ are kept in --state (default: nodewright/bundles.json in the repository's git di
 Exit codes: 0 written; 2 bad usage, or nothing to bundle (the receiver has the tip).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return o.run(cmd.OutOrStdout())
+			return o.run(cmd.OutOrStdout(), cmd.ErrOrStderr())
 		},
 	}
 	f := cmd.Flags()
@@ -83,7 +82,7 @@ Exit codes: 0 written; 2 bad usage, or nothing to bundle (the receiver has the t
 	return cmd
 }
 
-func (o *bundleCreateOptions) run(stdout io.Writer) error {
+func (o *bundleCreateOptions) run(stdout, stderr io.Writer) error {
 	switch {
 	case o.repo == "":
 		return usageError("--repo is required")
@@ -107,26 +106,24 @@ func (o *bundleCreateOptions) run(stdout io.Writer) error {
 	if err != nil {
 		return &exitError{code: exitUsage, err: err}
 	}
-	if o.output == "json" {
-		enc := json.NewEncoder(stdout)
-		enc.SetIndent("", "  ")
-		return enc.Encode(struct {
-			Bundle   string          `json:"bundle"`
-			Manifest string          `json:"manifestFile"`
-			Objects  int             `json:"objects"`
-			Since    string          `json:"since"`
-			Content  bundle.Manifest `json:"manifest"`
-		}{c.Path, c.ManifestPath, c.Objects, c.Since, c.Manifest})
-	}
-	m := c.Manifest
-	fmt.Fprintf(stdout, "WROTE %s bundle %s: sequence %d, %d %s, %d objects, %d bytes\n", m.Type, c.Path, m.Sequence, m.Commits, plural(m.Commits, "commit", "commits"), c.Objects, m.Bundle.Size)
-	fmt.Fprintf(stdout, "  %s at %s", m.Branch, m.Tip)
-	if len(m.Prerequisites) > 0 {
-		fmt.Fprintf(stdout, ", prerequisites %s", strings.Join(m.Prerequisites, ", "))
-	}
-	fmt.Fprintf(stdout, "\n  starting from %s\n", c.Since)
-	fmt.Fprintf(stdout, "  manifest %s signed by %s key %s\n", c.ManifestPath, key.Format(), key.ID())
-	return nil
+	report := struct {
+		Bundle   string          `json:"bundle"`
+		Manifest string          `json:"manifestFile"`
+		Objects  int             `json:"objects"`
+		Since    string          `json:"since"`
+		Content  bundle.Manifest `json:"manifest"`
+	}{c.Path, c.ManifestPath, c.Objects, c.Since, c.Manifest}
+	return finish(stdout, stderr, ending{Output: o.output, JSON: report, Text: func(w io.Writer) error {
+		m := c.Manifest
+		fmt.Fprintf(w, "WROTE %s bundle %s: sequence %d, %d %s, %d objects, %d bytes\n", m.Type, c.Path, m.Sequence, m.Commits, plural(m.Commits, "commit", "commits"), c.Objects, m.Bundle.Size)
+		fmt.Fprintf(w, "  %s at %s", m.Branch, m.Tip)
+		if len(m.Prerequisites) > 0 {
+			fmt.Fprintf(w, ", prerequisites %s", strings.Join(m.Prerequisites, ", "))
+		}
+		fmt.Fprintf(w, "\n  starting from %s\n", c.Since)
+		fmt.Fprintf(w, "  manifest %s signed by %s key %s\n", c.ManifestPath, key.Format(), key.ID())
+		return nil
+	}})
 }
 
 type bundleImportOptions struct {
@@ -241,28 +238,17 @@ func (o *bundleImportOptions) run(ctx context.Context, file string, stdout, stde
 		return &exitError{code: exitUsage, err: err}
 	}
 	rep := newBundleImportReport(res)
-	for _, r := range rep.Refusals {
-		fmt.Fprintf(stderr, "REJECTED %s: %s\n", r.Code, r.Message)
-	}
+	var warnings []string
 	if rep.Gap != "" {
-		fmt.Fprintf(stderr, "WARNING sequence gap: %s\n", rep.Gap)
+		warnings = append(warnings, "sequence gap: "+rep.Gap)
 	}
 	if res.Result != nil && res.Result.Stale != nil {
-		fmt.Fprintf(stderr, "WARNING %s: %s\n", res.Result.Stale.Code, res.Result.Stale.Message)
+		warnings = append(warnings, fmt.Sprintf("%s: %s", res.Result.Stale.Code, res.Result.Stale.Message))
 	}
-	if o.output == "json" {
-		enc := json.NewEncoder(stdout)
-		enc.SetIndent("", "  ")
-		if err := enc.Encode(rep); err != nil {
-			return err
-		}
-	} else {
-		printBundleImport(stdout, res, rep)
-	}
-	if !rep.Accepted {
-		return &exitError{code: exitRefused, silent: true}
-	}
-	return nil
+	return finish(stdout, stderr, ending{
+		Output: o.output, JSON: rep, Refusals: refusals(rep.Refusals), Warnings: warnings,
+		Text: func(w io.Writer) error { printBundleImport(w, res, rep); return nil },
+	})
 }
 
 func newBundleImportReport(res *bundle.Imported) bundleImportReport {

@@ -155,34 +155,25 @@ func (o *fleetStatusOptions) run(ctx context.Context, stdout, stderr io.Writer) 
 	if err != nil {
 		return &exitError{code: exitUsage, err: err}
 	}
-	if o.output == "json" {
-		if err := writeJSON(stdout, f); err != nil {
-			return err
-		}
-	} else if err := printFleetTable(stdout, f); err != nil {
-		return err
-	}
-	return refuseInvalid(stderr, f)
+	return finish(stdout, stderr, ending{
+		Output: o.output, JSON: f, Refusals: invalidReports(f),
+		Text: func(w io.Writer) error { return printFleetTable(w, f) },
+	})
 }
 
-// refuseInvalid prints a REJECTED line per unreadable report and returns
-// exit 1 when there is one.
-func refuseInvalid(stderr io.Writer, f *view.Fleet) error {
-	invalid := 0
+// invalidReports returns a refusal per cluster whose status report cannot
+// be read.
+func invalidReports(f *view.Fleet) []refusal {
+	var out []refusal
 	for _, c := range f.Clusters {
 		if c.Health == view.Invalid {
-			invalid++
-			for _, line := range strings.Split(c.Problem, "\n") {
-				fmt.Fprintf(stderr, "REJECTED %s: cluster %s: %s\n", view.StatusInvalid, c.Name, line)
-			}
+			out = append(out, refusal{Code: view.StatusInvalid, Message: fmt.Sprintf("cluster %s: %s", c.Name, c.Problem)})
 		}
 	}
-	if invalid > 0 {
-		return &exitError{code: exitRefused, silent: true}
-	}
-	return nil
+	return out
 }
 
+// writeJSON encodes v on w as indented JSON.
 func writeJSON(w io.Writer, v any) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
@@ -318,14 +309,12 @@ func (o *fleetDashboardOptions) run(ctx context.Context, stdout, stderr io.Write
 	if err := dashboard.Write(o.out, f, recs); err != nil {
 		return &exitError{code: exitUsage, err: err}
 	}
-	fmt.Fprintln(stdout, filepath.Join(o.out, dashboard.FileName))
 	fmt.Fprintf(stderr, "wrote the dashboard of %d %s and %d audit %s\n", len(f.Clusters), plural(len(f.Clusters), "cluster", "clusters"), len(recs), plural(len(recs), "record", "records"))
-	refused := refuseInvalid(stderr, f)
-	for _, p := range problems {
-		fmt.Fprintf(stderr, "REJECTED %s: %s\n", p.Code, p.Message)
-	}
-	if len(problems) > 0 && refused == nil {
-		refused = &exitError{code: exitRefused, silent: true}
-	}
-	return refused
+	return finish(stdout, stderr, ending{
+		Output: "text", Refusals: append(invalidReports(f), problemRefusals(problems)...),
+		Text: func(w io.Writer) error {
+			_, err := fmt.Fprintln(w, filepath.Join(o.out, dashboard.FileName))
+			return err
+		},
+	})
 }

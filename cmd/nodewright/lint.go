@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -37,7 +36,7 @@ serves as a pre-commit hook) unless --rev names a commit; a URL is fetched and i
 (or --rev) linted. Linting never needs a cluster. Exit 1 when any error is found.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return o.run(cmd.Context(), cmd.OutOrStdout())
+			return o.run(cmd.Context(), cmd.OutOrStdout(), cmd.ErrOrStderr())
 		},
 	}
 	f := cmd.Flags()
@@ -89,7 +88,7 @@ type lintReport struct {
 	Problems manifest.Problems `json:"problems"`
 }
 
-func (o *lintOptions) run(ctx context.Context, stdout io.Writer) error {
+func (o *lintOptions) run(ctx context.Context, stdout, stderr io.Writer) error {
 	if o.repo == "" {
 		return usageError("--repo is required")
 	}
@@ -115,25 +114,16 @@ func (o *lintOptions) run(ctx context.Context, stdout io.Writer) error {
 	if out.Problems == nil {
 		out.Problems = manifest.Problems{}
 	}
-	if o.output == "json" {
-		enc := json.NewEncoder(stdout)
-		enc.SetIndent("", "  ")
-		if err := enc.Encode(out); err != nil {
-			return err
-		}
-	} else {
+	return finish(stdout, stderr, ending{Output: o.output, JSON: out, Failed: out.Errors > 0, Text: func(w io.Writer) error {
 		ops := 0
 		for _, s := range rep.Sites {
 			ops += s.OperationFiles
 		}
 		for _, p := range rep.Problems {
-			fmt.Fprintln(stdout, p.String())
+			fmt.Fprintln(w, p.String())
 		}
-		fmt.Fprintf(stdout, "%d %s, %d %s in %d %s (%d operation %s)\n", out.Errors, plural(out.Errors, "error", "errors"),
+		_, err := fmt.Fprintf(w, "%d %s, %d %s in %d %s (%d operation %s)\n", out.Errors, plural(out.Errors, "error", "errors"),
 			out.Notices, plural(out.Notices, "notice", "notices"), len(rep.Sites), plural(len(rep.Sites), "site", "sites"), ops, plural(ops, "file", "files"))
-	}
-	if out.Errors > 0 {
-		return &exitError{code: exitRefused, silent: true}
-	}
-	return nil
+		return err
+	}})
 }

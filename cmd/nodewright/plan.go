@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -87,9 +86,11 @@ func (o *planOptions) run(ctx context.Context, stdout, stderr io.Writer) error {
 		return &exitError{code: exitUsage, err: err}
 	}
 	stateDir, root := src.StateDir, src.Root
-	for _, r := range res.Refusals {
-		fmt.Fprintf(stderr, "REJECTED %s: %s\n", r.Code, r.Message)
+	rejected := make([]refusal, len(res.Refusals))
+	for i, r := range res.Refusals {
+		rejected[i] = refusal{Code: r.Code, Message: r.Message}
 	}
+	printRefusals(stderr, rejected) // before the lines below say what plan does about them
 	state, err := source.LoadState(stateDir)
 	if err != nil {
 		return err
@@ -128,19 +129,11 @@ func (o *planOptions) run(ctx context.Context, stdout, stderr io.Writer) error {
 	if err != nil {
 		return &exitError{code: exitUsage, err: err}
 	}
-	if v.output == "json" {
-		enc := json.NewEncoder(stdout)
-		enc.SetIndent("", "  ")
-		if err := enc.Encode(plan); err != nil {
-			return err
-		}
-	} else {
-		printPlan(stdout, plan)
-	}
-	if plan.Problems.Errors() > 0 {
-		return &exitError{code: exitRefused, silent: true}
-	}
-	return nil
+	// The refusals were printed above; manifest errors are in the plan.
+	return finish(stdout, stderr, ending{
+		Output: v.output, JSON: plan, Failed: plan.Problems.Errors() > 0,
+		Text: func(w io.Writer) error { printPlan(w, plan); return nil },
+	})
 }
 
 func printPlan(w io.Writer, p *gather.Plan) {

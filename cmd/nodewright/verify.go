@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -151,25 +150,23 @@ func (o *verifyOptions) run(ctx context.Context, stdout, stderr io.Writer) error
 		return &exitError{code: exitUsage, err: err}
 	}
 	report := newVerifyReport(res)
-	for _, r := range report.Refusals {
-		fmt.Fprintf(stderr, "REJECTED %s: %s\n", r.Code, r.Message)
-	}
+	var warnings []string
 	if report.Stale != nil {
-		fmt.Fprintf(stderr, "WARNING %s: %s\n", report.Stale.Code, report.Stale.Message)
+		warnings = append(warnings, fmt.Sprintf("%s: %s", report.Stale.Code, report.Stale.Message))
 	}
-	if o.output == "json" {
-		enc := json.NewEncoder(stdout)
-		enc.SetIndent("", "  ")
-		if err := enc.Encode(report); err != nil {
-			return err
-		}
-	} else {
-		printVerifyText(stdout, res, report)
+	return finish(stdout, stderr, ending{
+		Output: o.output, JSON: report, Refusals: refusals(report.Refusals), Warnings: warnings,
+		Text: func(w io.Writer) error { printVerifyText(w, res, report); return nil },
+	})
+}
+
+// refusals returns the REJECTED lines of a report's refusals.
+func refusals(rs []refusalReport) []refusal {
+	out := make([]refusal, len(rs))
+	for i, r := range rs {
+		out[i] = refusal{Code: r.Code, Message: r.Message}
 	}
-	if !report.Accepted {
-		return &exitError{code: exitRefused, silent: true}
-	}
-	return nil
+	return out
 }
 
 func newVerifyReport(res *source.Result) verifyReport {
