@@ -11,9 +11,10 @@ import (
 
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/object"
-	"sigs.k8s.io/yaml"
+	"go.yaml.in/yaml/v3"
 
 	"github.com/nodewright/nodewright/internal/atomicfile"
+	"github.com/nodewright/nodewright/internal/yamlfile"
 	"github.com/nodewright/nodewright/source/trust"
 )
 
@@ -302,13 +303,11 @@ func (r *repository) appliedCommit(statusBranch, cluster string) (plumbing.Hash,
 	if err != nil {
 		return plumbing.ZeroHash, err
 	}
-	var st struct {
-		AppliedCommit string `json:"appliedCommit"`
+	applied, err := readAppliedCommit(statusBranch+":"+file, data)
+	if err != nil {
+		return plumbing.ZeroHash, err
 	}
-	if err := yaml.Unmarshal(data, &st); err != nil {
-		return plumbing.ZeroHash, fmt.Errorf("%s:%s: %w", statusBranch, file, err)
-	}
-	h, ok := parseID(st.AppliedCommit)
+	h, ok := parseID(applied)
 	if !ok {
 		return plumbing.ZeroHash, fmt.Errorf("%s:%s has no appliedCommit (a 40-hex commit id); pass --since REV", statusBranch, file)
 	}
@@ -316,6 +315,37 @@ func (r *repository) appliedCommit(statusBranch, cluster string) (plumbing.Hash,
 		return plumbing.ZeroHash, fmt.Errorf("cluster %s applied %s, which is not in %s; pass --since REV", cluster, short(h), r.path)
 	}
 	return h, nil
+}
+
+// readAppliedCommit returns the top-level appliedCommit of a status.yaml
+// named name, "" when it has none. Only that field is read: the first
+// document's other fields are fleet/statusbranch's to check. Problems
+// (size, syntax, an appliedCommit that is not a string) are located
+// yamlfile errors.
+func readAppliedCommit(name string, data []byte) (string, error) {
+	docs, err := yamlfile.Documents(name, data, maxStatusFile)
+	if err != nil || len(docs) == 0 || len(docs[0].Content) == 0 {
+		return "", err
+	}
+	top := docs[0].Content[0]
+	if top.Kind != yaml.MappingNode {
+		return "", nil
+	}
+	applied := ""
+	for i := 0; i+1 < len(top.Content); i += 2 {
+		if top.Content[i].Value != "appliedCommit" {
+			continue
+		}
+		var v struct {
+			AppliedCommit string `json:"appliedCommit"`
+		}
+		one := &yaml.Node{Kind: yaml.MappingNode, Content: top.Content[i : i+2]}
+		if errs := yamlfile.DecodeNode(name, one, &v, yamlfile.Options{Aliases: true}); len(errs) > 0 {
+			return "", errs
+		}
+		applied = v.AppliedCommit
+	}
+	return applied, nil
 }
 
 // clock returns now, or time.Now when now is nil.

@@ -58,7 +58,8 @@ type Key struct {
 }
 
 // Error is a problem of a cluster keys document, located as
-// "file:line: field: message" (trust.Error's shape).
+// "file:line: field: message": trust.Error, the repository's located
+// error (yamlfile.Error).
 type Error = trust.Error
 
 // Errors is every problem found in one document.
@@ -153,7 +154,7 @@ func (v *validator) validate(k *Keys) {
 		if len(path) > 0 && path[0] == "principals" {
 			path[0] = "clusters"
 		}
-		msg := strings.ReplaceAll(e.Msg, "held by principal", "held by cluster")
+		msg := strings.ReplaceAll(e.Message, "held by principal", "held by cluster")
 		v.Add(path, "%s", msg)
 	}
 	if len(v.Errs) > 0 {

@@ -5,9 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"math"
-	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -16,6 +14,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	sigyaml "sigs.k8s.io/yaml"
 
+	"github.com/nodewright/nodewright/internal/yamlfile"
 	v1 "github.com/nodewright/nodewright/schema/v1alpha1"
 )
 
@@ -139,37 +138,9 @@ func escapeForYAML(j []byte) []byte {
 }
 
 // ParseError is a status.yaml that ParseStatus refuses, located at the
-// field that is wrong.
-type ParseError struct {
-	// File is the name the caller gave the input.
-	File string
-	// Line is the 1-based line, 0 when the problem concerns the whole file.
-	Line int
-	// Column is the 1-based column, 0 when unknown.
-	Column int
-	// Field is the path of the field, such as operations[2].phase, or "".
-	Field string
-	// Message says what is wrong.
-	Message string
-}
-
-// Error formats the error as file:line:column: field: message.
-func (e *ParseError) Error() string {
-	var b strings.Builder
-	b.WriteString(e.File)
-	if e.Line > 0 {
-		fmt.Fprintf(&b, ":%d", e.Line)
-		if e.Column > 0 {
-			fmt.Fprintf(&b, ":%d", e.Column)
-		}
-	}
-	b.WriteString(": ")
-	if e.Field != "" {
-		b.WriteString(e.Field + ": ")
-	}
-	b.WriteString(e.Message)
-	return b.String()
-}
+// field that is wrong and formatted as file:line:column: field: message:
+// the repository's located error (yamlfile.Error).
+type ParseError = yamlfile.Error
 
 // ParseStatus reads a status.yaml strictly: one YAML document holding a
 // mapping of Status's fields, each at most once, spelled exactly and of its
@@ -181,26 +152,18 @@ func (e *ParseError) Error() string {
 // file, line and field. Whether the cluster named in the file is the one
 // whose directory holds it is for the caller to check.
 func ParseStatus(file string, data []byte) (*Status, error) {
-	if len(data) > MaxStatusBytes {
-		return nil, &ParseError{File: file, Message: fmt.Sprintf("file is %d bytes, more than the %d allowed", len(data), MaxStatusBytes)}
-	}
-	dec := yaml.NewDecoder(bytes.NewReader(data))
-	var root yaml.Node
-	if err := dec.Decode(&root); err != nil {
-		if errors.Is(err, io.EOF) {
-			return nil, &ParseError{File: file, Message: "file is empty; expected a cluster status"}
+	top, err := yamlfile.Parse(file, data, yamlfile.Options{
+		MaxSize: MaxStatusBytes,
+		Empty:   "file is empty; expected a cluster status",
+		// The parser refuses aliases itself, at the field that uses one.
+		Aliases: true,
+	})
+	if err != nil {
+		var pe *ParseError
+		if errors.As(err, &pe) {
+			return nil, pe
 		}
-		return nil, yamlError(file, err)
-	}
-	var extra yaml.Node
-	if err := dec.Decode(&extra); err == nil {
-		return nil, &ParseError{File: file, Line: extra.Line, Column: extra.Column, Message: "more than one YAML document"}
-	} else if !errors.Is(err, io.EOF) {
-		return nil, yamlError(file, err)
-	}
-	top := &root
-	if top.Kind == yaml.DocumentNode && len(top.Content) == 1 {
-		top = top.Content[0]
+		return nil, err
 	}
 	p := &parser{file: file}
 	st := &Status{}
@@ -210,27 +173,12 @@ func ParseStatus(file string, data []byte) (*Status, error) {
 	return st, nil
 }
 
-// yamlError turns a syntax error of yaml.v3 ("yaml: line 3: ...") into a
-// ParseError at that line.
-func yamlError(file string, err error) error {
-	msg := strings.TrimPrefix(err.Error(), "yaml: ")
-	pe := &ParseError{File: file, Message: msg}
-	if rest, ok := strings.CutPrefix(msg, "line "); ok {
-		if n, tail, ok := strings.Cut(rest, ": "); ok {
-			if line, err := strconv.Atoi(n); err == nil {
-				pe.Line, pe.Message = line, tail
-			}
-		}
-	}
-	return pe
-}
-
 type parser struct {
 	file string
 }
 
 func (p *parser) fail(n *yaml.Node, field, format string, args ...any) error {
-	return &ParseError{File: p.file, Line: n.Line, Column: n.Column, Field: field, Message: fmt.Sprintf(format, args...)}
+	return yamlfile.At(p.file, n, field, format, args...)
 }
 
 // fields walks a mapping node, calling fn for each key (spelled as written)

@@ -1,17 +1,10 @@
 package gather
 
 import (
-	"bytes"
-	"errors"
 	"fmt"
-	"io"
-	"regexp"
-	"strconv"
-	"strings"
-
-	"go.yaml.in/yaml/v3"
 
 	"github.com/nodewright/nodewright/gates"
+	"github.com/nodewright/nodewright/internal/yamlfile"
 )
 
 // HealthReport is the file form of a site's health, for plan --health:
@@ -33,44 +26,46 @@ type HealthReport struct {
 	} `yaml:"inFlight"`
 }
 
-var yamlLine = regexp.MustCompile(`line (\d+): `)
-
 // ParseHealth reads a health report strictly: unknown fields, duplicate
-// keys, wrong types and duplicate nodes are errors naming file and line.
+// keys, wrong types, more than one document and duplicate nodes are
+// errors naming file and line (yamlfile's, in yaml.v3's wording). The
+// error is a yamlfile.Errors listing every problem.
 func ParseHealth(file string, data []byte) (gates.Health, error) {
-	dec := yaml.NewDecoder(bytes.NewReader(data))
-	dec.KnownFields(true)
 	var r HealthReport
-	if err := dec.Decode(&r); err != nil && !errors.Is(err, io.EOF) {
-		msg := strings.TrimPrefix(err.Error(), "yaml: ")
-		msg = strings.ReplaceAll(msg, "unmarshal errors:\n  ", "")
-		if m := yamlLine.FindStringSubmatch(msg); m != nil {
-			n, _ := strconv.Atoi(m[1])
-			return gates.Health{}, fmt.Errorf("%s:%d: %s", file, n, strings.Replace(msg, m[0], "", 1))
-		}
-		return gates.Health{}, fmt.Errorf("%s: %s", file, msg)
+	if _, err := yamlfile.Decode(file, data, &r, yamlfile.Options{Tag: "yaml", YAMLv3: true, Aliases: true}); err != nil {
+		return gates.Health{}, err
+	}
+	var errs yamlfile.Errors
+	bad := func(field, format string, args ...any) {
+		errs = append(errs, &yamlfile.Error{File: file, Field: field, Message: fmt.Sprintf(format, args...)})
 	}
 	h := gates.Health{Reported: true, Nodes: map[string]bool{}}
 	for i, n := range r.Nodes {
 		if n.Name == "" {
-			return gates.Health{}, fmt.Errorf("%s: nodes[%d].name is required", file, i)
+			bad("", "nodes[%d].name is required", i)
+			continue
 		}
 		if _, dup := h.Nodes[n.Name]; dup {
-			return gates.Health{}, fmt.Errorf("%s: nodes[%d]: node %q is listed twice", file, i, n.Name)
+			bad(fmt.Sprintf("nodes[%d]", i), "node %q is listed twice", n.Name)
+			continue
 		}
 		h.Nodes[n.Name] = n.Ready
 	}
 	for i, d := range r.DRBD {
 		if d.Name == "" || d.Replicas < 0 || d.UpToDate < 0 {
-			return gates.Health{}, fmt.Errorf("%s: drbd[%d] needs a name and non-negative counts", file, i)
+			bad("", "drbd[%d] needs a name and non-negative counts", i)
 		}
 	}
 	h.DRBD = r.DRBD
 	for i, o := range r.InFlight {
 		if o.Kind == "" || o.Name == "" {
-			return gates.Health{}, fmt.Errorf("%s: inFlight[%d] needs kind and name", file, i)
+			bad("", "inFlight[%d] needs kind and name", i)
+			continue
 		}
 		h.InFlight = append(h.InFlight, gates.Operation{Kind: o.Kind, Name: o.Name, Nodes: o.Nodes, Disruptive: o.Disruptive})
+	}
+	if len(errs) > 0 {
+		return gates.Health{}, errs
 	}
 	return h, nil
 }

@@ -1,14 +1,12 @@
 package config
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
-	"io"
 	"regexp"
 	"strings"
 
-	"go.yaml.in/yaml/v3"
+	"github.com/nodewright/nodewright/internal/yamlfile"
 )
 
 // Config is the file `nodewright reconciler --config` reads; flags given
@@ -67,38 +65,31 @@ type AuditConfig struct {
 	SpoolDir string `yaml:"spoolDir"`
 }
 
-var linePattern = regexp.MustCompile(`^line (\d+): (.*)$`)
-
 var namePattern = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`)
 
 // Parse reads a config file strictly: unknown keys, wrong types
-// and several documents are errors naming the file and line.
+// and several documents are errors naming the file and line. An empty
+// file is an empty config. The error is a yamlfile.Errors listing every
+// problem, in yaml.v3's wording.
 func Parse(file string, data []byte) (*Config, error) {
-	c := &Config{}
-	dec := yaml.NewDecoder(bytes.NewReader(data))
-	dec.KnownFields(true)
-	if err := dec.Decode(c); err != nil && !errors.Is(err, io.EOF) {
-		var te *yaml.TypeError
-		if errors.As(err, &te) {
-			msgs := make([]string, len(te.Errors))
-			for i, e := range te.Errors {
-				if m := linePattern.FindStringSubmatch(e); m != nil {
-					msgs[i] = fmt.Sprintf("%s:%s: %s", file, m[1], m[2])
-				} else {
-					msgs[i] = file + ": " + e
-				}
-			}
-			return nil, errors.New(strings.Join(msgs, "\n"))
-		}
-		return nil, fmt.Errorf("%s: %s", file, strings.TrimPrefix(err.Error(), "yaml: "))
+	docs, err := yamlfile.Documents(file, data, yamlfile.DefaultMaxSize)
+	if err != nil {
+		return nil, err
 	}
-	var extra yaml.Node
-	if err := dec.Decode(&extra); err == nil {
-		line := extra.Line
+	c := &Config{}
+	if len(docs) == 0 {
+		return c, nil
+	}
+	errs := yamlfile.DecodeNode(file, docs[0], c, yamlfile.Options{Tag: "yaml", YAMLv3: true, Aliases: true})
+	if len(docs) > 1 {
+		extra := docs[1]
 		if len(extra.Content) > 0 {
-			line = extra.Content[0].Line
+			extra = extra.Content[0]
 		}
-		return nil, fmt.Errorf("%s:%d: a second YAML document; the config is one document", file, line)
+		errs = append(errs, &yamlfile.Error{File: file, Line: extra.Line, Message: "a second YAML document; the config is one document"})
+	}
+	if len(errs) > 0 {
+		return nil, errs
 	}
 	return c, nil
 }

@@ -7,9 +7,9 @@ import (
 	"strings"
 
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
-	"sigs.k8s.io/yaml"
 
 	"github.com/nodewright/nodewright/config/crd"
+	"github.com/nodewright/nodewright/internal/yamlfile"
 	v1 "github.com/nodewright/nodewright/schema/v1alpha1"
 )
 
@@ -18,6 +18,9 @@ const Draft = "https://json-schema.org/draft/2020-12/schema"
 
 //go:embed trustpolicy.schema.json
 var trustPolicy []byte
+
+// maxCRDSize bounds a generated CRD file.
+const maxCRDSize = 8 << 20
 
 // Schema is one exported JSON Schema document.
 type Schema struct {
@@ -35,8 +38,8 @@ func All() ([]Schema, error) {
 	var out []Schema
 	for i, data := range docs {
 		var c apiextensionsv1.CustomResourceDefinition
-		if err := yaml.UnmarshalStrict(data, &c); err != nil {
-			return nil, fmt.Errorf("%s: %w", names[i], err)
+		if _, err := yamlfile.Decode(names[i], data, &c, yamlfile.Options{MaxSize: maxCRDSize, Empty: "file is empty; expected a CustomResourceDefinition"}); err != nil {
+			return nil, err
 		}
 		s, err := fromCRD(&c)
 		if err != nil {

@@ -1,9 +1,10 @@
 package manifest
 
 import (
-	"fmt"
 	"sort"
 	"strings"
+
+	"github.com/nodewright/nodewright/internal/yamlfile"
 )
 
 // Severity ranks a problem. Only errors make lint fail.
@@ -26,26 +27,29 @@ type Problem struct {
 	Message  string   `json:"message"`
 }
 
-// String formats the problem as "file:line:col: field: message", with a
-// "notice: " prefix on notices.
+// ProblemOf makes a problem of severity sev of a located error.
+func ProblemOf(e *yamlfile.Error, sev Severity) Problem {
+	return Problem{File: e.File, Line: e.Line, Column: e.Column, Field: e.Field, Severity: sev, Message: e.Message}
+}
+
+// Located returns the problem without its severity, as the repository's
+// located error.
+func (p Problem) Located() *yamlfile.Error {
+	return &yamlfile.Error{File: p.File, Line: p.Line, Column: p.Column, Field: p.Field, Message: p.Message}
+}
+
+// String formats the problem as "file:line:col: field: message" (as a
+// yamlfile.Error formats), with a "notice: " prefix on notices.
 func (p Problem) String() string {
-	var b strings.Builder
-	b.WriteString(p.File)
-	if p.Line > 0 {
-		fmt.Fprintf(&b, ":%d", p.Line)
-		if p.Column > 0 {
-			fmt.Fprintf(&b, ":%d", p.Column)
-		}
+	e := p.Located()
+	if p.Severity != Notice {
+		return e.Error()
 	}
-	b.WriteString(": ")
-	if p.Severity == Notice {
-		b.WriteString("notice: ")
-	}
+	msg := p.Message
 	if p.Field != "" {
-		b.WriteString(p.Field + ": ")
+		msg = p.Field + ": " + msg
 	}
-	b.WriteString(p.Message)
-	return b.String()
+	return e.Position() + ": notice: " + msg
 }
 
 // Problems is a list of findings.

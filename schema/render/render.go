@@ -1,6 +1,7 @@
 package render
 
 import (
+	"errors"
 	"fmt"
 	"path"
 	"strings"
@@ -10,6 +11,7 @@ import (
 	"sigs.k8s.io/kustomize/api/types"
 	"sigs.k8s.io/kustomize/kyaml/filesys"
 
+	"github.com/nodewright/nodewright/internal/yamlfile"
 	"github.com/nodewright/nodewright/schema/manifest"
 	v1 "github.com/nodewright/nodewright/schema/v1alpha1"
 )
@@ -108,31 +110,75 @@ func isKustomization(p string) bool {
 }
 
 // checkKustomization refuses what would make kustomize reach outside the
-// repository or run programs: remote resources, Helm charts, plugins.
+// repository or run programs: remote resources, Helm charts, plugins. It
+// reads the file's YAML nodes, so that no spelling of a key (repeated,
+// merged in with <<) hides from it; a file that is not YAML is refused
+// here, located at the syntax error.
 func checkKustomization(file string, data []byte) manifest.Problems {
-	var k map[string]any
-	if err := yaml.Unmarshal(data, &k); err != nil {
-		return nil // kustomize reports syntax errors itself
+	docs, err := yamlfile.Documents(file, data, 0)
+	if err != nil {
+		var errs yamlfile.Errors
+		errors.As(err, &errs)
+		out := make(manifest.Problems, len(errs))
+		for i, e := range errs {
+			out[i] = manifest.ProblemOf(e, manifest.Error)
+		}
+		return out
 	}
 	var out manifest.Problems
 	bad := func(field, format string, args ...any) {
 		out = append(out, manifest.Problem{File: file, Field: field, Severity: manifest.Error, Message: fmt.Sprintf(format, args...)})
 	}
-	for _, field := range []string{"resources", "bases", "components"} {
-		list, _ := k[field].([]any)
-		for i, item := range list {
-			s, _ := item.(string)
-			if isRemote(s) {
-				bad(fmt.Sprintf("%s[%d]", field, i), "%q is remote; a fleet repository must be self-contained, so everything it renders is signed", s)
+	seen := map[*yaml.Node]bool{}
+	var check func(m *yaml.Node)
+	check = func(m *yaml.Node) {
+		m = resolve(m)
+		if seen[m] {
+			return
+		}
+		seen[m] = true
+		if m.Kind == yaml.SequenceNode { // <<: [*a, *b]
+			for _, item := range m.Content {
+				check(item)
+			}
+			return
+		}
+		if m.Kind != yaml.MappingNode {
+			return
+		}
+		for i := 0; i+1 < len(m.Content); i += 2 {
+			field, value := m.Content[i].Value, resolve(m.Content[i+1])
+			switch field {
+			case "<<":
+				check(value)
+			case "resources", "bases", "components":
+				if value.Kind != yaml.SequenceNode {
+					continue
+				}
+				for j, item := range value.Content {
+					if item = resolve(item); item.Kind == yaml.ScalarNode && isRemote(item.Value) {
+						bad(yamlfile.Index(field, j), "%q is remote; a fleet repository must be self-contained, so everything it renders is signed", item.Value)
+					}
+				}
+			case "helmCharts", "helmChartInflationGenerator", "helmGlobals", "generators", "transformers", "validators":
+				bad(field, "is not allowed: rendering must not run programs or fetch charts")
 			}
 		}
 	}
-	for _, field := range []string{"helmCharts", "helmChartInflationGenerator", "helmGlobals", "generators", "transformers", "validators"} {
-		if _, ok := k[field]; ok {
-			bad(field, "is not allowed: rendering must not run programs or fetch charts")
+	for _, doc := range docs {
+		for _, top := range doc.Content {
+			check(top)
 		}
 	}
 	return out
+}
+
+// resolve follows an alias to the node it names.
+func resolve(n *yaml.Node) *yaml.Node {
+	for n.Kind == yaml.AliasNode && n.Alias != nil {
+		n = n.Alias
+	}
+	return n
 }
 
 func isRemote(s string) bool {

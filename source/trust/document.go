@@ -1,15 +1,13 @@
 package trust
 
 import (
-	"bytes"
-	"errors"
 	"fmt"
-	"io"
-	"regexp"
 	"strconv"
 	"strings"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/nodewright/nodewright/internal/yamlfile"
 )
 
 // DecodeDocument decodes data, one YAML document named file in errors,
@@ -21,75 +19,17 @@ import (
 // problems semantic validation finds (see Validator).
 //
 // It is the one strict decoder of the trust policy and the fleet's other
-// signed YAML documents (fleet/clusters).
+// signed YAML documents (fleet/clusters): yamlfile's, reading yaml tags
+// with yaml.v3's conversions and wording (Options.YAMLv3), the form these
+// documents' problems have always had.
 func DecodeDocument(file string, data []byte, maxSize int, what string, out any) (*yaml.Node, error) {
-	if len(data) > maxSize {
-		return nil, Errors{{File: file, Msg: fmt.Sprintf("document is %d bytes, more than the %d allowed", len(data), maxSize)}}
-	}
-	var root yaml.Node
-	if err := yaml.Unmarshal(data, &root); err != nil {
-		return nil, yamlErrors(file, err)
-	}
-	if root.Kind == 0 || len(root.Content) == 0 {
-		return nil, Errors{{File: file, Msg: "document is empty"}}
-	}
-	if line := aliasLine(&root); line > 0 {
-		return nil, Errors{{File: file, Line: line, Msg: "YAML anchors and aliases are not allowed"}}
-	}
-	dec := yaml.NewDecoder(bytes.NewReader(data))
-	dec.KnownFields(true)
-	if err := dec.Decode(out); err != nil {
-		return nil, yamlErrors(file, err)
-	}
-	var extra yaml.Node
-	if err := dec.Decode(&extra); !errors.Is(err, io.EOF) {
-		line := 0
-		if err == nil {
-			line = extra.Line
-		}
-		return nil, Errors{{File: file, Line: line, Msg: "more than one YAML document; " + what + " is exactly one"}}
-	}
-	return root.Content[0], nil
-}
-
-// aliasLine returns the line of the first alias or anchor in n, or 0.
-func aliasLine(n *yaml.Node) int {
-	if n.Kind == yaml.AliasNode || n.Anchor != "" {
-		return n.Line
-	}
-	for _, c := range n.Content {
-		if l := aliasLine(c); l > 0 {
-			return l
-		}
-	}
-	return 0
-}
-
-var (
-	yamlLine = regexp.MustCompile(`^line (\d+): (.*)$`)
-	goType   = regexp.MustCompile(` in type [a-z]+\.`)
-)
-
-// yamlErrors turns a yaml.v3 error into located Errors.
-func yamlErrors(file string, err error) error {
-	var te *yaml.TypeError
-	var msgs []string
-	if errors.As(err, &te) {
-		msgs = te.Errors
-	} else {
-		msgs = []string{strings.TrimPrefix(err.Error(), "yaml: ")}
-	}
-	out := make(Errors, 0, len(msgs))
-	for _, m := range msgs {
-		e := &Error{File: file, Msg: m}
-		if sub := yamlLine.FindStringSubmatch(m); sub != nil {
-			e.Line, _ = strconv.Atoi(sub[1])
-			e.Msg = sub[2]
-		}
-		e.Msg = goType.ReplaceAllString(e.Msg, " in ")
-		out = append(out, e)
-	}
-	return out
+	return yamlfile.Decode(file, data, out, yamlfile.Options{
+		MaxSize: maxSize,
+		Empty:   "document is empty",
+		Second:  "more than one YAML document; " + what + " is exactly one",
+		Tag:     "yaml",
+		YAMLv3:  true,
+	})
 }
 
 // Validator collects every semantic problem of one decoded document, each
@@ -105,7 +45,7 @@ type Validator struct {
 
 // Add records a problem at path (field names and list indexes).
 func (v *Validator) Add(path []any, format string, args ...any) {
-	v.Errs = append(v.Errs, &Error{File: v.File, Line: LineOf(v.Root, path), Field: FieldPath(path), Msg: fmt.Sprintf(format, args...)})
+	v.Errs = append(v.Errs, &Error{File: v.File, Line: LineOf(v.Root, path), Field: FieldPath(path), Message: fmt.Sprintf(format, args...)})
 }
 
 // FieldPath renders a path such as roles.committers.principals[1].

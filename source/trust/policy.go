@@ -4,10 +4,10 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"fmt"
 	"sort"
-	"strings"
 	"time"
+
+	"github.com/nodewright/nodewright/internal/yamlfile"
 )
 
 // APIVersion is the apiVersion every Nodewright document carries.
@@ -99,40 +99,13 @@ type OperationRule struct {
 	Threshold int    `yaml:"threshold" json:"threshold"`
 }
 
-// Error is a policy problem located in its file.
-type Error struct {
-	File  string
-	Line  int
-	Field string
-	Msg   string
-}
-
-// Error formats as "file:line: field: message".
-func (e *Error) Error() string {
-	var b strings.Builder
-	b.WriteString(e.File)
-	if e.Line > 0 {
-		fmt.Fprintf(&b, ":%d", e.Line)
-	}
-	b.WriteString(": ")
-	if e.Field != "" {
-		b.WriteString(e.Field + ": ")
-	}
-	b.WriteString(e.Msg)
-	return b.String()
-}
+// Error is a policy problem located in its file, formatted as
+// "file:line: field: message": the repository's located error. Trust
+// documents' problems are located by line only.
+type Error = yamlfile.Error
 
 // Errors is every problem found in one document.
-type Errors []*Error
-
-// Error joins the problems one per line.
-func (es Errors) Error() string {
-	lines := make([]string, len(es))
-	for i, e := range es {
-		lines[i] = e.Error()
-	}
-	return strings.Join(lines, "\n")
-}
+type Errors = yamlfile.Errors
 
 // MaxPolicySize bounds a policy document; larger input is refused unread.
 const MaxPolicySize = 1 << 20
@@ -155,7 +128,7 @@ func Parse(file string, data []byte) (*Policy, error) {
 	}
 	canon, err := json.Marshal(&p)
 	if err != nil {
-		return nil, Errors{{File: file, Msg: "cannot encode policy: " + err.Error()}}
+		return nil, Errors{{File: file, Message: "cannot encode policy: " + err.Error()}}
 	}
 	sum := sha256.Sum256(canon)
 	p.digest = hex.EncodeToString(sum[:])

@@ -119,7 +119,7 @@ func TestSSHKeyLineErrorsAreLocated(t *testing.T) {
 	_, errs := NewKeyring([]Principal{{Name: "edge-1", Keys: []Key{{SSH: "edge-1 cert-authority " + sshKey}}}})
 	require.Len(t, errs, 1)
 	assert.Equal(t, "principals[0].keys[0].ssh", errs[0].Field)
-	assert.Contains(t, errs[0].Msg, "SSH certificates are not supported")
+	assert.Contains(t, errs[0].Message, "SSH certificates are not supported")
 }
 
 func TestSSHKeyOptionsReachTheHolder(t *testing.T) {
