@@ -3,6 +3,9 @@
 // index the source built while verifying, and a health report, and turns
 // them into gates.Input for each operation.
 //
-// "nodewright plan" and the reconciler both call it, then gates.Evaluate,
-// so what a person sees is what the cluster does. It decides nothing.
+// "nodewright plan" and the FleetSource controller call Build, then a gate
+// chain; the operation controllers read the step gates' live inputs (the
+// profile, node readiness, DRBD replica states, the operations in flight)
+// through Cluster. So what a person sees is what the cluster does, and no
+// gate input is gathered anywhere else. It decides nothing.
 package gather

@@ -6,7 +6,6 @@ import (
 	"strings"
 	"time"
 
-	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -84,95 +83,24 @@ func (r *Run) CheckStepGates(ctx context.Context) error {
 	return nil
 }
 
-// Profile returns the site's EdgeProfile (cluster-scoped, named after the
-// site) as the FleetSource controller applied it.
-func (e *Env) Profile(ctx context.Context) (*v1.EdgeProfile, error) {
-	p := &v1.EdgeProfile{}
-	if err := e.Client.Get(ctx, client.ObjectKey{Name: e.Site}, p); err != nil {
-		return nil, fmt.Errorf("EdgeProfile %s: %w", e.Site, err)
-	}
-	v1.Default(p)
-	return p, nil
+// Gather is where the step gates' inputs and the site's profile are read
+// (gates/gather, the one place that gathers for the gates).
+func (e *Env) Gather() gather.Cluster {
+	return gather.Cluster{Client: e.Client, Fresh: e.Reader, Site: e.Site, Storage: e.Storage, Ended: e.Tables.Ended}
 }
 
-// StepGates gathers the live inputs of the step gates — the profile, node
-// readiness, DRBD replica states and the other operations in flight (read
-// uncached when fresh is set) — and evaluates them for op.
+// Profile returns the site's EdgeProfile as the FleetSource controller
+// applied it, defaulted.
+func (e *Env) Profile(ctx context.Context) (*v1.EdgeProfile, error) { return e.Gather().Profile(ctx) }
+
+// StepGates gathers the live inputs of the step gates (read uncached when
+// fresh is set) and evaluates them for op.
 func (e *Env) StepGates(ctx context.Context, op v1.Operation, fresh bool) (gates.Decision, error) {
-	profile, err := e.Profile(ctx)
+	in, err := e.Gather().StepInput(ctx, op, e.now(), fresh)
 	if err != nil {
 		return gates.Decision{}, err
 	}
-	health, err := e.Health(ctx, op.GetNamespace(), profile, fresh)
-	if err != nil {
-		return gates.Decision{}, err
-	}
-	gop := gather.Describe(op, profile)
-	return gates.Step.Evaluate(gates.Input{Now: e.now(), Operation: gop, Profile: profile, Health: health}), nil
-}
-
-// Health gathers what the health gate reads from the cluster.
-func (e *Env) Health(ctx context.Context, namespace string, profile *v1.EdgeProfile, fresh bool) (gates.Health, error) {
-	h := gates.Health{Reported: true, Nodes: map[string]bool{}}
-	nodes := &corev1.NodeList{}
-	if err := e.Client.List(ctx, nodes); err != nil {
-		return h, fmt.Errorf("list nodes: %w", err)
-	}
-	for _, n := range nodes.Items {
-		ready := false
-		for _, c := range n.Status.Conditions {
-			if c.Type == corev1.NodeReady {
-				ready = c.Status == corev1.ConditionTrue
-			}
-		}
-		h.Nodes[n.Name] = ready
-	}
-	for _, pn := range profile.Spec.Nodes {
-		if _, ok := h.Nodes[pn.Name]; !ok {
-			h.Nodes[pn.Name] = false // in the profile, not in the cluster
-		}
-	}
-	if e.Storage != nil {
-		for _, rg := range profile.Spec.ResourceGroups {
-			g, err := e.Storage.ResourceGroup(ctx, rg.Name)
-			if err != nil {
-				return h, err
-			}
-			for _, res := range g.Resources {
-				h.DRBD = append(h.DRBD, gates.DRBDResource{Name: res.Name, Replicas: len(res.Replicas), UpToDate: res.InSync()})
-			}
-		}
-	}
-	inflight, err := e.InFlight(ctx, namespace, profile, fresh)
-	if err != nil {
-		return h, err
-	}
-	h.InFlight = inflight
-	return h, nil
-}
-
-// InFlight lists the operations of the namespace that have started (passed
-// their step gates once) and not ended; a halted one counts, as its nodes
-// may be half-changed. fresh reads them from the API server, not the cache.
-func (e *Env) InFlight(ctx context.Context, namespace string, profile *v1.EdgeProfile, fresh bool) ([]gates.Operation, error) {
-	var out []gates.Operation
-	var reader client.Reader = e.Client
-	if fresh && e.Reader != nil {
-		reader = e.Reader
-	}
-	for _, k := range v1.Registry {
-		l := k.NewList()
-		if err := reader.List(ctx, l, client.InNamespace(namespace)); err != nil {
-			return nil, fmt.Errorf("list %s operations: %w", k.Kind, err)
-		}
-		for _, op := range l.Operations() {
-			if op.OperationStatus().StartedAt == nil || e.Tables.Ended(k.Kind, op) {
-				continue
-			}
-			out = append(out, gather.Describe(op, profile))
-		}
-	}
-	return out, nil
+	return gates.Step.Evaluate(in), nil
 }
 
 // Tables are the transition tables of the operation kinds, by kind name.
