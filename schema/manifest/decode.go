@@ -90,15 +90,12 @@ func ParentPath(p string) string { return yamlfile.Parent(p) }
 // NewObject returns an empty object of kind, or nil for a kind this
 // package does not know.
 func NewObject(kind string) v1.Object {
+	if k, ok := v1.LookupOperationKind(kind); ok {
+		return k.New()
+	}
 	switch kind {
 	case v1.KindEdgeProfile:
 		return &v1.EdgeProfile{}
-	case v1.KindBondModeFlipPlan:
-		return &v1.BondModeFlipPlan{}
-	case v1.KindReplicationUpgrade:
-		return &v1.ReplicationUpgrade{}
-	case v1.KindVMVolumeMigration:
-		return &v1.VMVolumeMigration{}
 	case v1.KindFleetSource:
 		return &v1.FleetSource{}
 	case v1.KindNodeTask:
