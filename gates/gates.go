@@ -272,9 +272,6 @@ func check(g Gate, in Input) Verdict {
 	return g.Check(in)
 }
 
-// Evaluate runs the whole chain (All).
-func Evaluate(in Input) Decision { return All.Evaluate(in) }
-
 func allow(format string, args ...any) Verdict {
 	return Verdict{Allowed: true, Message: fmt.Sprintf(format, args...)}
 }

@@ -126,7 +126,7 @@ func TestGates(t *testing.T) {
 			in := base(t)
 			c.change(&in)
 			signed(t, &in)
-			d := Evaluate(in)
+			d := All.Evaluate(in)
 			assert.False(t, d.Allowed)
 			v := verdict(d, c.gate)
 			assert.False(t, v.Allowed, "%+v", v)
@@ -141,7 +141,7 @@ func TestGatesAllow(t *testing.T) {
 	in.Approvals = append(in.Approvals, Approval{Principal: "bob", Blob: "b2"})
 	in.Policy = unrevoked(t)
 	signed(t, &in)
-	d := Evaluate(in)
+	d := All.Evaluate(in)
 	require.True(t, d.Allowed, "%+v", d)
 	assert.Len(t, d.Verdicts, len(All.Gates()))
 	assert.Equal(t, "2 of 2 approvals from role approvers: bob, carol", verdict(d, "approvals").Message)
@@ -152,7 +152,7 @@ func TestApprovalByAKeyThePolicyNoLongerListsDoesNotCount(t *testing.T) {
 	in.Approvals = append(in.Approvals, Approval{Principal: "bob", Blob: "b2", Key: "SHA256:removed-since"})
 	in.Policy = unrevoked(t)
 	signed(t, &in)
-	v := verdict(Evaluate(in), "approvals")
+	v := verdict(All.Evaluate(in), "approvals")
 	assert.Equal(t, ApprovalMissing, v.Reason)
 	assert.Contains(t, v.Message, "no longer lists for that principal: bob")
 }
@@ -162,7 +162,7 @@ func TestSupersededApprovalDoesNotCount(t *testing.T) {
 	in.Approvals = append(in.Approvals, Approval{Principal: "bob", Blob: "b2", Superseded: true})
 	in.Policy = unrevoked(t)
 	signed(t, &in)
-	v := verdict(Evaluate(in), "approvals")
+	v := verdict(All.Evaluate(in), "approvals")
 	assert.Equal(t, ApprovalStale, v.Reason, "%s", v.Message)
 }
 
@@ -170,7 +170,7 @@ func TestRevokedKeyApprovalDoesNotCount(t *testing.T) {
 	in := base(t)
 	in.Approvals = append(in.Approvals, Approval{Principal: "bob", Blob: "b2", Key: keyOf(t, in.Policy, "bob")})
 	signed(t, &in)
-	v := verdict(Evaluate(in), "approvals")
+	v := verdict(All.Evaluate(in), "approvals")
 	assert.Equal(t, ApprovalMissing, v.Reason)
 	assert.Contains(t, v.Message, "signed with a key the policy revoked: bob")
 }
@@ -179,7 +179,7 @@ func TestApprovalOfBothVersionsIsNotCalledStale(t *testing.T) {
 	in := base(t)
 	in.Approvals = append(in.Approvals, Approval{Principal: "carol", Blob: "b1"})
 	signed(t, &in)
-	v := verdict(Evaluate(in), "approvals")
+	v := verdict(All.Evaluate(in), "approvals")
 	assert.Equal(t, ApprovalMissing, v.Reason, "carol's approval of the current version counts: %s", v.Message)
 }
 
@@ -189,7 +189,7 @@ func TestStepInFlightFinishesThroughPauseAndWindow(t *testing.T) {
 	in.Now = in.Now.Add(4 * time.Hour)
 	in.Operation.StepInProgress = true
 	signed(t, &in)
-	d := Evaluate(in)
+	d := All.Evaluate(in)
 	assert.True(t, verdict(d, "pause").Allowed)
 	assert.True(t, verdict(d, "window").Allowed)
 	assert.Contains(t, verdict(d, "window").Message, "no new node starts")

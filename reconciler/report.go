@@ -13,7 +13,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
-	"github.com/nodewright/nodewright/reconciler/operation"
 	v1 "github.com/nodewright/nodewright/schema/v1alpha1"
 )
 
@@ -133,13 +132,14 @@ func (r *reporter) status(ctx context.Context) (v1.ClusterStatus, error) {
 			break
 		}
 	}
-	for kind, l := range operation.Lists() {
+	for _, k := range v1.Registry {
+		l := k.NewList()
 		if err := r.client.List(ctx, l, client.InNamespace(r.namespace)); err != nil {
 			return st, err
 		}
-		for _, op := range operation.Items(l) {
+		for _, op := range l.Operations() {
 			os := op.OperationStatus()
-			st.Operations = append(st.Operations, v1.OperationSummary{Kind: kind, Name: op.GetName(), Phase: orPending(os.Phase), Progress: progress(os)})
+			st.Operations = append(st.Operations, v1.OperationSummary{Kind: k.Kind, Name: op.GetName(), Phase: orPending(os.Phase), Progress: progress(os)})
 		}
 	}
 	sort.Slice(st.Operations, func(i, j int) bool {

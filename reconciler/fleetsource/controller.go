@@ -339,12 +339,13 @@ func (r *Reconciler) serverSideApply(ctx context.Context, obj client.Object, kin
 // markRemoved annotates the site's operations that are no longer in git;
 // their controllers finish or halt them, then delete them.
 func (r *Reconciler) markRemoved(ctx context.Context, namespace, site string, inGit map[string]bool) error {
-	for kind, l := range operation.Lists() {
+	for _, k := range v1.Registry {
+		l := k.NewList()
 		if err := r.Client.List(ctx, l, client.InNamespace(namespace), client.MatchingLabels{v1.LabelSite: site}); err != nil {
 			return err
 		}
-		for _, obj := range operation.Items(l) {
-			if inGit[kind+"/"+obj.GetName()] || obj.GetAnnotations()[v1.AnnotationRemoved] != "" {
+		for _, obj := range l.Operations() {
+			if inGit[k.Kind+"/"+obj.GetName()] || obj.GetAnnotations()[v1.AnnotationRemoved] != "" {
 				continue
 			}
 			patch := client.MergeFrom(obj.DeepCopyObject().(client.Object))
@@ -355,7 +356,7 @@ func (r *Reconciler) markRemoved(ctx context.Context, namespace, site string, in
 			ann[v1.AnnotationRemoved] = r.now().UTC().Format(time.RFC3339)
 			obj.SetAnnotations(ann)
 			if err := r.Client.Patch(ctx, obj, patch); err != nil {
-				return fmt.Errorf("mark %s %s removed: %w", kind, obj.GetName(), err)
+				return fmt.Errorf("mark %s %s removed: %w", k.Kind, obj.GetName(), err)
 			}
 		}
 	}

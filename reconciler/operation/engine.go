@@ -191,22 +191,18 @@ func (r *Run) Task(ctx context.Context, s nodetask.Step) (*v1.NodeTask, error) {
 	return task, nil
 }
 
-// Admission is the admission hand-off type, owned by the schema beside
-// its annotation key.
-type Admission = v1.Admission
-
 // AdmissionOf reads the admission verdict of obj with v1.AdmissionFrom; a
 // missing or unreadable one, or one for another version of the manifest,
 // admits nothing and says why with a gate reason code.
-func AdmissionOf(obj client.Object) Admission {
+func AdmissionOf(obj client.Object) v1.Admission {
 	a, err := v1.AdmissionFrom(obj.GetAnnotations())
 	switch {
 	case err == nil:
 		return a
 	case errors.Is(err, v1.ErrAdmissionStale):
-		return Admission{Reason: string(gates.ApprovalStale), Message: err.Error()}
+		return v1.Admission{Reason: string(gates.ApprovalStale), Message: err.Error()}
 	}
-	return Admission{Reason: string(gates.ApprovalMissing), Message: err.Error()}
+	return v1.Admission{Reason: string(gates.ApprovalMissing), Message: err.Error()}
 }
 
 // Reconciler runs one kind's operations.
@@ -234,7 +230,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		return ctrl.Result{}, r.Env.Client.Update(ctx, obj)
 	}
 	removed := obj.GetAnnotations()[v1.AnnotationRemoved] != ""
-	if (deleting || removed) && r.safeToLeave(cur) {
+	if (deleting || removed) && r.Kind.Table.SafeToLeave(cur) { // idle or ended; else it runs on to one
 		return ctrl.Result{}, r.leave(ctx, obj, deleting)
 	}
 
@@ -302,12 +298,6 @@ func (r *Reconciler) haltOrRedirect(ctx context.Context, run *Run, cur phase.Pha
 		}
 	}
 	return r.halt(ctx, obj, cur, reason, message)
-}
-
-// safeToLeave reports whether an operation may be cleaned up now: it has
-// not started, has halted, or has ended. Otherwise it runs on to one.
-func (r *Reconciler) safeToLeave(p phase.Phase) bool {
-	return r.Kind.Table.SafeToLeave(p)
 }
 
 // leave deletes the operation's NodeTasks, then the operation (removed

@@ -7,7 +7,6 @@ import (
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/nodewright/nodewright/gates"
 	"github.com/nodewright/nodewright/gates/gather"
@@ -128,22 +127,4 @@ func (t Tables) Ended(kind string, op v1.Operation) bool {
 func (t Tables) InFlight(kind string, op v1.Operation) bool {
 	table, ok := t[kind]
 	return !ok || table.InFlight(phase.Phase(op.OperationStatus().Phase))
-}
-
-// Lists returns an empty list of each operation kind of v1.Registry, by
-// kind, to List into.
-func Lists() map[string]client.ObjectList {
-	out := make(map[string]client.ObjectList, len(v1.Registry))
-	for _, k := range v1.Registry {
-		out[k.Kind] = k.NewList()
-	}
-	return out
-}
-
-// Items returns the operations of a list from Lists.
-func Items(l client.ObjectList) []v1.Operation {
-	if ol, ok := l.(v1.OperationList); ok {
-		return ol.Operations()
-	}
-	return nil
 }

@@ -355,7 +355,7 @@ func verifying(ctx context.Context, run *operation.Run) (phase.Phase, error) {
 			return "", err
 		}
 		if src != dst {
-			return startRollBack(run, Verifying, ReasonChecksumMismatch, fmt.Sprintf("checksums differ: source %s, target %s in %s", src, dst, m.Spec.TargetStorageClass))
+			return startRollBack(run, Verifying, ReasonChecksumMismatch, fmt.Sprintf("checksums differ: source %s, target %s in %s", src, dst, m.Spec.TargetStorageClass)), nil
 		}
 		verified = "source and target checksums match: " + src
 		run.SetProgress(TargetChecksums, StepDone, "%s", verified)
@@ -404,14 +404,13 @@ func rollBackInstead(run *operation.Run, cur phase.Phase, reason, message string
 	if reason == operation.ReasonRetriesExhausted {
 		reason = ReasonStepFailed
 	}
-	next, _ := startRollBack(run, cur, reason, message)
-	return next
+	return startRollBack(run, cur, reason, message)
 }
 
 // startRollBack records why the move failed and plans the roll back's
 // first stage: a Cold move whose VM may run on its copies (it failed
 // starting or verifying) is stopped first.
-func startRollBack(run *operation.Run, failed phase.Phase, reason, msg string) (phase.Phase, error) {
+func startRollBack(run *operation.Run, failed phase.Phase, reason, msg string) phase.Phase {
 	if t, ok := targets[failed]; ok {
 		run.SetProgress(t, StepFailed, "%s", msg)
 	}
@@ -421,7 +420,7 @@ func startRollBack(run *operation.Run, failed phase.Phase, reason, msg string) (
 	}
 	run.SetProgress(TargetRollback, first, "%s failed: %s", failed, msg)
 	run.Reason, run.Message = reason, fmt.Sprintf("%s; rolling back to the source volumes, which were kept", msg)
-	return RollingBack, nil
+	return RollingBack
 }
 
 // rollingBack runs the roll back's stages in order (stop, restore,
