@@ -2,6 +2,7 @@ package view
 
 import (
 	"fmt"
+	"sort"
 
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/filemode"
@@ -70,13 +71,21 @@ var modes = map[string]filemode.FileMode{
 	gitobject.ModeGitlink:    filemode.Submodule,
 }
 
+// find looks name up in entries, which parseTree keeps in git's order,
+// as a file or as a directory.
 func find(entries []entry, name string) (entry, bool) {
-	for _, e := range entries {
-		if e.name == name {
-			return e, true
+	for _, probe := range []entry{{name: name}, {name: name, mode: filemode.Dir}} {
+		i := sort.Search(len(entries), func(i int) bool { return gitCompare(entries[i], probe) >= 0 })
+		if i < len(entries) && entries[i].name == name {
+			return entries[i], true
 		}
 	}
 	return entry{}, false
+}
+
+// gitCompare orders tree entries as git sorts a tree.
+func gitCompare(a, b entry) int {
+	return gitobject.CompareNames(a.name, a.isDir(), b.name, b.isDir())
 }
 
 // commit is a parsed commit object (see source/gitobject).

@@ -11,13 +11,11 @@ import (
 	"time"
 
 	"github.com/go-git/go-git/v5/plumbing"
-	"github.com/go-git/go-git/v5/plumbing/filemode"
 
 	"github.com/nodewright/nodewright/fleet/clusters"
 	"github.com/nodewright/nodewright/reconciler/audit"
 	v1 "github.com/nodewright/nodewright/schema/v1alpha1"
 	"github.com/nodewright/nodewright/source"
-	"github.com/nodewright/nodewright/source/gitobject"
 	"github.com/nodewright/nodewright/source/reason"
 	"github.com/nodewright/nodewright/source/revwalk"
 	"github.com/nodewright/nodewright/source/signature"
@@ -268,11 +266,6 @@ type changes struct {
 	stray    []string
 }
 
-// gitCompare orders tree entries as git sorts a tree.
-func gitCompare(a, b entry) int {
-	return gitobject.CompareNames(a.name, a.isDir(), b.name, b.isDir())
-}
-
 // diffNames calls fn with the name of every entry that is in one of two
 // trees in git order but not, or not the same, in the other: one merge
 // pass, so a tree of many clusters costs its length, not its square. A
@@ -305,18 +298,6 @@ func diffNames(a, b []entry, fn func(name string)) {
 			}
 		}
 	}
-}
-
-// lookup finds name in entries sorted in git order, as a file or as a
-// directory.
-func lookup(entries []entry, name string) (entry, bool) {
-	for _, probe := range []entry{{name: name}, {name: name, mode: filemode.Dir}} {
-		i := sort.Search(len(entries), func(i int) bool { return gitCompare(entries[i], probe) >= 0 })
-		if i < len(entries) && entries[i].name == name {
-			return entries[i], true
-		}
-	}
-	return entry{}, false
 }
 
 // edges are the names a commit's tree changes against each parent: for
@@ -369,7 +350,7 @@ func diff(cur []entry, parents [][]entry) *edges {
 // subtree returns the entries of the directory name in entries (nil when
 // it is missing or not a directory).
 func (v *verifier) subtree(entries []entry, name string) ([]entry, error) {
-	e, ok := lookup(entries, name)
+	e, ok := find(entries, name)
 	if !ok || !e.isDir() {
 		return nil, nil
 	}
@@ -378,7 +359,7 @@ func (v *verifier) subtree(entries []entry, name string) ([]entry, error) {
 
 // dirOf returns the tree of the directory name in entries, or zero.
 func dirOf(entries []entry, name string) plumbing.Hash {
-	if e, ok := lookup(entries, name); ok && e.isDir() {
+	if e, ok := find(entries, name); ok && e.isDir() {
 		return e.hash
 	}
 	return plumbing.ZeroHash
@@ -406,7 +387,7 @@ func (v *verifier) diffOf(c *commit, parents []*commit) (*commitDiff, error) {
 		}
 	}
 	d := &commitDiff{top: diff(top, parentTops), parentCommits: parents}
-	if e, ok := lookup(top, ClustersDir); ok && !e.isDir() {
+	if e, ok := find(top, ClustersDir); ok && !e.isDir() {
 		d.clustersIsFile = true
 	}
 	if d.cur, err = v.subtree(top, ClustersDir); err != nil {
@@ -444,7 +425,7 @@ func (d *commitDiff) introducedChanges() changes {
 		if !d.clusters.introduced(name) {
 			continue
 		}
-		e, ok := lookup(d.cur, name)
+		e, ok := find(d.cur, name)
 		wasDir := false
 		for _, p := range d.parents {
 			if !dirOf(p, name).IsZero() {
@@ -622,7 +603,7 @@ func (v *verifier) auditBlob(dir plumbing.Hash) (plumbing.Hash, error) {
 	if err != nil {
 		return plumbing.ZeroHash, err
 	}
-	if e, ok := lookup(entries, AuditFile); ok && !e.isDir() {
+	if e, ok := find(entries, AuditFile); ok && !e.isDir() {
 		return e.hash, nil
 	}
 	return plumbing.ZeroHash, nil
@@ -739,7 +720,14 @@ func (v *verifier) keptFrom(c, p *commit, name string, old, cur plumbing.Hash) (
 			Message: fmt.Sprintf("cluster %s: %s takes %s/%s/ from another parent, older than its parent %s's: against that parent's %s, %s; an audit log may only grow",
 				name, describeCommit(c), ClustersDir, name, p.Short(), file, what)}, nil
 	}
-	was, now := v.reportTime(old, name), v.reportTime(cur, name)
+	was, err := v.reportTime(old, name)
+	if err != nil {
+		return nil, err
+	}
+	now, err := v.reportTime(cur, name)
+	if err != nil {
+		return nil, err
+	}
 	if !was.IsZero() && !now.IsZero() && now.Before(was) {
 		return &Problem{Code: StatusRollback, Commit: c.ID.String(), File: ClustersDir + "/" + name + "/" + StatusFile,
 			Message: fmt.Sprintf("cluster %s: %s takes %s/%s/ back to the report of %s, older than the report of %s in its parent %s; a commit that does not write a cluster's directory may only take its newest one",
@@ -749,25 +737,26 @@ func (v *verifier) keptFrom(c, p *commit, name string, old, cur plumbing.Hash) (
 }
 
 // reportTime is the time of the status.yaml in a cluster directory; zero
-// when it is missing or does not parse (the tip check reports that).
-func (v *verifier) reportTime(dir plumbing.Hash, name string) time.Time {
+// when it is missing or does not parse (the tip check reports that). An
+// error means the repository could not be read.
+func (v *verifier) reportTime(dir plumbing.Hash, name string) (time.Time, error) {
 	entries, err := v.tree(dir)
 	if err != nil {
-		return time.Time{}
+		return time.Time{}, err
 	}
-	e, ok := lookup(entries, StatusFile)
+	e, ok := find(entries, StatusFile)
 	if !ok || e.isDir() {
-		return time.Time{}
+		return time.Time{}, nil
 	}
 	data, err := v.r.read(plumbing.BlobObject, e.hash)
 	if err != nil {
-		return time.Time{}
+		return time.Time{}, err
 	}
 	st, err := ParseStatus(ClustersDir+"/"+name+"/"+StatusFile, name, data)
 	if err != nil {
-		return time.Time{}
+		return time.Time{}, nil
 	}
-	return st.Time.Time
+	return st.Time.Time, nil
 }
 
 // countLines counts lines, a last line without newline included.
