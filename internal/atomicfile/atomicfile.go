@@ -22,12 +22,6 @@ const TempPrefix = ".tmp-"
 // prefix and the random suffix within a file system's name limit.
 const maxTempBase = 200
 
-// IsTemp reports whether name, a base name, is a temporary file left by a
-// write that has not finished (or never will: the process died).
-func IsTemp(name string) bool {
-	return strings.HasPrefix(name, TempPrefix)
-}
-
 // tempSuffixLen is the length of the random hexadecimal end of a
 // temporary file's name.
 const tempSuffixLen = 16

@@ -1,8 +1,9 @@
 package yamlfile
 
 import (
+	"cmp"
 	"fmt"
-	"sort"
+	"slices"
 	"strings"
 
 	"go.yaml.in/yaml/v3"
@@ -91,17 +92,11 @@ func (es Errors) Err() error {
 // Sort orders the problems by file, line, column and message, so output
 // is stable whatever order checks ran in.
 func (es Errors) Sort() {
-	sort.SliceStable(es, func(i, j int) bool {
-		a, b := es[i], es[j]
-		if a.File != b.File {
-			return a.File < b.File
-		}
-		if a.Line != b.Line {
-			return a.Line < b.Line
-		}
-		if a.Column != b.Column {
-			return a.Column < b.Column
-		}
-		return a.Message < b.Message
-	})
+	slices.SortStableFunc(es, func(a, b *Error) int { return Compare(*a, *b) })
+}
+
+// Compare orders two problems by file, line, column and message: the one
+// order every list of located problems is shown in.
+func Compare(a, b Error) int {
+	return cmp.Or(cmp.Compare(a.File, b.File), cmp.Compare(a.Line, b.Line), cmp.Compare(a.Column, b.Column), cmp.Compare(a.Message, b.Message))
 }

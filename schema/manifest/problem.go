@@ -1,7 +1,7 @@
 package manifest
 
 import (
-	"sort"
+	"slices"
 	"strings"
 
 	"github.com/nodewright/nodewright/internal/yamlfile"
@@ -69,19 +69,7 @@ func (ps Problems) Errors() int {
 // Sort orders problems by file, line, column and message, so output is
 // stable whatever order checks ran in.
 func (ps Problems) Sort() {
-	sort.SliceStable(ps, func(i, j int) bool {
-		a, b := ps[i], ps[j]
-		if a.File != b.File {
-			return a.File < b.File
-		}
-		if a.Line != b.Line {
-			return a.Line < b.Line
-		}
-		if a.Column != b.Column {
-			return a.Column < b.Column
-		}
-		return a.Message < b.Message
-	})
+	slices.SortStableFunc(ps, func(a, b Problem) int { return yamlfile.Compare(*a.Located(), *b.Located()) })
 }
 
 // Error joins the problems one per line, so Problems can be returned as an error.
