@@ -4,7 +4,8 @@
 //
 // Exit codes: 0 success; 1 verification or validation refused (one
 // "REJECTED <ReasonCode>: <message>" line on stderr per refusal); 2 bad
-// usage, configuration, or a source that cannot be read.
+// usage, configuration, or a source that cannot be read; 130 a demo
+// stopped by SIGINT or SIGTERM before it finished.
 package main
 
 import (

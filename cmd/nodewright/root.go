@@ -17,7 +17,8 @@ func newRootCommand() *cobra.Command {
 moves forward, and (as it grows) carries out gated day-2 operations on edge clusters.
 
 Exit codes: 0 success; 1 verification refused (a "REJECTED <ReasonCode>: <message>"
-line on stderr per refusal); 2 bad usage or configuration.`,
+line on stderr per refusal); 2 bad usage or configuration; 130 a demo stopped by
+SIGINT or SIGTERM before it finished (what it started is removed first).`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		Version:       version,
