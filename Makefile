@@ -54,7 +54,7 @@ generate:
 verify: generate
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { echo "gofmt needed:"; gofmt -l $$(git ls-files '*.go'); exit 1; }
 	$$(hack/tool.sh golangci-lint github.com/golangci/golangci-lint/v2/cmd/golangci-lint $(GOLANGCI_LINT_VERSION)) run ./...
-	@test -z "$$(git status --porcelain -- config/crd ':(glob)**/zz_generated.*')" || { echo "generated files differ from the tree: run make generate and commit"; git status --porcelain -- config/crd ':(glob)**/zz_generated.*'; exit 1; }
+	@test -z "$$(git status --porcelain -- config/crd/bases ':(glob)**/zz_generated.*')" || { echo "generated files differ from the tree: run make generate and commit"; git status --porcelain -- config/crd/bases ':(glob)**/zz_generated.*'; exit 1; }
 	$(GO) mod tidy -diff
 
 ## demo: build the binary and run the demo on embedded defaults

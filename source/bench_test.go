@@ -71,6 +71,7 @@ var processCleanups []func()
 
 func (processTB) Helper()                           {}
 func (processTB) Fatalf(format string, args ...any) { panic(fmt.Sprintf(format, args...)) }
+func (processTB) Errorf(format string, args ...any) { panic(fmt.Sprintf(format, args...)) }
 func (processTB) Cleanup(f func())                  { processCleanups = append(processCleanups, f) }
 func (p processTB) TempDir() string {
 	dir, err := os.MkdirTemp("", "nodewright-bench-")

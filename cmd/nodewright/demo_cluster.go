@@ -16,141 +16,120 @@ import (
 	"github.com/nodewright/nodewright/config/crd"
 	"github.com/nodewright/nodewright/fleet/statusbranch"
 	"github.com/nodewright/nodewright/fleet/view"
+	"github.com/nodewright/nodewright/internal/sandbox"
+	"github.com/nodewright/nodewright/internal/sandbox/cluster"
+	"github.com/nodewright/nodewright/internal/sandbox/controlplane"
+	"github.com/nodewright/nodewright/internal/sandbox/samplefleet"
 	"github.com/nodewright/nodewright/reconciler"
 	"github.com/nodewright/nodewright/reconciler/audit"
 	"github.com/nodewright/nodewright/reconciler/backend/memory"
 	"github.com/nodewright/nodewright/schema/example"
 	v1 "github.com/nodewright/nodewright/schema/v1alpha1"
-	"github.com/nodewright/nodewright/test/envtest"
-	"github.com/nodewright/nodewright/test/fleet"
-	"github.com/nodewright/nodewright/test/harness"
-	"github.com/nodewright/nodewright/test/stack"
 )
 
 // demoNamespace is where the demo cluster's Nodewright objects live.
 const demoNamespace = "nodewright-system"
 
+// demoPlan is the bond flip the demo cluster carries out.
+const demoPlan = "bond0-to-lacp"
+
 // cluster is the demo's second act: a real API server, the reconciler and
 // an agent per simulated node carry out the bond flip the fleet approves.
 // With hold it returns only when the demo's context is cancelled; runDemo
 // then stops everything.
-func (d *demo) cluster(hold bool) {
+func (d *demo) cluster(hold bool) error {
 	ctx := d.ctx
 	d.heading("A cluster: kube-apiserver and etcd, the reconciler, and an agent per simulated node")
 	ctrl.SetLogger(logr.Discard()) // the demo narrates; the managers' logs would drown it
-	crdDir := filepath.Join(d.base, "crds")
-	if err := os.MkdirAll(crdDir, 0o755); err != nil {
-		d.tb.Fatalf("%v", err)
-	}
-	names, docs := crd.Files()
-	for i, name := range names {
-		if err := os.WriteFile(filepath.Join(crdDir, filepath.Base(name)), docs[i], 0o644); err != nil {
-			d.tb.Fatalf("%v", err)
-		}
-	}
-	env, stop, err := envtest.StartForMain(crdDir)
+	crds, err := crd.Objects()
 	if err != nil {
-		d.tb.Fatalf("%v", err)
+		return err
 	}
-	d.tb.Cleanup(stop)
+	cp, err := controlplane.Start(controlplane.Options{CRDs: crds})
+	if err != nil {
+		return err
+	}
+	d.onClose(cp.Stop)
 	kubeconfig := filepath.Join(d.base, "kubeconfig")
-	if err := env.WriteKubeconfig(kubeconfig); err != nil {
-		d.tb.Fatalf("%v", err)
+	if err := cp.WriteKubeconfig(kubeconfig); err != nil {
+		return err
 	}
-	d.say("   kube-apiserver and etcd (from %s) serve %s", env.AssetsDir, env.Config.Host)
+	d.say("   kube-apiserver and etcd (from %s) serve %s", cp.AssetsDir, cp.Config.Host)
 
-	f := fleet.New(d.tb, fleet.Options{AnyTime: true})
+	f, err := samplefleet.New(filepath.Join(d.base, "fleet"), samplefleet.Options{AnyTime: true})
+	if err != nil {
+		return err
+	}
+	d.onClose(f.Close)
 	d.say("   a new fleet repository at %s: alice (OpenPGP) and bob (SSH) commit, carol (SSH) approves", f.URL)
 	d.say("   (its maintenance window is opened all week, so the demo runs whenever you start it)")
 	profile, err := f.Profile()
 	if err != nil {
-		d.tb.Fatalf("%v", err)
+		return err
 	}
 	// The cluster's own key signs its status commits; the fleet lists it.
-	clusterKey := harness.NewSSHKey(d.tb, fleet.Site)
-	f.Work.Write(".nodewright/clusters.yaml", fmt.Sprintf("apiVersion: nodewright.io/v1alpha1\nkind: ClusterKeys\nclusters:\n  - name: %s\n    site: %s\n    keys:\n      - ssh: %q\n", fleet.Site, fleet.Site, clusterKey.AuthorizedKey))
-	d.commit(f.Work, "List cluster edge-001's status key", f.Alice)
-	f.Push()
+	clusterKey, err := sandbox.NewSSHKey(filepath.Join(d.base, "ssh-"+samplefleet.Site), samplefleet.Site)
+	if err != nil {
+		return err
+	}
+	if err := f.Work.Write(".nodewright/clusters.yaml", fmt.Sprintf("apiVersion: nodewright.io/v1alpha1\nkind: ClusterKeys\nclusters:\n  - name: %s\n    site: %s\n    keys:\n      - ssh: %q\n", samplefleet.Site, samplefleet.Site, clusterKey.AuthorizedKey)); err != nil {
+		return err
+	}
+	if err := d.commit(f.Work, "List cluster edge-001's status key", f.Alice); err != nil {
+		return err
+	}
+	if err := f.Push(); err != nil {
+		return err
+	}
 	keyData, err := os.ReadFile(clusterKey.PrivatePath)
 	if err != nil {
-		d.tb.Fatalf("%v", err)
+		return err
 	}
 	signer, err := statusbranch.ParseSigningKey(keyData)
 	if err != nil {
-		d.tb.Fatalf("%v", err)
+		return err
 	}
-	writer := &statusbranch.Writer{URL: f.URL, Cluster: fleet.Site, Signer: signer, QueueDir: filepath.Join(d.base, "status-queue")}
-	d.tb.Cleanup(func() { _ = writer.Close() })
-	vms := memory.VMsFromProfile(profile, "apps", 2)
-	storage := memory.StorageFromProfile(profile, 4)
-	s, err := stack.New(d.tb, env.Config, stack.Options{Namespace: demoNamespace, Cluster: fleet.Site, Fleet: f, VMs: vms, Storage: storage, Heartbeat: time.Second})
+	writer := &statusbranch.Writer{URL: f.URL, Cluster: samplefleet.Site, Signer: signer, QueueDir: filepath.Join(d.base, "status-queue")}
+	d.onClose(writer.Close)
+	s, err := cluster.New(cp.Config, cluster.Options{
+		Namespace: demoNamespace, Name: samplefleet.Site, Site: samplefleet.Site, Repo: f.URL, TrustRoot: f.RootYAML(), Dir: filepath.Join(d.base, "cluster"),
+		VMs: memory.VMsFromProfile(profile, "apps", 2), Storage: memory.StorageFromProfile(profile, 4), Nodes: samplefleet.Nodes, Heartbeat: time.Second,
+		OnAgentError: func(node string, err error) { d.say("   agent %s stopped: %v", node, err) },
+	})
 	if err != nil {
-		d.tb.Fatalf("%v", err)
+		return err
 	}
+	d.onClose(func() error { s.Close(); return nil })
 	if _, err := s.StartReconciler(func(o *reconciler.Options) { o.Publisher, o.ReportInterval = writer, time.Second }); err != nil {
-		d.tb.Fatalf("%v", err)
+		return err
 	}
-	d.say("   nodes %s, each with bond0 in active-backup, an agent on a simulated host and 2 VMs", strings.Join(fleet.Nodes, ", "))
+	d.say("   nodes %s, each with bond0 in active-backup, an agent on a simulated host and 2 VMs", strings.Join(samplefleet.Nodes, ", "))
 	d.say("   (LINSTOR and KubeVirt are in-memory stand-ins: their real backends come later)")
-	d.say("   the reconciler follows FleetSource %s/fleet for site %s and writes its status and audit", demoNamespace, fleet.Site)
+	d.say("   the reconciler follows FleetSource %s/%s for site %s and writes its status and audit", demoNamespace, cluster.FleetSourceName, samplefleet.Site)
 	d.say("   records back to the branch nodewright/status, signed with the cluster's own SSH key")
 
-	d.heading("A pull request adds the bond flip and is merged")
-	f.Work.Git("checkout", "-q", "-b", "bond-flip")
-	f.Work.Write(fleet.BondFlip, string(fleetExample(fleet.BondFlip)))
-	d.commit(f.Work, "Plan: move bond0 to LACP on all three nodes", f.Bob)
-	f.Work.Git("checkout", "-q", "main")
-	f.Work.Merge("bond-flip", f.Alice)
-	d.say("   %s %-9s Merge the bond flip", f.Work.Head()[:12], "openpgp")
-	f.Push()
-	d.kick(ctx, s)
-	w := &transitionPrinter{d: d, s: s, name: "bond0-to-lacp"}
-	w.until(ctx, "AwaitingApproval")
-	plan := &v1.BondModeFlipPlan{}
-	d.get(ctx, s, plan)
-	d.say("   approvals: %s", plan.Annotations[v1.AnnotationApprovals])
-
-	d.heading("Approvals land: alice with gpg, carol with an SSH key, through nodewright approve")
-	d.approve(f.Work, f.Alice, fleet.BondFlip)
-	f.Push()
-	d.kick(ctx, s)
-	d.waitApprovals(ctx, s, "needs 1 more")
-	d.approve(f.Work, f.Carol, fleet.BondFlip)
-	f.Push()
-	d.kick(ctx, s)
-
-	d.heading("The reconciler flips one node at a time through the agents; every transition is audited")
-	w.until(ctx, "Succeeded", "Halted")
-
-	d.heading("The result")
-	d.get(ctx, s, plan)
-	d.say("   $ kubectl get bondmodeflipplans -n %s", demoNamespace)
-	d.say("   %-15s %-6s %-8s %s", "NAME", "BOND", "TO", "PHASE")
-	d.say("   %-15s %-6s %-8s %s", plan.Name, plan.Spec.Bond, plan.Spec.ToMode, plan.Status.Phase)
-	for _, n := range fleet.Nodes {
-		mode, _ := s.Hosts[n].Mode("bond0")
-		d.say("   %s: bond0 runs %s (%d change on the host)", n, mode, len(s.Hosts[n].Journal()))
-	}
-	nc := &v1.NodewrightCluster{}
-	if err := s.Client.Get(ctx, client.ObjectKey{Name: fleet.Site}, nc); err != nil {
-		d.tb.Fatalf("%v", err)
-	}
-	if err := audit.Verify(nc.Audit.Recent); err != nil {
-		d.tb.Fatalf("audit chain: %v", err)
-	}
-	d.say("   audit chain: %d records, unbroken, head %s", nc.Audit.Seq, nc.Audit.Hash[:16])
-	if plan.Status.Phase != "Succeeded" {
-		d.tb.Fatalf("the bond flip ended in %s", plan.Status.Phase)
+	if err := d.flip(ctx, s, f); err != nil {
+		return err
 	}
 
 	d.heading("The fleet's view, from the status branch alone: fleet status, audit verify, dashboard")
-	d.waitStatus(ctx, f.URL, "Succeeded")
-	d.expect(d.nodewright("fleet", "status", "--repo", f.URL), exitOK)
-	d.expect(d.nodewright("audit", "verify", "--repo", f.URL), exitOK)
-	d.expect(d.nodewright("audit", "log", "--repo", f.URL, "--operation", "BondModeFlipPlan/bond0-to-lacp"), exitOK)
+	if err := d.waitStatus(ctx, f.URL, "Succeeded"); err != nil {
+		return err
+	}
 	dash := filepath.Join(d.base, "dashboard")
-	d.expect(d.nodewright("fleet", "dashboard", "--repo", f.URL, "--out", dash), exitOK)
-	d.bundles(f, clusterKey)
+	for _, args := range [][]string{
+		{"fleet", "status", "--repo", f.URL},
+		{"audit", "verify", "--repo", f.URL},
+		{"audit", "log", "--repo", f.URL, "--operation", "BondModeFlipPlan/" + demoPlan},
+		{"fleet", "dashboard", "--repo", f.URL, "--out", dash},
+	} {
+		if err := d.expect(exitOK, args...); err != nil {
+			return err
+		}
+	}
+	if err := d.bundles(f, clusterKey); err != nil {
+		return err
+	}
 	if hold {
 		d.say("\nThe dashboard is %s.", filepath.Join(dash, "index.html"))
 		d.say("The cluster keeps running. In another terminal:")
@@ -158,78 +137,175 @@ func (d *demo) cluster(hold bool) {
 		d.say("%s", demoHolding)
 		<-ctx.Done()
 	}
+	return nil
 }
 
-func fleetExample(path string) []byte { return example.Files()[path] }
+// flip is the story of the bond flip: a merged pull request, two
+// approvals, and the reconciler's walk through the phases.
+func (d *demo) flip(ctx context.Context, s *cluster.Cluster, f *samplefleet.Fleet) error {
+	d.heading("A pull request adds the bond flip and is merged")
+	if _, err := f.Work.Git("checkout", "-q", "-b", "bond-flip"); err != nil {
+		return err
+	}
+	if err := f.Work.Write(samplefleet.BondFlip, string(example.Files()[samplefleet.BondFlip])); err != nil {
+		return err
+	}
+	if err := d.commit(f.Work, "Plan: move bond0 to LACP on all three nodes", f.Bob); err != nil {
+		return err
+	}
+	if _, err := f.Work.Git("checkout", "-q", "main"); err != nil {
+		return err
+	}
+	merge, err := f.Work.Merge("bond-flip", f.Alice)
+	if err != nil {
+		return err
+	}
+	d.say("   %s %-9s Merge the bond flip", merge[:12], "openpgp")
+	if err := d.push(ctx, s, f); err != nil {
+		return err
+	}
+	w := &transitionPrinter{d: d, s: s, name: demoPlan}
+	if err := w.until(ctx, "AwaitingApproval"); err != nil {
+		return err
+	}
+	plan := &v1.BondModeFlipPlan{}
+	if err := s.Operation(ctx, plan, demoPlan); err != nil {
+		return err
+	}
+	d.say("   approvals: %s", plan.Annotations[v1.AnnotationApprovals])
 
-func (d *demo) kick(ctx context.Context, s *stack.Stack) {
+	d.heading("Approvals land: alice with gpg, carol with an SSH key, through nodewright approve")
+	if err := d.approve(f.Work, f.Alice, samplefleet.BondFlip); err != nil {
+		return err
+	}
+	if err := d.push(ctx, s, f); err != nil {
+		return err
+	}
+	if err := d.waitApprovals(ctx, s, "needs 1 more"); err != nil {
+		return err
+	}
+	if err := d.approve(f.Work, f.Carol, samplefleet.BondFlip); err != nil {
+		return err
+	}
+	if err := d.push(ctx, s, f); err != nil {
+		return err
+	}
+
+	d.heading("The reconciler flips one node at a time through the agents; every transition is audited")
+	if err := w.until(ctx, "Succeeded", "Halted"); err != nil {
+		return err
+	}
+
+	d.heading("The result")
+	if err := s.Operation(ctx, plan, demoPlan); err != nil {
+		return err
+	}
+	d.say("   $ kubectl get bondmodeflipplans -n %s", demoNamespace)
+	d.say("   %-15s %-6s %-8s %s", "NAME", "BOND", "TO", "PHASE")
+	d.say("   %-15s %-6s %-8s %s", plan.Name, plan.Spec.Bond, plan.Spec.ToMode, plan.Status.Phase)
+	for _, n := range samplefleet.Nodes {
+		mode, _ := s.Hosts[n].Mode("bond0")
+		d.say("   %s: bond0 runs %s (%d change on the host)", n, mode, len(s.Hosts[n].Journal()))
+	}
+	nc := &v1.NodewrightCluster{}
+	if err := s.Client.Get(ctx, client.ObjectKey{Name: samplefleet.Site}, nc); err != nil {
+		return err
+	}
+	if err := audit.Verify(nc.Audit.Recent); err != nil {
+		return fmt.Errorf("audit chain: %w", err)
+	}
+	d.say("   audit chain: %d records, unbroken, head %s", nc.Audit.Seq, nc.Audit.Hash[:16])
+	if plan.Status.Phase != "Succeeded" {
+		return fmt.Errorf("the bond flip ended in %s", plan.Status.Phase)
+	}
+	return nil
+}
+
+// push publishes the fleet and asks the FleetSource to fetch at once.
+func (d *demo) push(ctx context.Context, s *cluster.Cluster, f *samplefleet.Fleet) error {
+	if err := f.Push(); err != nil {
+		return err
+	}
 	if err := s.Kick(ctx); err != nil {
-		d.tb.Fatalf("%v", err)
+		return err
 	}
 	d.say("   (pushed; the FleetSource is asked to fetch now instead of at its next interval)")
-}
-
-func (d *demo) get(ctx context.Context, s *stack.Stack, plan *v1.BondModeFlipPlan) {
-	if err := s.Operation(ctx, plan, "bond0-to-lacp"); err != nil {
-		d.tb.Fatalf("%v", err)
-	}
+	return nil
 }
 
 // waitApprovals waits until the applied operation's approvals say want.
-func (d *demo) waitApprovals(ctx context.Context, s *stack.Stack, want string) {
+func (d *demo) waitApprovals(ctx context.Context, s *cluster.Cluster, want string) error {
 	deadline := time.Now().Add(time.Minute)
 	plan := &v1.BondModeFlipPlan{}
 	for time.Now().Before(deadline) {
-		if err := s.Operation(ctx, plan, "bond0-to-lacp"); err == nil && strings.Contains(plan.Annotations[v1.AnnotationApprovals], want) {
+		if err := s.Operation(ctx, plan, demoPlan); err == nil && strings.Contains(plan.Annotations[v1.AnnotationApprovals], want) {
 			d.say("   approvals: %s", plan.Annotations[v1.AnnotationApprovals])
-			return
+			return nil
 		}
-		d.pause(50 * time.Millisecond) // polling the API server
+		if err := d.pause(50 * time.Millisecond); err != nil { // polling the API server
+			return err
+		}
 	}
-	d.tb.Fatalf("approvals never reached %q", want)
+	return fmt.Errorf("approvals never reached %q", want)
 }
 
 // bundles carries the fleet to an air-gapped site and the cluster's
 // status back to the hub, as signed git bundles.
-func (d *demo) bundles(f *fleet.Fleet, clusterKey *harness.SSHKey) {
+func (d *demo) bundles(f *samplefleet.Fleet, clusterKey *sandbox.SSHKey) error {
 	d.heading("Across an air gap: the fleet to a site and its status back, as signed git bundles")
 	dir := filepath.Join(d.base, "bundles")
 	if err := os.MkdirAll(dir, 0o755); err != nil {
-		d.tb.Fatalf("%v", err)
+		return err
 	}
 	root := filepath.Join(dir, "trust-root.yaml")
 	if err := os.WriteFile(root, f.RootYAML(), 0o644); err != nil {
-		d.tb.Fatalf("%v", err)
+		return err
 	}
 	fleetBundle := filepath.Join(dir, "fleet-1.bundle")
-	d.expect(d.nodewright("bundle", "create", "--repo", f.Work.Dir, "--out", fleetBundle, "--sign-key", f.Bob.PrivatePath), exitOK)
 	site := filepath.Join(dir, "site-state")
-	d.expect(d.nodewright("bundle", "import", fleetBundle, "--into", site, "--trust-root", root), exitOK)
+	if err := d.expect(exitOK, "bundle", "create", "--repo", f.Work.Dir, "--out", fleetBundle, "--sign-key", f.Bob.PrivatePath); err != nil {
+		return err
+	}
+	if err := d.expect(exitOK, "bundle", "import", fleetBundle, "--into", site, "--trust-root", root); err != nil {
+		return err
+	}
 	d.say("   The same bundle again is a replay:")
-	d.expect(d.nodewright("bundle", "import", fleetBundle, "--into", site, "--trust-root", root), exitRefused)
+	if err := d.expect(exitRefused, "bundle", "import", fleetBundle, "--into", site, "--trust-root", root); err != nil {
+		return err
+	}
 
 	d.say("   The cluster's status comes back the same way; the hub keeps only its directory:")
 	siteRepo := filepath.Join(dir, "site-status.git")
-	f.Work.Git("clone", "-q", "--bare", "--single-branch", "--branch", "nodewright/status", f.URL, siteRepo)
+	if _, err := f.Work.Git("clone", "-q", "--bare", "--single-branch", "--branch", "nodewright/status", f.URL, siteRepo); err != nil {
+		return err
+	}
 	statusBundle := filepath.Join(dir, "status-1.bundle")
-	d.expect(d.nodewright("bundle", "create", "--status", "--cluster", fleet.Site, "--repo", siteRepo, "--out", statusBundle, "--sign-key", clusterKey.PrivatePath), exitOK)
+	if err := d.expect(exitOK, "bundle", "create", "--status", "--cluster", samplefleet.Site, "--repo", siteRepo, "--out", statusBundle, "--sign-key", clusterKey.PrivatePath); err != nil {
+		return err
+	}
 	hub := filepath.Join(dir, "hub.git")
-	f.Work.Git("clone", "-q", "--bare", "--single-branch", "--branch", "main", f.URL, hub)
-	d.expect(d.nodewright("bundle", "import", "--status", statusBundle, "--into", hub), exitOK)
-	d.expect(d.nodewright("audit", "verify", "--repo", hub), exitOK)
+	if _, err := f.Work.Git("clone", "-q", "--bare", "--single-branch", "--branch", "main", f.URL, hub); err != nil {
+		return err
+	}
+	if err := d.expect(exitOK, "bundle", "import", "--status", statusBundle, "--into", hub); err != nil {
+		return err
+	}
+	return d.expect(exitOK, "audit", "verify", "--repo", hub)
 }
 
 // waitStatus waits until the status branch reports every operation of
 // the cluster as phase: the reconciler publishes after every transition.
-func (d *demo) waitStatus(ctx context.Context, url, phase string) {
+func (d *demo) waitStatus(ctx context.Context, url, phase string) error {
 	deadline := time.Now().Add(time.Minute)
 	for time.Now().Before(deadline) {
 		if done(ctx, url, phase) {
-			return
+			return nil
 		}
-		d.pause(200 * time.Millisecond) // polling the status branch
+		if err := d.pause(200 * time.Millisecond); err != nil { // polling the status branch
+			return err
+		}
 	}
-	d.tb.Fatalf("the status branch did not report %s within a minute", phase)
+	return fmt.Errorf("the status branch did not report %s within a minute", phase)
 }
 
 func done(ctx context.Context, url, phase string) bool {
@@ -258,13 +334,13 @@ func done(ctx context.Context, url, phase string) bool {
 // transitionPrinter prints an operation's audit records as they appear.
 type transitionPrinter struct {
 	d    *demo
-	s    *stack.Stack
+	s    *cluster.Cluster
 	name string
 	seen int64
 }
 
 // until prints transitions until the operation is in one of phases.
-func (w *transitionPrinter) until(ctx context.Context, phases ...string) {
+func (w *transitionPrinter) until(ctx context.Context, phases ...string) error {
 	deadline := time.Now().Add(2 * time.Minute)
 	plan := &v1.BondModeFlipPlan{}
 	for time.Now().Before(deadline) {
@@ -281,10 +357,12 @@ func (w *transitionPrinter) until(ctx context.Context, phases ...string) {
 				w.d.say("   %s  #%-3d %-16s → %-16s %s: %s", r.Time.Local().Format("15:04:05"), r.Seq, from, r.To, r.Reason, r.Message)
 			}
 			if slices.Contains(phases, plan.Status.Phase) {
-				return
+				return nil
 			}
 		}
-		w.d.pause(50 * time.Millisecond) // polling the API server
+		if err := w.d.pause(50 * time.Millisecond); err != nil { // polling the API server
+			return err
+		}
 	}
-	w.d.tb.Fatalf("%s did not reach %s within 2 minutes", w.name, strings.Join(phases, " or "))
+	return fmt.Errorf("%s did not reach %s within 2 minutes", w.name, strings.Join(phases, " or "))
 }

@@ -6,8 +6,12 @@ package crd
 
 import (
 	"embed"
+	"fmt"
 	"io/fs"
 	"sort"
+
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	"sigs.k8s.io/yaml"
 )
 
 //go:embed bases/*.yaml
@@ -25,4 +29,21 @@ func Files() (names []string, docs [][]byte) {
 		docs = append(docs, data)
 	}
 	return names, docs
+}
+
+// Objects returns the CRDs decoded, in the order of Files.
+func Objects() ([]*apiextensionsv1.CustomResourceDefinition, error) {
+	names, docs := Files()
+	out := make([]*apiextensionsv1.CustomResourceDefinition, 0, len(docs))
+	for i, doc := range docs {
+		c := &apiextensionsv1.CustomResourceDefinition{}
+		if err := yaml.UnmarshalStrict(doc, c); err != nil {
+			return nil, fmt.Errorf("CRD %s: %w", names[i], err)
+		}
+		if c.Kind != "CustomResourceDefinition" {
+			return nil, fmt.Errorf("CRD %s: kind %q, not CustomResourceDefinition", names[i], c.Kind)
+		}
+		out = append(out, c)
+	}
+	return out, nil
 }

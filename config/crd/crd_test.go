@@ -111,3 +111,15 @@ func TestCRDsAcceptValidAndRejectInvalidObjects(t *testing.T) {
 		})
 	}
 }
+
+// Objects decodes every embedded CRD, each of the nodewright.io group.
+func TestObjectsDecodesEveryFile(t *testing.T) {
+	names, _ := crd.Files()
+	objs, err := crd.Objects()
+	require.NoError(t, err)
+	require.Len(t, objs, len(names))
+	for i, o := range objs {
+		assert.Equal(t, "nodewright.io", o.Spec.Group, names[i])
+		assert.Equal(t, o.Spec.Names.Plural+"."+o.Spec.Group, o.Name, names[i])
+	}
+}

@@ -21,6 +21,7 @@ type packageTB struct {
 func (p *packageTB) Helper() {}
 
 func (p *packageTB) Fatalf(format string, args ...any) { panic(fmt.Sprintf(format, args...)) }
+func (p *packageTB) Errorf(format string, args ...any) { panic(fmt.Sprintf(format, args...)) }
 
 func (p *packageTB) Cleanup(fn func()) {
 	p.mu.Lock()

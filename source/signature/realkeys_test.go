@@ -45,9 +45,9 @@ func keyringOf(t *testing.T, principal string, keys ...harness.Signer) *trust.Ke
 // withLine is k listed in a policy as line, with the key's own line
 // substituted for KEY.
 func withLine(k *harness.SSHKey, line string) *harness.SSHKey {
-	c := *k
+	c := *k.SSHKey
 	c.AuthorizedKey = strings.Replace(line, "KEY", k.AuthorizedKey, 1)
-	return &c
+	return &harness.SSHKey{SSHKey: &c}
 }
 
 func requireCode(t *testing.T, want reason.Code, err error, contains ...string) {

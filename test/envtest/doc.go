@@ -1,5 +1,6 @@
 // Package envtest runs a real Kubernetes control plane (kube-apiserver and
-// etcd) for integration tests, through controller-runtime's envtest.
+// etcd) for integration tests: internal/sandbox/controlplane, failing the
+// test on error and resolving paths against the module root.
 //
 // The binaries are not downloaded: `make controlplane` (hack/controlplane.sh)
 // builds them from the Go module proxy at pinned versions into bin/k8s, and

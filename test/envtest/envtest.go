@@ -1,54 +1,21 @@
 package envtest
 
 import (
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
-	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
-	"k8s.io/apimachinery/pkg/runtime"
-	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
-	"k8s.io/client-go/rest"
-	"sigs.k8s.io/controller-runtime/pkg/client"
-	crenvtest "sigs.k8s.io/controller-runtime/pkg/envtest"
+	"github.com/nodewright/nodewright/internal/sandbox/controlplane"
 )
 
 // modulePath is the path of the main module, whose go.mod ModuleRoot looks
 // for (the tools modules under hack/ have go.mod files of their own).
 const modulePath = "github.com/nodewright/nodewright"
 
-// assetsEnv names the directory that holds kube-apiserver and etcd; it is the
-// variable controller-runtime's envtest reads too.
-const assetsEnv = "KUBEBUILDER_ASSETS"
-
-// startTimeout bounds the start of each control-plane process. envtest's
-// default of 20 s is tight when several test binaries start their API servers
-// at once on a small machine; a start that succeeds is not slowed by it.
-// KUBEBUILDER_CONTROLPLANE_START_TIMEOUT still overrides it.
-const startTimeout = 90 * time.Second
-
 // Env is a running control plane for tests.
-type Env struct {
-	// Config reaches the API server as a member of system:masters.
-	Config *rest.Config
-	// Client is a controller-runtime client without a cache, using Scheme.
-	Client client.Client
-	// Scheme holds client-go's built-in types and apiextensions.k8s.io/v1.
-	// To use typed custom resources, build a client of your own from Config
-	// with a scheme that also holds them.
-	Scheme *runtime.Scheme
-	// CRDs are the CustomResourceDefinitions installed from the directories
-	// given to Start; the API server serves each of them when Start returns.
-	CRDs []*apiextensionsv1.CustomResourceDefinition
-	// AssetsDir is the directory kube-apiserver and etcd were run from.
-	AssetsDir string
-
-	env *crenvtest.Environment
-}
+type Env = controlplane.ControlPlane
 
 // Start starts kube-apiserver and etcd from KUBEBUILDER_ASSETS (or
 // <module root>/bin/k8s when unset), installs every CRD found in the given
@@ -99,21 +66,6 @@ func StartForMain(crdDirs ...string) (*Env, func(), error) {
 	return e, stop, nil
 }
 
-// Stop stops the API server and etcd and removes their temporary
-// directories. Start and StartForMain arrange for it to be called; calling it
-// again does nothing.
-func (e *Env) Stop() error {
-	if e.env == nil {
-		return nil
-	}
-	env := e.env
-	e.env = nil
-	if err := env.Stop(); err != nil {
-		return fmt.Errorf("stopping the control plane: %w", err)
-	}
-	return nil
-}
-
 // ModuleRoot returns the directory of the main module's go.mod, found by
 // walking up from the working directory (a test's working directory is its
 // package's directory). It returns "" when no such go.mod is found.
@@ -151,24 +103,19 @@ func isMainModule(path string) bool {
 }
 
 // assetsDir returns the directory to run the control plane from, after
-// checking that both binaries are in it.
+// checking that both binaries are in it: KUBEBUILDER_ASSETS, else
+// <module root>/bin/k8s (a test binary runs from a temporary directory, so
+// the sandbox's default beside the executable does not apply).
 func assetsDir() (string, error) {
-	dir, source := os.Getenv(assetsEnv), assetsEnv
+	dir, source := os.Getenv(controlplane.AssetsEnv), controlplane.AssetsEnv
 	if dir == "" {
 		root := ModuleRoot()
 		if root == "" {
-			return "", fmt.Errorf("%s is unset and no go.mod of %s is above the working directory: set %s to the directory holding kube-apiserver and etcd (`make controlplane` builds them into bin/k8s)", assetsEnv, modulePath, assetsEnv)
+			return "", fmt.Errorf("%s is unset and no go.mod of %s is above the working directory: set %s to the directory holding kube-apiserver and etcd (`make controlplane` builds them into bin/k8s)", controlplane.AssetsEnv, modulePath, controlplane.AssetsEnv)
 		}
-		dir, source = filepath.Join(root, "bin", "k8s"), "the default, as "+assetsEnv+" is unset"
+		dir, source = filepath.Join(root, "bin", "k8s"), "the default, as "+controlplane.AssetsEnv+" is unset"
 	}
-	for _, name := range []string{"kube-apiserver", "etcd"} {
-		info, err := os.Stat(filepath.Join(dir, name))
-		if err == nil && info.Mode().IsRegular() && info.Mode()&0o111 != 0 {
-			continue
-		}
-		return "", fmt.Errorf("%s is missing from %s (%s): run `make controlplane` to build kube-apiserver and etcd from the Go module proxy", name, dir, source)
-	}
-	return dir, nil
+	return dir, controlplane.CheckAssets(dir, source)
 }
 
 // crdPaths resolves the CRD directories against the module root and checks
@@ -195,18 +142,6 @@ func crdPaths(dirs []string) ([]string, error) {
 	return paths, nil
 }
 
-// newScheme returns the scheme of Env.Client.
-func newScheme() (*runtime.Scheme, error) {
-	scheme := runtime.NewScheme()
-	if err := clientgoscheme.AddToScheme(scheme); err != nil {
-		return nil, err
-	}
-	if err := apiextensionsv1.AddToScheme(scheme); err != nil {
-		return nil, err
-	}
-	return scheme, nil
-}
-
 func start(crdDirs []string) (*Env, error) {
 	dir, err := assetsDir()
 	if err != nil {
@@ -216,42 +151,5 @@ func start(crdDirs []string) (*Env, error) {
 	if err != nil {
 		return nil, err
 	}
-	scheme, err := newScheme()
-	if err != nil {
-		return nil, fmt.Errorf("building the scheme: %w", err)
-	}
-	env := &crenvtest.Environment{
-		BinaryAssetsDirectory: dir,
-		CRDDirectoryPaths:     paths,
-		ErrorIfCRDPathMissing: len(paths) > 0,
-		Scheme:                scheme,
-	}
-	if os.Getenv("KUBEBUILDER_CONTROLPLANE_START_TIMEOUT") == "" {
-		env.ControlPlaneStartTimeout = startTimeout
-	}
-	cfg, err := env.Start()
-	if err != nil {
-		// Start may fail after some processes came up; stop those.
-		return nil, errors.Join(fmt.Errorf("starting kube-apiserver and etcd from %s: %w", dir, err), env.Stop())
-	}
-	c, err := client.New(cfg, client.Options{Scheme: scheme})
-	if err != nil {
-		return nil, errors.Join(fmt.Errorf("building the client: %w", err), env.Stop())
-	}
-	return &Env{Config: cfg, Client: c, Scheme: scheme, CRDs: env.CRDs, AssetsDir: dir, env: env}, nil
-}
-
-// WriteKubeconfig writes a kubeconfig for an administrator of the test
-// API server to path, for a process started beside the tests (or a person
-// running kubectl against the demo).
-func (e *Env) WriteKubeconfig(path string) error {
-	u, err := e.env.AddUser(crenvtest.User{Name: "nodewright-admin", Groups: []string{"system:masters"}}, nil)
-	if err != nil {
-		return fmt.Errorf("envtest: add user: %w", err)
-	}
-	data, err := u.KubeConfig()
-	if err != nil {
-		return fmt.Errorf("envtest: kubeconfig: %w", err)
-	}
-	return os.WriteFile(path, data, 0o600)
+	return controlplane.Start(controlplane.Options{AssetsDir: dir, CRDDirs: paths})
 }

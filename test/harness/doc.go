@@ -1,9 +1,11 @@
-// Package harness builds real fleet repositories for tests, benchmarks and
-// the demo: keys made by the real gpg and ssh-keygen, commits made and signed
-// by the real git CLI, and a smart HTTP git server (the real git http-backend
-// behind net/http/cgi on loopback).
+// Package harness builds real fleet repositories for tests and benchmarks:
+// keys made by the real gpg and ssh-keygen, commits made and signed by the
+// real git CLI, and git servers over smart HTTP (the real git http-backend)
+// and SSH.
 //
-// It owns nothing of the product: it only drives the same tools an operator
-// runs, so that what Nodewright verifies is exactly what users produce.
-// Helpers take a TB and fail it on error; the demo passes its own TB.
+// It wraps internal/sandbox, which builds the same things for the demo
+// and returns errors: each helper here takes a TB, fails it on error and
+// stops what it started at the test's end. What only tests need (revoked
+// and expired keys, forged commits, an SSH server, long histories for
+// benchmarks) lives here alone.
 package harness

@@ -10,82 +10,33 @@ import (
 	"strings"
 	"time"
 
-	"golang.org/x/crypto/ssh"
+	"github.com/nodewright/nodewright/internal/sandbox"
 )
 
 // Signer is a key that git can sign commits with.
-type Signer interface {
-	// GitConfig returns the "-c key=value" arguments that make git sign
-	// with this key.
-	GitConfig() []string
-	// Env returns extra environment variables for git (e.g. GNUPGHOME).
-	Env() []string
-	// PublicKey returns the public key as it appears in a TrustPolicy:
-	// ASCII-armored OpenPGP, or an SSH authorized-key line.
-	PublicKey() string
-	// Format is "openpgp" or "ssh".
-	Format() string
-}
+type Signer = sandbox.Signer
 
 // GPGKey is an OpenPGP key made by the real gpg in its own GNUPGHOME.
-type GPGKey struct {
-	Name        string
-	Email       string
-	Home        string
-	Fingerprint string
-	// SigningFingerprint is the fingerprint git signs with: the signing
-	// subkey's when the key has one, else the primary's.
-	SigningFingerprint string
-	Armored            string
-	program            string
-}
+type GPGKey struct{ *sandbox.GPGKey }
 
 // GPGOption changes how NewGPGKey makes a key.
-type GPGOption func(*gpgOptions)
-
-type gpgOptions struct {
-	expire    string
-	fakedTime time.Time
-	subkey    bool
-	algo      string
-}
+type GPGOption = sandbox.GPGOption
 
 // WithExpiry makes the key expire after d (rounded down to whole seconds).
-func WithExpiry(d time.Duration) GPGOption {
-	return func(o *gpgOptions) { o.expire = fmt.Sprintf("seconds=%d", int64(d/time.Second)) }
-}
+func WithExpiry(d time.Duration) GPGOption { return sandbox.WithExpiry(d) }
 
 // WithFakedTime makes gpg believe the current time is t, both when making
 // the key and when signing with it: a key made in the past with a short
 // expiry is expired now while its signatures were made during its life.
-func WithFakedTime(t time.Time) GPGOption {
-	return func(o *gpgOptions) { o.fakedTime = t }
-}
+func WithFakedTime(t time.Time) GPGOption { return sandbox.WithFakedTime(t) }
 
 // WithAlgorithm makes the key (and its signing subkey, with
-// WithSigningSubkey) of the gpg algorithm algo instead of ed25519: for
-// example rsa3072, nistp256, nistp384, nistp521, brainpoolP256r1,
-// brainpoolP384r1, brainpoolP512r1 or secp256k1 (ECDSA for the curves).
-func WithAlgorithm(algo string) GPGOption {
-	return func(o *gpgOptions) { o.algo = algo }
-}
-
-// signingAlgo is the gpg algorithm string of a signing subkey: gpg makes
-// an ECDH subkey of a bare NIST, Brainpool or secp256k1 curve name.
-func signingAlgo(algo string) string {
-	for _, curve := range []string{"nistp", "brainpool", "secp"} {
-		if strings.HasPrefix(algo, curve) {
-			return algo + "/ecdsa"
-		}
-	}
-	return algo
-}
+// WithSigningSubkey) of the gpg algorithm algo instead of ed25519.
+func WithAlgorithm(algo string) GPGOption { return sandbox.WithAlgorithm(algo) }
 
 // WithSigningSubkey makes a certify-only primary key and a separate
 // signing subkey, so that signatures are made by the subkey.
-func WithSigningSubkey() GPGOption {
-	return func(o *gpgOptions) { o.subkey = true }
-}
+func WithSigningSubkey() GPGOption { return sandbox.WithSigningSubkey() }
 
 // shortTempDir makes a temporary directory with a short path: gpg-agent's
 // socket path must fit in a Unix socket address.
@@ -104,39 +55,9 @@ func shortTempDir(t TB, prefix string) string {
 // when the test ends.
 func NewGPGKey(t TB, name string, opts ...GPGOption) *GPGKey {
 	t.Helper()
-	o := gpgOptions{expire: "never", algo: "ed25519"}
-	for _, fn := range opts {
-		fn(&o)
-	}
-	home := shortTempDir(t, "nwgpg")
-	if err := os.Chmod(home, 0o700); err != nil {
-		t.Fatalf("chmod %s: %v", home, err)
-	}
-	conf := "pinentry-mode loopback\npassphrase \"\"\nbatch\nno-tty\n"
-	if !o.fakedTime.IsZero() {
-		conf += fmt.Sprintf("faked-system-time %d\n", o.fakedTime.Unix())
-	}
-	writeFile(t, filepath.Join(home, "gpg.conf"), conf, 0o600)
-	writeFile(t, filepath.Join(home, "gpg-agent.conf"), "allow-loopback-pinentry\n", 0o600)
-	k := &GPGKey{Name: name, Email: name + "@example.test", Home: home, program: "gpg"}
-	t.Cleanup(func() {
-		cmd := exec.Command("gpgconf", "--kill", "gpg-agent")
-		cmd.Env = append(os.Environ(), "GNUPGHOME="+home)
-		_ = cmd.Run()
-	})
-	uid := fmt.Sprintf("%s <%s>", name, k.Email)
-	if o.subkey {
-		k.gpg(t, "--quick-gen-key", uid, o.algo, "cert", o.expire)
-		k.Fingerprint = k.primaryFingerprint(t)
-		k.gpg(t, "--quick-add-key", k.Fingerprint, signingAlgo(o.algo), "sign", o.expire)
-		k.SigningFingerprint = k.lastSubkeyFingerprint(t)
-	} else {
-		k.gpg(t, "--quick-gen-key", uid, o.algo, "sign", o.expire)
-		k.Fingerprint = k.primaryFingerprint(t)
-		k.SigningFingerprint = k.Fingerprint
-	}
-	k.Armored = k.gpg(t, "--armor", "--export", k.Fingerprint)
-	return k
+	k := must(sandbox.NewGPGKey(shortTempDir(t, "nwgpg"), name, opts...))(t)
+	t.Cleanup(func() { _ = k.Close() })
+	return &GPGKey{k}
 }
 
 func (k *GPGKey) gpg(t TB, args ...string) string {
@@ -147,20 +68,13 @@ func (k *GPGKey) gpg(t TB, args ...string) string {
 // gpgIn runs gpg on this key's home with stdin as its standard input.
 func (k *GPGKey) gpgIn(t TB, stdin []byte, args ...string) []byte {
 	t.Helper()
-	cmd := exec.Command("gpg", append([]string{"--homedir", k.Home}, args...)...)
-	if stdin != nil {
-		cmd.Stdin = bytes.NewReader(stdin)
-	}
-	out, err := cmd.Output()
-	if err != nil {
-		stderr := ""
-		var ee *exec.ExitError
-		if errors.As(err, &ee) {
-			stderr = string(ee.Stderr)
-		}
-		t.Fatalf("gpg %s: %v\n%s", strings.Join(args, " "), err, stderr)
-	}
-	return out
+	return must(k.GPG(stdin, args...))(t)
+}
+
+// refresh re-exports the public key into Armored.
+func (k *GPGKey) refresh(t TB) {
+	t.Helper()
+	check(t, k.RefreshArmored())
 }
 
 // fakedTime returns the gpg arguments that make it believe the time is at,
@@ -192,7 +106,7 @@ func (k *GPGKey) SetExpiry(t TB, at time.Time, d time.Duration) {
 	if k.SigningFingerprint != k.Fingerprint {
 		k.gpg(t, append(fakedTime(at), "--quick-set-expire", k.Fingerprint, expire, "*")...)
 	}
-	k.Armored = k.gpg(t, "--armor", "--export", k.Fingerprint)
+	k.refresh(t)
 }
 
 // SecretArmored returns the key's secret key, ASCII-armored and without a
@@ -240,36 +154,7 @@ func (k *GPGKey) RevokeAt(t TB, at time.Time, why RevocationReason) {
 		t.Fatalf("gpg --gen-revoke made no certificate:\n%s", cert)
 	}
 	k.gpgIn(t, cert, "--import")
-	k.Armored = k.gpg(t, "--armor", "--export", k.Fingerprint)
-}
-
-func (k *GPGKey) colons(t TB) []string {
-	return strings.Split(k.gpg(t, "--with-colons", "--list-keys", k.Email), "\n")
-}
-
-func (k *GPGKey) primaryFingerprint(t TB) string {
-	lines := k.colons(t)
-	for i, l := range lines {
-		if strings.HasPrefix(l, "pub:") && i+1 < len(lines) && strings.HasPrefix(lines[i+1], "fpr:") {
-			return strings.Split(lines[i+1], ":")[9]
-		}
-	}
-	t.Fatalf("no primary key fingerprint for %s", k.Email)
-	return ""
-}
-
-func (k *GPGKey) lastSubkeyFingerprint(t TB) string {
-	fpr := ""
-	lines := k.colons(t)
-	for i, l := range lines {
-		if strings.HasPrefix(l, "sub:") && i+1 < len(lines) && strings.HasPrefix(lines[i+1], "fpr:") {
-			fpr = strings.Split(lines[i+1], ":")[9]
-		}
-	}
-	if fpr == "" {
-		t.Fatalf("no subkey fingerprint for %s", k.Email)
-	}
-	return fpr
+	k.refresh(t)
 }
 
 // Revoke adds a revocation certificate to the key (as gpg's
@@ -285,29 +170,11 @@ func (k *GPGKey) Revoke(t TB) {
 	fixed := strings.Replace(string(data), ":-----BEGIN PGP PUBLIC KEY BLOCK-----", "-----BEGIN PGP PUBLIC KEY BLOCK-----", 1)
 	writeFile(t, rev+".asc", fixed, 0o600)
 	k.gpg(t, "--import", rev+".asc")
-	k.Armored = k.gpg(t, "--armor", "--export", k.Fingerprint)
+	k.refresh(t)
 }
-
-// GitConfig implements Signer.
-func (k *GPGKey) GitConfig() []string {
-	return []string{"-c", "gpg.format=openpgp", "-c", "user.signingkey=" + k.SigningFingerprint + "!", "-c", "gpg.program=" + k.program}
-}
-
-// Env implements Signer.
-func (k *GPGKey) Env() []string { return []string{"GNUPGHOME=" + k.Home} }
-
-// PublicKey implements Signer.
-func (k *GPGKey) PublicKey() string { return k.Armored }
-
-// Format implements Signer.
-func (k *GPGKey) Format() string { return "openpgp" }
 
 // SSHKey is an SSH key pair made by the real ssh-keygen.
-type SSHKey struct {
-	Name          string
-	PrivatePath   string
-	AuthorizedKey string
-}
+type SSHKey struct{ *sandbox.SSHKey }
 
 // NewSSHKey makes an ed25519 SSH key pair for name without a passphrase.
 func NewSSHKey(t TB, name string) *SSHKey {
@@ -320,30 +187,7 @@ func NewSSHKey(t TB, name string) *SSHKey {
 // ssh-keygen's default).
 func NewSSHKeyOfType(t TB, name, keyType string, bits int) *SSHKey {
 	t.Helper()
-	dir := shortTempDir(t, "nwssh")
-	path := filepath.Join(dir, "id_"+keyType)
-	args := []string{"-q", "-t", keyType, "-N", "", "-C", name + "@example.test", "-f", path}
-	if bits > 0 {
-		args = append(args, "-b", fmt.Sprint(bits))
-	}
-	cmd := exec.Command("ssh-keygen", args...)
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("ssh-keygen: %v\n%s", err, out)
-	}
-	pub, err := os.ReadFile(path + ".pub")
-	if err != nil {
-		t.Fatalf("read ssh public key: %v", err)
-	}
-	return &SSHKey{Name: name, PrivatePath: path, AuthorizedKey: strings.TrimSpace(string(pub))}
-}
-
-// Fingerprint returns the key's SHA256 fingerprint as ssh-keygen -l prints it.
-func (k *SSHKey) Fingerprint() string {
-	pub, _, _, _, err := ssh.ParseAuthorizedKey([]byte(k.AuthorizedKey))
-	if err != nil {
-		return "(unparseable)"
-	}
-	return ssh.FingerprintSHA256(pub)
+	return &SSHKey{must(sandbox.NewSSHKeyOfType(shortTempDir(t, "nwssh"), name, keyType, bits))(t)}
 }
 
 // Sign makes an armored SSH signature of payload in namespace with
@@ -385,20 +229,6 @@ func SSHKeygenVerify(t TB, allowed, principal, namespace string, payload, sig []
 	}
 	return err == nil, string(out)
 }
-
-// GitConfig implements Signer.
-func (k *SSHKey) GitConfig() []string {
-	return []string{"-c", "gpg.format=ssh", "-c", "user.signingkey=" + k.PrivatePath}
-}
-
-// Env implements Signer.
-func (k *SSHKey) Env() []string { return nil }
-
-// PublicKey implements Signer.
-func (k *SSHKey) PublicKey() string { return k.AuthorizedKey }
-
-// Format implements Signer.
-func (k *SSHKey) Format() string { return "ssh" }
 
 func writeFile(t TB, path, content string, mode os.FileMode) {
 	t.Helper()

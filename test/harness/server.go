@@ -2,12 +2,9 @@ package harness
 
 import (
 	"encoding/pem"
-	"net/http"
-	"net/http/cgi"
 	"net/http/httptest"
-	"os/exec"
-	"path/filepath"
-	"strings"
+
+	"github.com/nodewright/nodewright/internal/sandbox"
 )
 
 // GitHTTPServer is the real git http-backend behind net/http/cgi on a
@@ -24,8 +21,8 @@ type GitHTTPServer struct {
 // test ends. Pushes are allowed, so status-branch writers can use it too.
 func ServeGit(t TB, root string) *GitHTTPServer {
 	t.Helper()
-	srv := httptest.NewServer(gitHandler(t, root))
-	t.Cleanup(srv.Close)
+	srv := must(sandbox.ServeGit(root))(t)
+	t.Cleanup(func() { _ = srv.Close() })
 	return &GitHTTPServer{URL: srv.URL}
 }
 
@@ -33,34 +30,8 @@ func ServeGit(t TB, root string) *GitHTTPServer {
 // is the certificate to trust.
 func ServeGitTLS(t TB, root string) *GitHTTPServer {
 	t.Helper()
-	srv := httptest.NewTLSServer(gitHandler(t, root))
+	srv := httptest.NewTLSServer(must(sandbox.GitHandler(root))(t))
 	t.Cleanup(srv.Close)
 	ca := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw})
 	return &GitHTTPServer{URL: srv.URL, CAPEM: ca}
-}
-
-func gitHandler(t TB, root string) http.Handler {
-	t.Helper()
-	execPath, err := exec.Command("git", "--exec-path").Output()
-	if err != nil {
-		t.Fatalf("git --exec-path: %v", err)
-	}
-	handler := &cgi.Handler{
-		Path: filepath.Join(strings.TrimSpace(string(execPath)), "git-http-backend"),
-		Root: "/",
-		Env: []string{
-			"GIT_PROJECT_ROOT=" + root,
-			"GIT_HTTP_EXPORT_ALL=1",
-			"GIT_CONFIG_NOSYSTEM=1",
-			"GIT_CONFIG_GLOBAL=/dev/null",
-			"GIT_CONFIG_COUNT=2",
-			"GIT_CONFIG_KEY_0=http.receivepack", "GIT_CONFIG_VALUE_0=true",
-			"GIT_CONFIG_KEY_1=safe.directory", "GIT_CONFIG_VALUE_1=*",
-		},
-	}
-	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
-		// http-backend needs the remote user for pushes.
-		req.Header.Set("Remote-User", "nodewright-test")
-		handler.ServeHTTP(w, req)
-	})
 }

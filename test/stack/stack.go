@@ -1,302 +1,56 @@
 package stack
 
 import (
-	"context"
 	"errors"
-	"fmt"
-	"path/filepath"
-	"strings"
-	"sync"
-	"time"
 
-	corev1 "k8s.io/api/core/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/rest"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 
-	"github.com/go-logr/logr"
-
-	"github.com/nodewright/nodewright/agent"
-	"github.com/nodewright/nodewright/agent/simhost"
-	"github.com/nodewright/nodewright/reconciler"
-	"github.com/nodewright/nodewright/reconciler/audit"
-	"github.com/nodewright/nodewright/reconciler/backend"
-	v1 "github.com/nodewright/nodewright/schema/v1alpha1"
+	"github.com/nodewright/nodewright/internal/sandbox/cluster"
 	"github.com/nodewright/nodewright/test/fleet"
 	"github.com/nodewright/nodewright/test/harness"
 )
 
-// Stack is one simulated cluster following a served fleet repository.
+// Stack is one simulated cluster (internal/sandbox/cluster) following a
+// served fleet repository.
 type Stack struct {
-	tb harness.TB
-	// Config reaches the API server; Client is an uncached client on it.
-	Config *rest.Config
-	Client client.Client
-	// Namespace holds the FleetSource, operations and NodeTasks.
-	Namespace string
-	// Cluster names the cluster.
-	Cluster string
+	*cluster.Cluster
 	// Fleet is the repository the cluster follows.
 	Fleet *fleet.Fleet
-	// Hosts are the simulated nodes, by name.
-	Hosts map[string]*simhost.Host
-	// Storage and VMs are the backends given to the reconciler.
-	Storage backend.Storage
-	VMs     backend.VMs
-	// StateDir is the reconciler's state directory; AuditFile its JSONL
-	// audit sink.
-	StateDir, AuditFile string
-	// Logger is given to the managers.
-	Logger logr.Logger
-
-	reconcilerConfig, agentConfig *rest.Config
-
-	mu      sync.Mutex
-	agents  map[string]context.CancelFunc
-	running []*Manager
 }
 
-// Options shape a stack.
+// Options shape a stack: a cluster's options, of which New sets Site,
+// Repo, TrustRoot and Dir from the fleet and the test, Nodes when empty
+// (to fleet.Nodes) and OnAgentError (to fail the test).
 type Options struct {
-	// Namespace and Cluster name the stack; they must be unique per API
-	// server.
-	Namespace, Cluster string
+	cluster.Options
 	// Fleet is the repository to follow.
 	Fleet *fleet.Fleet
-	// Storage and VMs are the backends.
-	Storage backend.Storage
-	VMs     backend.VMs
-	// Nodes are the simulated nodes (default fleet.Nodes).
-	Nodes []string
-	// Heartbeat is the agents' heartbeat interval (default 500ms).
-	Heartbeat time.Duration
-	// Logger is given to the managers and agents.
-	Logger logr.Logger
-	// ReconcilerConfig and AgentConfig, when set, are the identities the
-	// reconciler and the agents reach the API server with (an impersonated
-	// service account, say); the default is cfg.
-	ReconcilerConfig, AgentConfig *rest.Config
-}
-
-// New creates the namespace, trust root Secret, Ready nodes, agents and
-// the FleetSource. Everything stops at tb.Cleanup.
-func New(tb harness.TB, cfg *rest.Config, o Options) (*Stack, error) {
-	scheme, err := reconciler.Scheme()
-	if err != nil {
-		return nil, err
-	}
-	c, err := client.New(cfg, client.Options{Scheme: scheme})
-	if err != nil {
-		return nil, err
-	}
-	s := &Stack{tb: tb, Config: cfg, Client: c, reconcilerConfig: cfg, agentConfig: cfg, Namespace: o.Namespace, Cluster: o.Cluster, Fleet: o.Fleet,
-		Hosts: map[string]*simhost.Host{}, Storage: o.Storage, VMs: o.VMs, agents: map[string]context.CancelFunc{}, Logger: o.Logger}
-	if o.ReconcilerConfig != nil {
-		s.reconcilerConfig = o.ReconcilerConfig
-	}
-	if o.AgentConfig != nil {
-		s.agentConfig = o.AgentConfig
-	}
-	s.StateDir = tb.TempDir()
-	s.AuditFile = filepath.Join(tb.TempDir(), "audit.jsonl")
-	ctx := context.Background()
-	if err := c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: o.Namespace}}); err != nil && !apierrors.IsAlreadyExists(err) {
-		return nil, err
-	}
-	sec := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "trust-root", Namespace: o.Namespace}, Data: map[string][]byte{"trust.yaml": o.Fleet.RootYAML()}}
-	if err := c.Create(ctx, sec); err != nil {
-		return nil, err
-	}
-	nodes := o.Nodes
-	if len(nodes) == 0 {
-		nodes = fleet.Nodes
-	}
-	if err := fleet.ReadyNodes(ctx, c, nodes...); err != nil {
-		return nil, err
-	}
-	// Agent statuses are cluster-scoped and named after nodes: start from
-	// none, as on a new cluster.
-	if err := c.DeleteAllOf(ctx, &v1.NodewrightAgentStatus{}); err != nil {
-		return nil, err
-	}
-	hb := o.Heartbeat
-	if hb == 0 {
-		hb = 500 * time.Millisecond
-	}
-	for _, n := range nodes {
-		h := simhost.New(v1.Bond{Name: "bond0", Mode: v1.BondActiveBackup, Slaves: []string{"eth0", "eth1"}})
-		s.Hosts[n] = h
-		s.StartAgent(n, hb)
-	}
-	tb.Cleanup(s.Stop)
-	fs := &v1.FleetSource{
-		ObjectMeta: metav1.ObjectMeta{Name: "fleet", Namespace: o.Namespace},
-		Spec: v1.FleetSourceSpec{Repo: o.Fleet.URL, Site: fleet.Site, TrustRoot: v1.SecretKeyReference{Name: "trust-root"},
-			Interval: metav1.Duration{Duration: time.Minute}},
-	}
-	if err := c.Create(ctx, fs); err != nil {
-		return nil, err
-	}
-	return s, nil
-}
-
-// StartAgent runs node's agent on its simulated host.
-func (s *Stack) StartAgent(node string, heartbeat time.Duration) {
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	s.mu.Lock()
-	s.agents[node] = func() { cancel(); <-done }
-	s.mu.Unlock()
-	go func() {
-		defer close(done)
-		err := agent.Run(ctx, s.agentConfig, nil, agent.Options{Node: node, Namespace: s.Namespace, Host: s.Hosts[node], HeartbeatInterval: heartbeat, Version: "test"})
-		if err != nil && ctx.Err() == nil {
-			s.tb.Fatalf("agent %s: %v", node, err)
-		}
-	}()
 }
 
 // Manager is a running reconciler manager.
-type Manager struct {
-	cancel context.CancelFunc
-	done   chan struct{}
-	err    error
-	sinks  []audit.Sink
-}
+type Manager = cluster.Manager
 
-// Stop stops the manager as a crash would from the operations' point of
-// view (nothing more is written), waits for it, and closes its sinks.
-func (m *Manager) Stop() error {
-	m.cancel()
-	return m.Wait()
-}
-
-// Cancel tells the manager to stop without waiting for it.
-func (m *Manager) Cancel() { m.cancel() }
-
-// Wait waits for the manager to end and closes its sinks.
-func (m *Manager) Wait() error {
-	<-m.done
-	for _, s := range m.sinks {
-		_ = s.Close()
+// New creates the namespace, trust root Secret, Ready nodes (default
+// fleet.Nodes), agents and the FleetSource of o.Fleet for site fleet.Site.
+// Everything stops at tb.Cleanup, and an agent that fails fails the test.
+func New(tb harness.TB, cfg *rest.Config, o Options) (*Stack, error) {
+	tb.Helper()
+	co := o.Options
+	co.Site, co.Repo, co.TrustRoot, co.Dir = fleet.Site, o.Fleet.URL, o.Fleet.RootYAML(), tb.TempDir()
+	co.OnAgentError = func(node string, err error) { tb.Errorf("agent %s: %v", node, err) }
+	if len(co.Nodes) == 0 {
+		co.Nodes = fleet.Nodes
 	}
-	m.sinks = nil
-	return m.err
-}
-
-// Done is closed when the manager ended.
-func (m *Manager) Done() <-chan struct{} { return m.done }
-
-// StartReconciler starts a reconciler manager with the stack's
-// settings; change sets more options (hooks, leader election).
-func (s *Stack) StartReconciler(change func(*reconciler.Options)) (*Manager, error) {
-	sink, err := audit.OpenFile(s.AuditFile)
+	c, err := cluster.New(cfg, co)
 	if err != nil {
 		return nil, err
 	}
-	o := reconciler.Options{
-		Cluster: s.Cluster, Site: fleet.Site, Namespace: s.Namespace, StateDir: s.StateDir,
-		Storage: s.Storage, VMs: s.VMs, Sinks: []audit.Sink{sink}, Poll: 200 * time.Millisecond, Logger: s.Logger,
-	}
-	if change != nil {
-		change(&o)
-	}
-	mgr, err := reconciler.New(s.reconcilerConfig, o)
-	if err != nil {
-		_ = sink.Close()
-		return nil, err
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	m := &Manager{cancel: cancel, done: make(chan struct{}), sinks: o.Sinks}
-	go func() {
-		defer close(m.done)
-		m.err = mgr.Start(ctx)
-	}()
-	s.mu.Lock()
-	s.running = append(s.running, m)
-	s.mu.Unlock()
-	return m, nil
+	tb.Cleanup(c.Close)
+	return &Stack{Cluster: c, Fleet: o.Fleet}, nil
 }
 
 // Stop stops every manager and agent.
-func (s *Stack) Stop() {
-	s.mu.Lock()
-	running, agents := s.running, s.agents
-	s.running, s.agents = nil, map[string]context.CancelFunc{}
-	s.mu.Unlock()
-	for _, m := range running {
-		_ = m.Stop()
-	}
-	for _, stop := range agents {
-		stop()
-	}
-}
-
-// Kick asks the FleetSource controller to fetch now, as `flux reconcile`
-// does: a changed annotation is an event.
-func (s *Stack) Kick(ctx context.Context) error {
-	fs := &v1.FleetSource{}
-	if err := s.Client.Get(ctx, client.ObjectKey{Namespace: s.Namespace, Name: "fleet"}, fs); err != nil {
-		return err
-	}
-	patch := client.MergeFrom(fs.DeepCopy())
-	ann := fs.GetAnnotations()
-	if ann == nil {
-		ann = map[string]string{}
-	}
-	ann[v1.AnnotationRequestedAt] = time.Now().UTC().Format(time.RFC3339Nano)
-	fs.SetAnnotations(ann)
-	return s.Client.Patch(ctx, fs, patch)
-}
-
-// Operation reads an operation.
-func (s *Stack) Operation(ctx context.Context, obj v1.Operation, name string) error {
-	return s.Client.Get(ctx, client.ObjectKey{Namespace: s.Namespace, Name: name}, obj)
-}
-
-// WaitPhase polls the operation until it is in one of phases or the
-// deadline passes, and returns it.
-func (s *Stack) WaitPhase(ctx context.Context, obj v1.Operation, name string, timeout time.Duration, phases ...string) error {
-	deadline := time.Now().Add(timeout)
-	tick := time.NewTicker(50 * time.Millisecond)
-	defer tick.Stop()
-	last := ""
-	for {
-		err := s.Operation(ctx, obj, name)
-		if err == nil {
-			last = obj.OperationStatus().Phase
-			for _, p := range phases {
-				if last == p {
-					return nil
-				}
-			}
-		} else if !apierrors.IsNotFound(err) {
-			return err
-		}
-		if time.Now().After(deadline) {
-			msg := ""
-			for _, c := range obj.GetConditions() {
-				msg += fmt.Sprintf(" %s=%s %s: %s;", c.Type, c.Status, c.Reason, c.Message)
-			}
-			return fmt.Errorf("%s %s: phase %q after %s, want %s;%s", obj.GetObjectKind().GroupVersionKind().Kind, name, last, timeout, strings.Join(phases, "|"), msg)
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-tick.C:
-		}
-	}
-}
-
-// Tasks lists the NodeTasks of the stack.
-func (s *Stack) Tasks(ctx context.Context) ([]v1.NodeTask, error) {
-	l := &v1.NodeTaskList{}
-	if err := s.Client.List(ctx, l, client.InNamespace(s.Namespace)); err != nil {
-		return nil, err
-	}
-	return l.Items, nil
-}
+func (s *Stack) Stop() { s.Close() }
 
 // ErrStop is what crash-test hooks return to end a reconcile on the spot.
 var ErrStop = errors.New("stopped by the test")

@@ -1,4 +1,4 @@
-package reconciler_test
+package e2e_test
 
 import (
 	"context"
@@ -83,12 +83,12 @@ func TestManagerStopsPromptlyWithWorkInFlight(t *testing.T) {
 	fs.Spec.Repo = git.URL + "/fleet.git"
 	require.NoError(t, s.Client.Update(ctx, fs))
 
-	key := harness.NewSSHKey(t, s.Cluster)
+	key := harness.NewSSHKey(t, s.Name)
 	data, err := os.ReadFile(key.PrivatePath)
 	require.NoError(t, err)
 	signer, err := statusbranch.ParseSigningKey(data)
 	require.NoError(t, err)
-	w := &statusbranch.Writer{URL: git.URL + "/status.git", Cluster: s.Cluster, Signer: signer, QueueDir: t.TempDir()}
+	w := &statusbranch.Writer{URL: git.URL + "/status.git", Cluster: s.Name, Signer: signer, QueueDir: t.TempDir()}
 	t.Cleanup(func() { _ = w.Close() })
 
 	m, err := s.StartReconciler(func(o *reconciler.Options) {

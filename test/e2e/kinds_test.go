@@ -1,4 +1,4 @@
-package reconciler_test
+package e2e_test
 
 import (
 	"context"
@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/nodewright/nodewright/internal/sandbox/cluster"
 	"github.com/nodewright/nodewright/reconciler"
 	"github.com/nodewright/nodewright/reconciler/backend/memory"
 	"github.com/nodewright/nodewright/reconciler/replication"
@@ -71,7 +72,7 @@ func TestEveryKindReachesSucceeded(t *testing.T) {
 	// The rollup in the NodewrightCluster and what was published.
 	nc := &v1.NodewrightCluster{}
 	require.Eventually(t, func() bool {
-		if s.Client.Get(ctx, keyOf("", s.Cluster), nc) != nil || len(nc.Status.Operations) != 3 {
+		if s.Client.Get(ctx, keyOf("", s.Name), nc) != nil || len(nc.Status.Operations) != 3 {
 			return false
 		}
 		for _, op := range nc.Status.Operations {
@@ -153,7 +154,7 @@ func TestCrashAfterEveryTransitionOfReplicationAndMigration(t *testing.T) {
 func newStackFor(t *testing.T, f *fleet.Fleet, change func(*stack.Options)) *stack.Stack {
 	t.Helper()
 	n := seq.Add(1)
-	o := stack.Options{Namespace: nsName(n), Cluster: clusterName(n), Fleet: f, Logger: testr.NewWithOptions(t, testr.Options{Verbosity: 0})}
+	o := stack.Options{Options: cluster.Options{Namespace: nsName(n), Name: clusterName(n), Logger: testr.NewWithOptions(t, testr.Options{Verbosity: 0})}, Fleet: f}
 	if change != nil {
 		change(&o)
 	}

@@ -1,4 +1,4 @@
-package reconciler_test
+package e2e_test
 
 import (
 	"context"
@@ -50,6 +50,6 @@ func TestOperationRemovedFromGitInFlightFinishesThenIsCleanedUp(t *testing.T) {
 	require.NoError(t, err)
 	assert.Empty(t, tasks, "its NodeTasks went with it")
 	nc := &v1.NodewrightCluster{}
-	require.NoError(t, s.Client.Get(ctx, keyOf("", s.Cluster), nc))
+	require.NoError(t, s.Client.Get(ctx, keyOf("", s.Name), nc))
 	assert.Equal(t, "Succeeded", nc.Audit.Recent[len(nc.Audit.Recent)-1].To, "it ended in Succeeded before it went")
 }

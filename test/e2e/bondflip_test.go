@@ -1,4 +1,4 @@
-package reconciler_test
+package e2e_test
 
 import (
 	"context"
@@ -119,7 +119,7 @@ func walk(recs []v1.AuditRecord) []string {
 func assertChain(t *testing.T, s *stack.Stack) {
 	t.Helper()
 	nc := &v1.NodewrightCluster{}
-	require.NoError(t, s.Client.Get(context.Background(), client.ObjectKey{Name: s.Cluster}, nc))
+	require.NoError(t, s.Client.Get(context.Background(), client.ObjectKey{Name: s.Name}, nc))
 	require.NotEmpty(t, nc.Audit.Recent)
 	require.NoError(t, audit.Verify(nc.Audit.Recent))
 	require.Equal(t, int64(1), nc.Audit.Recent[0].Seq)

@@ -1,4 +1,4 @@
-package reconciler_test
+package e2e_test
 
 import (
 	"context"
@@ -18,6 +18,7 @@ import (
 	"sigs.k8s.io/kustomize/kyaml/filesys"
 	"sigs.k8s.io/yaml"
 
+	"github.com/nodewright/nodewright/internal/sandbox/cluster"
 	"github.com/nodewright/nodewright/reconciler"
 	v1 "github.com/nodewright/nodewright/schema/v1alpha1"
 	"github.com/nodewright/nodewright/test/envtest"
@@ -52,9 +53,9 @@ func TestShippedRBACIsEnough(t *testing.T) {
 	}
 
 	f := fleet.New(t, fleet.Options{Operations: []string{fleet.BondFlip}, AnyTime: true, Edit: noVMProtection})
-	s, err := stack.New(t, e.Config, stack.Options{Namespace: ns, Cluster: "rbac", Fleet: f,
+	s, err := stack.New(t, e.Config, stack.Options{Fleet: f, Options: cluster.Options{Namespace: ns, Name: "rbac",
 		ReconcilerConfig: as("nodewright-reconciler"), AgentConfig: as("nodewright-agent"),
-		Logger: testr.NewWithOptions(t, testr.Options{Verbosity: 0})})
+		Logger: testr.NewWithOptions(t, testr.Options{Verbosity: 0})}})
 	require.NoError(t, err)
 	f.Approve(fleet.BondFlip, f.Alice, f.Carol)
 	_, err = s.StartReconciler(func(o *reconciler.Options) {

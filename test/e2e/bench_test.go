@@ -1,4 +1,4 @@
-package reconciler_test
+package e2e_test
 
 import (
 	"context"
@@ -15,6 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 
+	"github.com/nodewright/nodewright/internal/sandbox/cluster"
 	v1 "github.com/nodewright/nodewright/schema/v1alpha1"
 	"github.com/nodewright/nodewright/test/envtest"
 	"github.com/nodewright/nodewright/test/fleet"
@@ -101,7 +102,7 @@ func BenchmarkManagerMemory(b *testing.B) {
 	require.NoError(b, apiServer(b).WriteKubeconfig(kubeconfig))
 
 	for b.Loop() {
-		cmd := exec.Command(bin, "reconciler", "--kubeconfig", kubeconfig, "--cluster-name", s.Cluster, "--site", fleet.Site,
+		cmd := exec.Command(bin, "reconciler", "--kubeconfig", kubeconfig, "--cluster-name", s.Name, "--site", fleet.Site,
 			"--namespace", s.Namespace, "--state-dir", b.TempDir(), "--leader-elect=false",
 			"--metrics-bind-address", "0", "--health-probe-bind-address", "0")
 		cmd.Stderr = nil
@@ -147,7 +148,7 @@ func vmHWM(b *testing.B, pid int) float64 {
 func newBenchStack(b *testing.B, fo fleet.Options, change func(*stack.Options)) *stack.Stack {
 	n := seq.Add(1)
 	f := fleet.New(b, fo)
-	o := stack.Options{Namespace: fmt.Sprintf("b%d", n), Cluster: fmt.Sprintf("bench-%d", n), Fleet: f}
+	o := stack.Options{Options: cluster.Options{Namespace: fmt.Sprintf("b%d", n), Name: fmt.Sprintf("bench-%d", n)}, Fleet: f}
 	if change != nil {
 		change(&o)
 	}
