@@ -25,6 +25,7 @@ import (
 	"github.com/nodewright/nodewright/reconciler/bondflip"
 	"github.com/nodewright/nodewright/reconciler/fleetsource"
 	"github.com/nodewright/nodewright/reconciler/operation"
+	"github.com/nodewright/nodewright/reconciler/provenance"
 	"github.com/nodewright/nodewright/reconciler/replication"
 	"github.com/nodewright/nodewright/reconciler/vmmigration"
 	v1 "github.com/nodewright/nodewright/schema/v1alpha1"
@@ -178,13 +179,17 @@ func New(cfg *rest.Config, o Options) (ctrl.Manager, error) {
 		kinds = Kinds()
 	}
 	tables := operation.TablesOf(kinds)
-	fsr := &fleetsource.Reconciler{Tables: tables, Client: mgr.GetClient(), Reader: mgr.GetAPIReader(), StateDir: o.StateDir, Site: o.Site, TrustRoot: o.TrustRoot, Now: o.Now, Applied: o.Applied}
+	ledger, err := provenance.Open(o.StateDir)
+	if err != nil {
+		return nil, err
+	}
+	fsr := &fleetsource.Reconciler{Tables: tables, Provenance: ledger, Client: mgr.GetClient(), Reader: mgr.GetAPIReader(), StateDir: o.StateDir, Site: o.Site, TrustRoot: o.TrustRoot, Now: o.Now, Applied: o.Applied}
 	if err := ctrl.NewControllerManagedBy(mgr).For(&v1.FleetSource{}).Named("fleetsource").
 		WithOptions(controller.Options{MaxConcurrentReconciles: 1, SkipNameValidation: &skipNameValidation}).Complete(fsr); err != nil {
 		return nil, err
 	}
 
-	env := &operation.Env{Tables: tables, Client: mgr.GetClient(), Reader: mgr.GetAPIReader(), Chain: chain, Storage: o.Storage, VMs: o.VMs, Cluster: o.Cluster, Site: o.Site, Now: o.Now, Hooks: o.Hooks, Poll: o.Poll}
+	env := &operation.Env{Tables: tables, Provenance: ledger, Client: mgr.GetClient(), Reader: mgr.GetAPIReader(), Chain: chain, Storage: o.Storage, VMs: o.VMs, Cluster: o.Cluster, Site: o.Site, Now: o.Now, Hooks: o.Hooks, Poll: o.Poll}
 	for _, k := range kinds {
 		k := k
 		r := &operation.Reconciler{Kind: k, Env: env}

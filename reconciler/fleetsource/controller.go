@@ -3,6 +3,7 @@ package fleetsource
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -20,6 +21,7 @@ import (
 	"github.com/nodewright/nodewright/gates"
 	"github.com/nodewright/nodewright/gates/gather"
 	"github.com/nodewright/nodewright/reconciler/operation"
+	"github.com/nodewright/nodewright/reconciler/provenance"
 	v1 "github.com/nodewright/nodewright/schema/v1alpha1"
 	"github.com/nodewright/nodewright/source/trust"
 )
@@ -99,6 +101,10 @@ type Reconciler struct {
 	// Tables are the operation kinds' transition tables, which say when an
 	// operation has ended.
 	Tables operation.Tables
+	// Provenance records every operation version before it is applied,
+	// with its admission verdict: the operation controllers run only what
+	// it holds. Required.
+	Provenance *provenance.Ledger
 	// Applied, when set, is called with each FleetSource and the commit
 	// applied (benchmarks and the demo watch it).
 	Applied func(name string, commit string)
@@ -202,6 +208,9 @@ func (r *Reconciler) finalize(ctx context.Context, fs *v1.FleetSource) error {
 	if err := r.removeStateDir(client.ObjectKeyFromObject(fs)); err != nil {
 		return err
 	}
+	if r.Provenance != nil {
+		r.Provenance.Forget(fs.Namespace, fs.Name)
+	}
 	patch := client.MergeFromWithOptions(fs.DeepCopy(), client.MergeFromWithOptimisticLock{})
 	controllerutil.RemoveFinalizer(fs, Finalizer)
 	if err := r.Client.Patch(ctx, fs, patch); err != nil {
@@ -246,6 +255,12 @@ func (r *Reconciler) trustRoot(ctx context.Context, fs *v1.FleetSource) (*trust.
 // the operations no longer in git. It returns the operations whose new
 // version waits because they are in flight.
 func (r *Reconciler) apply(ctx context.Context, fs *v1.FleetSource, commit string, plan *gather.Plan) ([]string, error) {
+	if r.Provenance == nil {
+		return nil, errors.New("no provenance record configured")
+	}
+	if err := r.Provenance.Begin(fs.Namespace, fs.Name); err != nil {
+		return nil, err
+	}
 	labels := map[string]string{v1.LabelSite: plan.Site, v1.LabelSourceCommit: commit}
 	profile := plan.Profile.DeepCopy()
 	profile.Name, profile.Namespace = plan.Site, "" // cluster-scoped, named after the site
@@ -271,10 +286,23 @@ func (r *Reconciler) apply(ctx context.Context, fs *v1.FleetSource, commit strin
 		case r.inFlight(op.Kind, current):
 			if current.GetAnnotations()[v1.AnnotationBlob] != op.Blob {
 				deferred = append(deferred, op.Kind+"/"+obj.GetName())
+				continue
+			}
+			// The version running is this commit's: record it, so that a
+			// reconciler that restarts with an empty state directory
+			// knows it again.
+			if err := r.record(fs, commit, op, obj); err != nil {
+				return nil, err
 			}
 			continue
 		case r.Tables.Ended(op.Kind, current):
 			continue
+		}
+		// Recorded before it is applied: a crash in between leaves a
+		// record of a version the cluster does not hold yet, never the
+		// other way round.
+		if err := r.record(fs, commit, op, obj); err != nil {
+			return nil, err
 		}
 		adm := admission(op)
 		annotations := map[string]string{
@@ -286,6 +314,17 @@ func (r *Reconciler) apply(ctx context.Context, fs *v1.FleetSource, commit strin
 		}
 	}
 	return deferred, r.markRemoved(ctx, fs.Namespace, plan.Site, inGit)
+}
+
+// record enters the version of op at commit, with its admission verdict,
+// in the provenance record.
+func (r *Reconciler) record(fs *v1.FleetSource, commit string, op gather.OperationPlan, obj v1.Operation) error {
+	digest, err := provenance.SpecDigest(obj)
+	if err != nil {
+		return fmt.Errorf("digest of %s %s: %w", op.Kind, obj.GetName(), err)
+	}
+	v := provenance.Version{Commit: commit, Path: op.Path, Blob: op.Blob, Digest: digest, Admission: admission(op), Recorded: r.now()}
+	return r.Provenance.Record(fs.Namespace, fs.Name, op.Kind, obj.GetName(), v)
 }
 
 // admission turns the admission gates' decision into the annotation.

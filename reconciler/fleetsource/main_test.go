@@ -19,6 +19,7 @@ import (
 	"github.com/nodewright/nodewright/reconciler/fleetsource"
 	"github.com/nodewright/nodewright/reconciler/operation"
 	"github.com/nodewright/nodewright/reconciler/operation/optest"
+	"github.com/nodewright/nodewright/reconciler/provenance"
 	v1 "github.com/nodewright/nodewright/schema/v1alpha1"
 	"github.com/nodewright/nodewright/test/fleet"
 )
@@ -72,8 +73,11 @@ func newEnv(t *testing.T, opts fleet.Options) *env {
 		ObjectMeta: metav1.ObjectMeta{Name: "trust-root", Namespace: e.ns},
 		Data:       map[string][]byte{"trust.yaml": e.fleet.RootYAML()},
 	}))
+	stateDir := t.TempDir()
+	ledger, err := provenance.Open(stateDir)
+	require.NoError(t, err)
 	e.rec = &fleetsource.Reconciler{
-		Client: c, Reader: c, StateDir: t.TempDir(), Site: fleet.Site,
+		Client: c, Reader: c, StateDir: stateDir, Site: fleet.Site, Provenance: ledger,
 		Tables: operation.TablesOf([]*operation.Kind{bondflip.Kind}),
 		OnStep: func(name string, res fleetsource.Result) {
 			e.steps = append(e.steps, step{name, res})

@@ -2,7 +2,6 @@ package operation
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -16,11 +15,11 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 
-	"github.com/nodewright/nodewright/gates"
 	"github.com/nodewright/nodewright/reconciler/audit"
 	"github.com/nodewright/nodewright/reconciler/backend"
 	"github.com/nodewright/nodewright/reconciler/nodetask"
 	"github.com/nodewright/nodewright/reconciler/phase"
+	"github.com/nodewright/nodewright/reconciler/provenance"
 	v1 "github.com/nodewright/nodewright/schema/v1alpha1"
 )
 
@@ -105,6 +104,10 @@ type Env struct {
 	Cluster, Site string
 	// Now is the clock; nil is time.Now.
 	Now func() time.Time
+	// Provenance is the record of what the FleetSource controller applied
+	// from verified commits; an operation matching none of it stops with
+	// NotFromSource before anything changes (nil refuses every operation).
+	Provenance *provenance.Ledger
 	// Hooks are for tests.
 	Hooks Hooks
 	// startMu serialises first starts: see Run.CheckStepGates.
@@ -137,6 +140,10 @@ type Run struct {
 	Op v1.Operation
 	// Kind is the operation's kind.
 	Kind *Kind
+	// Source is the version of the operation that the FleetSource
+	// controller applied from a verified commit, with its admission
+	// verdict: what the operation runs, whatever its annotations say.
+	Source provenance.Version
 	// Now is the reconcile's clock reading.
 	Now time.Time
 	// Log is the reconcile's logger.
@@ -191,20 +198,6 @@ func (r *Run) Task(ctx context.Context, s nodetask.Step) (*v1.NodeTask, error) {
 	return task, nil
 }
 
-// AdmissionOf reads the admission verdict of obj with v1.AdmissionFrom; a
-// missing or unreadable one, or one for another version of the manifest,
-// admits nothing and says why with a gate reason code.
-func AdmissionOf(obj client.Object) v1.Admission {
-	a, err := v1.AdmissionFrom(obj.GetAnnotations())
-	switch {
-	case err == nil:
-		return a
-	case errors.Is(err, v1.ErrAdmissionStale):
-		return v1.Admission{Reason: string(gates.ApprovalStale), Message: err.Error()}
-	}
-	return v1.Admission{Reason: string(gates.ApprovalMissing), Message: err.Error()}
-}
-
 // Reconciler runs one kind's operations.
 type Reconciler struct {
 	Kind *Kind
@@ -234,13 +227,18 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		return ctrl.Result{}, r.leave(ctx, obj, deleting)
 	}
 
-	switch {
-	case cur == "":
-		return r.transition(ctx, obj, "", table.Initial, ReasonApplied, fmt.Sprintf("applied from fleet commit %s", short(obj.GetLabels()[v1.LabelSourceCommit])))
-	case table.IsTerminal(cur):
+	if table.IsTerminal(cur) {
 		return ctrl.Result{}, nil
-	case cur == phase.Halted:
-		return r.halted(ctx, obj)
+	}
+	source, res, err := r.provenance(ctx, obj, cur)
+	if res != nil || err != nil {
+		return *res, err
+	}
+	switch cur {
+	case "":
+		return r.transition(ctx, obj, "", table.Initial, ReasonApplied, fmt.Sprintf("applied from fleet commit %s", short(source.Commit)))
+	case phase.Halted:
+		return r.halted(ctx, obj, source)
 	}
 
 	step, ok := r.Kind.Steps[cur]
@@ -248,7 +246,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		return r.halt(ctx, obj, cur, ReasonTransitionNotAllowed, fmt.Sprintf("phase %s has no step in %s", cur, r.Kind.Name))
 	}
 	before := st.DeepCopy()
-	run := &Run{Env: r.Env, Op: obj, Kind: r.Kind, Now: r.Env.now(), Log: log}
+	run := &Run{Env: r.Env, Op: obj, Kind: r.Kind, Source: source, Now: r.Env.now(), Log: log}
 	next, err := step(ctx, run)
 	if err == nil && next != "" {
 		if !table.Allowed(cur, next) {
@@ -315,13 +313,13 @@ func (r *Reconciler) leave(ctx context.Context, obj v1.Operation, deleting bool)
 
 // halted waits for a person: a later generation whose spec.action is
 // Resume or Abort and whose admission gates pass.
-func (r *Reconciler) halted(ctx context.Context, obj v1.Operation) (ctrl.Result, error) {
+func (r *Reconciler) halted(ctx context.Context, obj v1.Operation, source provenance.Version) (ctrl.Result, error) {
 	st := obj.OperationStatus()
 	action := obj.OperationAction()
 	if obj.GetGeneration() <= st.HaltedGeneration || action == "" {
 		return ctrl.Result{}, nil
 	}
-	adm := AdmissionOf(obj)
+	adm := source.Admission
 	if !adm.Allowed {
 		before := st.DeepCopy()
 		return ctrl.Result{}, r.saveIfChanged(ctx, obj, before, Observation{Phase: phase.Halted, Reason: ReasonAwaitingAction,
@@ -341,6 +339,53 @@ func (r *Reconciler) halted(ctx context.Context, obj v1.Operation) (ctrl.Result,
 	return ctrl.Result{}, nil
 }
 
+// provenance finds the version of obj that the FleetSource controller
+// applied from a verified commit. Without one the operation does not go
+// on: it waits while no FleetSource of its namespace has recorded yet,
+// and otherwise halts with NotFromSource (or stays halted), naming who
+// last wrote it. A non-nil result ends the reconcile with it. An
+// operation that has not started takes its source commit from the record.
+func (r *Reconciler) provenance(ctx context.Context, obj v1.Operation, cur phase.Phase) (provenance.Version, *ctrl.Result, error) {
+	st := obj.OperationStatus()
+	check := r.Env.Provenance.Check(r.Kind.Name, obj)
+	switch check.Problem {
+	case "":
+		if cur == "" || r.Kind.Table.IsIdle(cur) {
+			st.SourceCommit = check.Version.Commit
+		}
+		return check.Version, nil, nil
+	case provenance.NotReady:
+		before := st.DeepCopy()
+		res := ctrl.Result{RequeueAfter: r.Env.poll()}
+		return provenance.Version{}, &res, r.saveIfChanged(ctx, obj, before, Observation{Phase: cur, Reason: "WaitingForSource", Message: check.Message})
+	}
+	msg := fmt.Sprintf("not applied from a verified commit: %s; last written by %s", check.Message, lastWriter(obj))
+	if cur == phase.Halted {
+		before := st.DeepCopy()
+		return provenance.Version{}, &ctrl.Result{}, r.saveIfChanged(ctx, obj, before, Observation{Phase: cur, Reason: provenance.ReasonNotFromSource, Message: msg})
+	}
+	res, err := r.halt(ctx, obj, cur, provenance.ReasonNotFromSource, msg)
+	return provenance.Version{}, &res, err
+}
+
+// lastWriter names the field manager that last changed obj's spec,
+// metadata or the object as a whole (not its status), from managedFields.
+func lastWriter(obj v1.Operation) string {
+	var last *metav1.ManagedFieldsEntry
+	for i, m := range obj.GetManagedFields() {
+		if m.Subresource != "" || m.Time == nil {
+			continue
+		}
+		if last == nil || !m.Time.Before(last.Time) {
+			last = &obj.GetManagedFields()[i]
+		}
+	}
+	if last == nil {
+		return "an unknown writer (no managedFields)"
+	}
+	return fmt.Sprintf("field manager %q (%s at %s)", last.Manager, last.Operation, last.Time.UTC().Format(time.RFC3339))
+}
+
 func (r *Reconciler) halt(ctx context.Context, obj v1.Operation, from phase.Phase, reason, msg string) (ctrl.Result, error) {
 	return r.transition(ctx, obj, from, phase.Halted, reason, msg)
 }
@@ -352,10 +397,7 @@ func (r *Reconciler) halt(ctx context.Context, obj v1.Operation, from phase.Phas
 func (r *Reconciler) transition(ctx context.Context, obj v1.Operation, from, to phase.Phase, reason, msg string) (ctrl.Result, error) {
 	st := obj.OperationStatus()
 	now := r.Env.now()
-	commit := st.SourceCommit
-	if commit == "" || from == "" {
-		commit = obj.GetLabels()[v1.LabelSourceCommit]
-	}
+	commit := st.SourceCommit // set from the provenance record: never a label
 	rec := audit.Transition{
 		Cluster: r.Env.Cluster, Site: r.Env.Site, Kind: r.Kind.Name, Name: obj.GetName(),
 		From: string(from), To: string(to), Reason: reason, Message: msg,

@@ -72,16 +72,19 @@ func TestFindOrphan(t *testing.T) {
 	assert.False(t, ok, "another transition is linked anew")
 }
 
-func TestAdmissionOf(t *testing.T) {
-	obj := &v1.BondModeFlipPlan{ObjectMeta: metav1.ObjectMeta{Annotations: map[string]string{}}}
-	assert.False(t, AdmissionOf(obj).Allowed, "no verdict admits nothing")
-	obj.Annotations[v1.AnnotationBlob] = "bbb"
-	obj.Annotations[v1.AnnotationGates] = `{"allowed":true,"blob":"aaa"}`
-	a := AdmissionOf(obj)
-	assert.False(t, a.Allowed, "a verdict for another version admits nothing")
-	assert.Equal(t, "ApprovalStale", a.Reason)
-	obj.Annotations[v1.AnnotationGates] = `{"allowed":true,"blob":"bbb"}`
-	assert.True(t, AdmissionOf(obj).Allowed)
-	obj.Annotations[v1.AnnotationGates] = `{"allowed":tru`
-	assert.False(t, AdmissionOf(obj).Allowed)
+// The writer named in a NotFromSource halt is the newest writer of the
+// object itself; status writes do not count.
+func TestLastWriter(t *testing.T) {
+	at := func(min int) *metav1.Time {
+		tm := metav1.NewTime(time.Date(2026, 12, 3, 10, min, 0, 0, time.UTC))
+		return &tm
+	}
+	obj := &v1.BondModeFlipPlan{}
+	assert.Equal(t, "an unknown writer (no managedFields)", lastWriter(obj))
+	obj.ManagedFields = []metav1.ManagedFieldsEntry{
+		{Manager: "nodewright-fleetsource", Operation: metav1.ManagedFieldsOperationApply, Time: at(1)},
+		{Manager: "kubectl-edit", Operation: metav1.ManagedFieldsOperationUpdate, Time: at(5)},
+		{Manager: "nodewright-reconciler", Operation: metav1.ManagedFieldsOperationUpdate, Subresource: "status", Time: at(9)},
+	}
+	assert.Equal(t, `field manager "kubectl-edit" (Update at 2026-12-03T10:05:00Z)`, lastWriter(obj))
 }

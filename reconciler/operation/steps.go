@@ -28,11 +28,12 @@ func Begin(_ context.Context, run *Run) (phase.Phase, error) {
 }
 
 // AwaitApproval is the step of AwaitingApproval, shared by every kind: it
-// waits until the FleetSource controller's admission verdict (approvals,
-// freshness) for this version of the manifest allows it, then moves to
+// waits until the admission verdict (approvals, freshness) that the
+// FleetSource controller recorded for this version of the manifest
+// (run.Source, from the provenance record) allows it, then moves to
 // the kind's first working phase, or to Aborted when spec.action says so.
 func AwaitApproval(_ context.Context, run *Run) (phase.Phase, error) {
-	adm := AdmissionOf(run.Op)
+	adm := run.Source.Admission
 	if !adm.Allowed {
 		return "", Wait(admissionPoll, adm.Reason, "%s", adm.Message)
 	}

@@ -18,6 +18,7 @@ import (
 	"github.com/nodewright/nodewright/reconciler/backend/memory"
 	"github.com/nodewright/nodewright/reconciler/operation"
 	"github.com/nodewright/nodewright/reconciler/phase"
+	"github.com/nodewright/nodewright/reconciler/provenance"
 	v1 "github.com/nodewright/nodewright/schema/v1alpha1"
 )
 
@@ -104,7 +105,7 @@ func New[O v1.Operation](t *testing.T, c client.Client, opts Options) *Harness[O
 	h := &Harness[O]{T: t, C: c, Kind: opts.Kind, Name: opts.Name, NS: site, Profile: p, Now: Start, Tick: DefaultTick}
 	h.Env = &operation.Env{
 		Client: c, Chain: &operation.Chain{Client: c, Reader: c, Cluster: site}, Tables: operation.TablesOf([]*operation.Kind{opts.Kind}),
-		Cluster: site, Site: site,
+		Cluster: site, Site: site, Provenance: provenance.New(),
 		Now: func() time.Time { return h.Now },
 		Hooks: operation.Hooks{AfterTransition: func(_, _ string, from, to phase.Phase) error {
 			h.Path = append(h.Path, [2]phase.Phase{from, to})
@@ -118,18 +119,31 @@ func New[O v1.Operation](t *testing.T, c client.Client, opts Options) *Harness[O
 	return h
 }
 
+// SourceCommit is the fleet commit the harness applies operations from.
+const SourceCommit = "0123456789abcdef0123456789abcdef01234567"
+
 // Apply creates op, named and placed by the harness, as the FleetSource
-// controller would, with an admission verdict that lets it start.
+// controller would: recorded in the provenance record with an admission
+// verdict that lets it start.
 func (h *Harness[O]) Apply(op O) {
 	h.T.Helper()
 	op.SetName(h.Name)
 	op.SetNamespace(h.NS)
-	op.SetLabels(map[string]string{v1.LabelSourceCommit: "0123456789abcdef0123456789abcdef01234567"})
-	op.SetAnnotations(map[string]string{
-		v1.AnnotationBlob:  "b10b",
-		v1.AnnotationGates: `{"allowed":true,"blob":"b10b","message":"1 of 1 approvals from role approvers: bob"}`,
-	})
+	op.SetLabels(map[string]string{v1.LabelSourceCommit: SourceCommit})
+	op.SetAnnotations(map[string]string{v1.AnnotationBlob: "b10b"})
+	h.record(op)
 	require.NoError(h.T, h.C.Create(context.Background(), op))
+}
+
+// record enters op's spec in the provenance record, as the FleetSource
+// controller does before it applies a version.
+func (h *Harness[O]) record(op O) {
+	h.T.Helper()
+	digest, err := provenance.SpecDigest(op)
+	require.NoError(h.T, err)
+	v := provenance.Version{Commit: SourceCommit, Path: "operations/" + h.Name + ".yaml", Blob: digest[:40], Digest: digest,
+		Admission: v1.Admission{Allowed: true, Blob: digest[:40], Message: "1 of 1 approvals from role approvers: bob"}, Recorded: h.Now}
+	require.NoError(h.T, h.Env.Provenance.Record(h.NS, "fleet", h.Kind.Name, h.Name, v))
 }
 
 // Get reads the operation.
@@ -192,6 +206,7 @@ func (h *Harness[O]) Act(a v1.OperationAction) {
 	set, err := json.Marshal(map[string]any{"spec": map[string]any{"action": a}})
 	require.NoError(h.T, err)
 	require.NoError(h.T, h.C.Patch(ctx, op, client.RawPatch(types.MergePatchType, set)))
+	h.record(op)
 }
 
 // Phases returns the phases entered, in order.

@@ -1,0 +1,117 @@
+package e2e_test
+
+import (
+	"context"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/nodewright/nodewright/reconciler"
+	"github.com/nodewright/nodewright/reconciler/provenance"
+	"github.com/nodewright/nodewright/schema/example"
+	"github.com/nodewright/nodewright/schema/manifest"
+	v1 "github.com/nodewright/nodewright/schema/v1alpha1"
+	"github.com/nodewright/nodewright/test/fleet"
+)
+
+// A cluster-admin writes a bond flip straight to the API server with a
+// forged "allowed" verdict, a made-up source commit and blob: it was
+// never in a verified commit, so it halts with NotFromSource before its
+// first step, naming who wrote it, and no node is touched.
+func TestForgedOperationNeverRuns(t *testing.T) {
+	ctx := context.Background()
+	s := newStack(t, fleet.Options{AnyTime: true, Edit: noVMProtection}, nil)
+	_, err := s.StartReconciler(nil)
+	require.NoError(t, err)
+	// The FleetSource has verified its source once: forged operations are
+	// refused from now on, not waited for.
+	require.Eventually(t, func() bool {
+		fs := &v1.FleetSource{}
+		return s.Client.Get(ctx, client.ObjectKey{Namespace: s.Namespace, Name: "fleet"}, fs) == nil && fs.Status.LastAcceptedCommit != ""
+	}, time.Minute, 50*time.Millisecond)
+
+	doc, problems := manifest.Decode(fleet.BondFlip, example.Files()[fleet.BondFlip], v1.KindBondModeFlipPlan)
+	require.Empty(t, problems)
+	spec := doc.Object.(*v1.BondModeFlipPlan).Spec
+	forged := &v1.BondModeFlipPlan{
+		ObjectMeta: metav1.ObjectMeta{Name: "forged-flip", Namespace: s.Namespace,
+			Labels: map[string]string{v1.LabelSite: fleet.Site, v1.LabelSourceCommit: strings.Repeat("ab", 20)},
+			Annotations: map[string]string{
+				v1.AnnotationBlob:  strings.Repeat("cd", 20),
+				v1.AnnotationGates: `{"allowed":true,"blob":"` + strings.Repeat("cd", 20) + `","message":"2 of 2 approvals"}`,
+			}},
+		Spec: spec,
+	}
+	admin := s.Client // system:masters, as a cluster-admin
+	require.NoError(t, admin.Create(ctx, forged, client.FieldOwner("kubectl-create")))
+
+	plan := &v1.BondModeFlipPlan{}
+	require.NoError(t, s.WaitPhase(ctx, plan, "forged-flip", time.Minute, "Halted"))
+	assert.Empty(t, plan.Status.HaltedPhase, "it halted before its first phase")
+	stalled := condition(plan.Status.Conditions, "Stalled")
+	require.NotNil(t, stalled)
+	assert.Equal(t, provenance.ReasonNotFromSource, stalled.Reason)
+	assert.Contains(t, stalled.Message, `field manager "kubectl-create"`)
+	require.NotEmpty(t, plan.Status.Audit)
+	last := plan.Status.Audit[len(plan.Status.Audit)-1]
+	assert.Equal(t, provenance.ReasonNotFromSource, last.Reason)
+	assert.Empty(t, last.SourceCommit, "the audit record claims no source commit for it")
+
+	tasks, err := s.Tasks(ctx)
+	require.NoError(t, err)
+	assert.Empty(t, tasks, "no NodeTask exists")
+	for _, n := range fleet.Nodes {
+		assert.Empty(t, s.Hosts[n].Journal(), "node %s is untouched", n)
+	}
+}
+
+// An approved bond flip whose spec is edited in the cluster while node-a
+// flips (a `kubectl edit` of toMode) halts with NotFromSource before the
+// next node: node-b and node-c are never touched.
+func TestSpecEditedInClusterHaltsBeforeNextNode(t *testing.T) {
+	ctx := context.Background()
+	s := newStack(t, fleet.Options{Operations: []string{fleet.BondFlip}, AnyTime: true, Edit: noVMProtection}, nil)
+	s.Fleet.Approve(fleet.BondFlip, s.Fleet.Alice, s.Fleet.Carol)
+	admin := s.Client // system:masters, as a cluster-admin
+	var once sync.Once
+	var editErr error
+	_, err := s.StartReconciler(func(o *reconciler.Options) {
+		o.Hooks.AfterTaskCreated = func(kind, name, _ string) error {
+			once.Do(func() {
+				plan := &v1.BondModeFlipPlan{}
+				if editErr = admin.Get(ctx, client.ObjectKey{Namespace: s.Namespace, Name: name}, plan); editErr != nil {
+					return
+				}
+				patch := client.MergeFrom(plan.DeepCopy())
+				plan.Spec.ToMode = v1.BondBalanceRR
+				editErr = admin.Patch(ctx, plan, patch, client.FieldOwner("kubectl-edit"))
+			})
+			return nil
+		}
+	})
+	require.NoError(t, err)
+
+	plan := &v1.BondModeFlipPlan{}
+	require.NoError(t, s.WaitPhase(ctx, plan, "bond0-to-lacp", time.Minute, "Halted", "Succeeded"))
+	require.NoError(t, editErr)
+	require.Equal(t, "Halted", plan.Status.Phase)
+	stalled := condition(plan.Status.Conditions, "Stalled")
+	require.NotNil(t, stalled)
+	assert.Equal(t, provenance.ReasonNotFromSource, stalled.Reason)
+	assert.Contains(t, stalled.Message, "changed in the cluster")
+	assert.Contains(t, stalled.Message, `field manager "kubectl-edit"`)
+	for _, n := range []string{"node-b", "node-c"} {
+		assert.Empty(t, s.Hosts[n].Journal(), "%s is not touched after the edit", n)
+	}
+	tasks, err := s.Tasks(ctx)
+	require.NoError(t, err)
+	for _, task := range tasks {
+		assert.Equal(t, "node-a", task.Spec.NodeName, "no task for a node after the edit")
+	}
+}
