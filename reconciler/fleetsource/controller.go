@@ -254,7 +254,7 @@ func (r *Reconciler) trustRoot(ctx context.Context, fs *v1.FleetSource) (*trust.
 // apply server-side applies the profile and every operation, and marks
 // the operations no longer in git. It returns the operations whose new
 // version waits because they are in flight.
-func (r *Reconciler) apply(ctx context.Context, fs *v1.FleetSource, commit string, plan *gather.Plan) ([]string, error) {
+func (r *Reconciler) apply(ctx context.Context, fs *v1.FleetSource, commit string, plan *gather.Plan, past *history) ([]string, error) {
 	if r.Provenance == nil {
 		return nil, errors.New("no provenance record configured")
 	}
@@ -286,6 +286,9 @@ func (r *Reconciler) apply(ctx context.Context, fs *v1.FleetSource, commit strin
 		case r.inFlight(op.Kind, current):
 			if current.GetAnnotations()[v1.AnnotationBlob] != op.Blob {
 				deferred = append(deferred, op.Kind+"/"+obj.GetName())
+				if err := r.recordInFlight(fs, op.Kind, current, past); err != nil {
+					return nil, err
+				}
 				continue
 			}
 			// The version running is this commit's: record it, so that a
@@ -314,6 +317,23 @@ func (r *Reconciler) apply(ctx context.Context, fs *v1.FleetSource, commit strin
 		}
 	}
 	return deferred, r.markRemoved(ctx, fs.Namespace, plan.Site, inGit)
+}
+
+// recordInFlight records the version of an operation in flight whose
+// newer version waits, when the record does not know it (a restart with an
+// empty state directory) and the verified history holds it. An operation
+// not found there is left unrecorded: its controller stops it with
+// NotFromSource.
+func (r *Reconciler) recordInFlight(fs *v1.FleetSource, kind string, current v1.Operation, past *history) error {
+	if r.Provenance.Check(kind, current).OK() || past == nil {
+		return nil
+	}
+	v, err := past.version(kind, current)
+	if err != nil {
+		return nil // not in the verified history: the operation controller refuses it
+	}
+	v.Recorded = r.now()
+	return r.Provenance.Record(fs.Namespace, fs.Name, kind, current.GetName(), v)
 }
 
 // record enters the version of op at commit, with its admission verdict,

@@ -239,7 +239,16 @@ func (r *Reconciler) render(_ context.Context, run *run) Result {
 
 func (r *Reconciler) applySite(ctx context.Context, run *run) Result {
 	fs, tip, plan := run.fs, run.synced.Tip.String(), run.plan
-	deferred, err := r.apply(ctx, fs, tip, plan)
+	m, err := mirror.Open(filepath.Join(run.stateDir, "mirror"))
+	if err != nil {
+		return requeue(ReasonApplyFailed, err, "%v", err)
+	}
+	defer m.Close()
+	index, err := source.LoadIndex(run.stateDir)
+	if err != nil {
+		return requeue(ReasonApplyFailed, err, "%v", err)
+	}
+	deferred, err := r.apply(ctx, fs, tip, plan, &history{repo: m.Repository(), index: index})
 	if err != nil {
 		return requeue(ReasonApplyFailed, err, "%v", err)
 	}

@@ -1,6 +1,7 @@
 package operation
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"slices"
@@ -368,17 +369,26 @@ func (r *Reconciler) provenance(ctx context.Context, obj v1.Operation, cur phase
 	return provenance.Version{}, &res, err
 }
 
-// lastWriter names the field manager that last changed obj's spec,
-// metadata or the object as a whole (not its status), from managedFields.
+// lastWriter names the field manager that last wrote obj's spec, from
+// managedFields (status writes do not count); without one that owns spec
+// fields, the newest writer of the object.
 func lastWriter(obj v1.Operation) string {
-	var last *metav1.ManagedFieldsEntry
-	for i, m := range obj.GetManagedFields() {
+	var last, lastSpec *metav1.ManagedFieldsEntry
+	entries := obj.GetManagedFields()
+	for i := range entries {
+		m := &entries[i]
 		if m.Subresource != "" || m.Time == nil {
 			continue
 		}
 		if last == nil || !m.Time.Before(last.Time) {
-			last = &obj.GetManagedFields()[i]
+			last = m
 		}
+		if m.FieldsV1 != nil && bytes.Contains(m.FieldsV1.Raw, []byte(`"f:spec"`)) && (lastSpec == nil || !m.Time.Before(lastSpec.Time)) {
+			lastSpec = m
+		}
+	}
+	if lastSpec != nil {
+		last = lastSpec
 	}
 	if last == nil {
 		return "an unknown writer (no managedFields)"

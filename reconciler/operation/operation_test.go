@@ -73,7 +73,7 @@ func TestFindOrphan(t *testing.T) {
 }
 
 // The writer named in a NotFromSource halt is the newest writer of the
-// object itself; status writes do not count.
+// spec; metadata-only and status writes do not count.
 func TestLastWriter(t *testing.T) {
 	at := func(min int) *metav1.Time {
 		tm := metav1.NewTime(time.Date(2026, 12, 3, 10, min, 0, 0, time.UTC))
@@ -83,8 +83,11 @@ func TestLastWriter(t *testing.T) {
 	assert.Equal(t, "an unknown writer (no managedFields)", lastWriter(obj))
 	obj.ManagedFields = []metav1.ManagedFieldsEntry{
 		{Manager: "nodewright-fleetsource", Operation: metav1.ManagedFieldsOperationApply, Time: at(1)},
-		{Manager: "kubectl-edit", Operation: metav1.ManagedFieldsOperationUpdate, Time: at(5)},
+		{Manager: "kubectl-edit", Operation: metav1.ManagedFieldsOperationUpdate, Time: at(5), FieldsV1: &metav1.FieldsV1{Raw: []byte(`{"f:spec":{"f:toMode":{}}}`)}},
+		{Manager: "nodewright", Operation: metav1.ManagedFieldsOperationUpdate, Time: at(7), FieldsV1: &metav1.FieldsV1{Raw: []byte(`{"f:metadata":{"f:finalizers":{}}}`)}},
 		{Manager: "nodewright-reconciler", Operation: metav1.ManagedFieldsOperationUpdate, Subresource: "status", Time: at(9)},
 	}
 	assert.Equal(t, `field manager "kubectl-edit" (Update at 2026-12-03T10:05:00Z)`, lastWriter(obj))
+	obj.ManagedFields = obj.ManagedFields[2:]
+	assert.Equal(t, `field manager "nodewright" (Update at 2026-12-03T10:07:00Z)`, lastWriter(obj), "no spec writer: the newest writer")
 }

@@ -2,6 +2,7 @@ package e2e_test
 
 import (
 	"context"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -18,6 +19,7 @@ import (
 	"github.com/nodewright/nodewright/schema/manifest"
 	v1 "github.com/nodewright/nodewright/schema/v1alpha1"
 	"github.com/nodewright/nodewright/test/fleet"
+	"github.com/nodewright/nodewright/test/stack"
 )
 
 // A cluster-admin writes a bond flip straight to the API server with a
@@ -113,5 +115,45 @@ func TestSpecEditedInClusterHaltsBeforeNextNode(t *testing.T) {
 	require.NoError(t, err)
 	for _, task := range tasks {
 		assert.Equal(t, "node-a", task.Spec.NodeName, "no task for a node after the edit")
+	}
+}
+
+// A reconciler that restarts with an empty state directory (an emptyDir
+// on a new pod) while a bond flip is in flight and its newer version waits
+// finds the running version again in the verified history: the flip goes
+// on to Succeeded instead of halting as not from the source.
+func TestInFlightVersionFoundAgainAfterStateLoss(t *testing.T) {
+	ctx := context.Background()
+	s := newStack(t, fleet.Options{Operations: []string{fleet.BondFlip}, AnyTime: true, Edit: noVMProtection}, nil)
+	s.Fleet.Approve(fleet.BondFlip, s.Fleet.Alice, s.Fleet.Carol)
+	started := make(chan struct{})
+	var once sync.Once
+	m, err := s.StartReconciler(func(o *reconciler.Options) {
+		o.Hooks.AfterTaskCreated = func(_, _, _ string) error {
+			once.Do(func() { close(started) })
+			return stack.ErrStop
+		}
+	})
+	require.NoError(t, err)
+	select {
+	case <-started:
+	case <-time.After(time.Minute):
+		t.Fatal("the bond flip never created a NodeTask")
+	}
+	require.NoError(t, m.Stop())
+
+	// A newer version lands while the flip is in flight, and the state
+	// directory is lost.
+	s.Fleet.Change(fleet.BondFlip, func(c string) string { return strings.Replace(c, "revertAfter: 2m", "revertAfter: 90s", 1) }, "Revert sooner")
+	require.NoError(t, os.RemoveAll(s.StateDir))
+	_, err = s.StartReconciler(nil)
+	require.NoError(t, err)
+
+	plan := &v1.BondModeFlipPlan{}
+	require.NoError(t, s.WaitPhase(ctx, plan, "bond0-to-lacp", 2*time.Minute, "Succeeded", "Halted"))
+	require.Equal(t, "Succeeded", plan.Status.Phase, "%v", plan.Status.Conditions)
+	assert.Equal(t, "2m0s", plan.Spec.RevertAfter.Duration.String(), "the version in flight ran to its end")
+	for _, n := range fleet.Nodes {
+		assert.Len(t, s.Hosts[n].Journal(), 1, "node %s flipped once", n)
 	}
 }

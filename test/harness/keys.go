@@ -79,11 +79,13 @@ func (k *GPGKey) refresh(t TB) {
 
 // fakedTime returns the gpg arguments that make it believe the time is at,
 // or none for the zero time (gpg then keeps the time WithFakedTime set).
+// The clock is frozen there ("!"): a running one could pass a second
+// boundary during the call and date a signature one second late.
 func fakedTime(at time.Time) []string {
 	if at.IsZero() {
 		return nil
 	}
-	return []string{"--faked-system-time", fmt.Sprint(at.Unix())}
+	return []string{"--faked-system-time", fmt.Sprint(at.Unix()) + "!"}
 }
 
 // DetachSign makes an armored detached signature of payload with the key
