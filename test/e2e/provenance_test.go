@@ -10,6 +10,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -41,17 +42,21 @@ func TestForgedOperationNeverRuns(t *testing.T) {
 	doc, problems := manifest.Decode(fleet.BondFlip, example.Files()[fleet.BondFlip], v1.KindBondModeFlipPlan)
 	require.Empty(t, problems)
 	spec := doc.Object.(*v1.BondModeFlipPlan).Spec
-	forged := &v1.BondModeFlipPlan{
-		ObjectMeta: metav1.ObjectMeta{Name: "forged-flip", Namespace: s.Namespace,
-			Labels: map[string]string{v1.LabelSite: fleet.Site, v1.LabelSourceCommit: strings.Repeat("ab", 20)},
-			Annotations: map[string]string{
-				v1.AnnotationBlob:  strings.Repeat("cd", 20),
-				v1.AnnotationGates: `{"allowed":true,"blob":"` + strings.Repeat("cd", 20) + `","message":"2 of 2 approvals"}`,
-			}},
-		Spec: spec,
+	forge := func(name string, labels map[string]string) *v1.BondModeFlipPlan {
+		return &v1.BondModeFlipPlan{
+			ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: s.Namespace, Labels: labels,
+				Annotations: map[string]string{
+					v1.AnnotationBlob:  strings.Repeat("cd", 20),
+					v1.AnnotationGates: `{"allowed":true,"blob":"` + strings.Repeat("cd", 20) + `","message":"2 of 2 approvals"}`,
+				}},
+			Spec: spec,
+		}
 	}
 	admin := s.Client // system:masters, as a cluster-admin
-	require.NoError(t, admin.Create(ctx, forged, client.FieldOwner("kubectl-create")))
+	require.NoError(t, admin.Create(ctx, forge("forged-flip", map[string]string{v1.LabelSourceCommit: strings.Repeat("ab", 20)}), client.FieldOwner("kubectl-create")))
+	// One that also claims the site is, like any operation of the site
+	// that git does not hold, removed (after halting or at once).
+	require.NoError(t, admin.Create(ctx, forge("forged-site-flip", map[string]string{v1.LabelSite: fleet.Site, v1.LabelSourceCommit: strings.Repeat("ab", 20)}), client.FieldOwner("kubectl-create")))
 
 	plan := &v1.BondModeFlipPlan{}
 	require.NoError(t, s.WaitPhase(ctx, plan, "forged-flip", time.Minute, "Halted"))
@@ -64,6 +69,10 @@ func TestForgedOperationNeverRuns(t *testing.T) {
 	last := plan.Status.Audit[len(plan.Status.Audit)-1]
 	assert.Equal(t, provenance.ReasonNotFromSource, last.Reason)
 	assert.Empty(t, last.SourceCommit, "the audit record claims no source commit for it")
+
+	require.Eventually(t, func() bool {
+		return apierrors.IsNotFound(s.Operation(ctx, &v1.BondModeFlipPlan{}, "forged-site-flip"))
+	}, time.Minute, 50*time.Millisecond, "the forged operation of the site is removed")
 
 	tasks, err := s.Tasks(ctx)
 	require.NoError(t, err)
