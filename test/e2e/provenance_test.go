@@ -57,6 +57,7 @@ func TestForgedOperationNeverRuns(t *testing.T) {
 	// One that also claims the site is, like any operation of the site
 	// that git does not hold, removed (after halting or at once).
 	require.NoError(t, admin.Create(ctx, forge("forged-site-flip", map[string]string{v1.LabelSite: fleet.Site, v1.LabelSourceCommit: strings.Repeat("ab", 20)}), client.FieldOwner("kubectl-create")))
+	require.NoError(t, s.Kick(ctx)) // the FleetSource's next sync marks it removed
 
 	plan := &v1.BondModeFlipPlan{}
 	require.NoError(t, s.WaitPhase(ctx, plan, "forged-flip", time.Minute, "Halted"))
