@@ -383,7 +383,7 @@ func lastWriter(obj v1.Operation) string {
 		if last == nil || !m.Time.Before(last.Time) {
 			last = m
 		}
-		if m.FieldsV1 != nil && bytes.Contains(m.FieldsV1.Raw, []byte(`"f:spec"`)) && (lastSpec == nil || !m.Time.Before(lastSpec.Time)) {
+		if m.FieldsV1 != nil && bytes.Contains(m.FieldsV1.GetRawBytes(), []byte(`"f:spec"`)) && (lastSpec == nil || !m.Time.Before(lastSpec.Time)) {
 			lastSpec = m
 		}
 	}

@@ -83,8 +83,8 @@ func TestLastWriter(t *testing.T) {
 	assert.Equal(t, "an unknown writer (no managedFields)", lastWriter(obj))
 	obj.ManagedFields = []metav1.ManagedFieldsEntry{
 		{Manager: "nodewright-fleetsource", Operation: metav1.ManagedFieldsOperationApply, Time: at(1)},
-		{Manager: "kubectl-edit", Operation: metav1.ManagedFieldsOperationUpdate, Time: at(5), FieldsV1: &metav1.FieldsV1{Raw: []byte(`{"f:spec":{"f:toMode":{}}}`)}},
-		{Manager: "nodewright", Operation: metav1.ManagedFieldsOperationUpdate, Time: at(7), FieldsV1: &metav1.FieldsV1{Raw: []byte(`{"f:metadata":{"f:finalizers":{}}}`)}},
+		{Manager: "kubectl-edit", Operation: metav1.ManagedFieldsOperationUpdate, Time: at(5), FieldsV1: metav1.NewFieldsV1(`{"f:spec":{"f:toMode":{}}}`)},
+		{Manager: "nodewright", Operation: metav1.ManagedFieldsOperationUpdate, Time: at(7), FieldsV1: metav1.NewFieldsV1(`{"f:metadata":{"f:finalizers":{}}}`)},
 		{Manager: "nodewright-reconciler", Operation: metav1.ManagedFieldsOperationUpdate, Subresource: "status", Time: at(9)},
 	}
 	assert.Equal(t, `field manager "kubectl-edit" (Update at 2026-12-03T10:05:00Z)`, lastWriter(obj))

@@ -117,3 +117,25 @@ func TestOpenRefusesBadFiles(t *testing.T) {
 	_, err := provenance.Open("")
 	assert.Error(t, err)
 }
+
+// FuzzOpen reads arbitrary record files: Open returns a ledger or an
+// error naming the file, never panics, and a ledger it returns checks
+// operations without panicking.
+func FuzzOpen(f *testing.F) {
+	f.Add([]byte(`{"operations":{"BondModeFlipPlan/flip":[{"commit":"c","path":"p","blob":"b","digest":"d","admission":{"allowed":true},"recorded":"2026-12-03T00:00:00Z"}]}}`))
+	f.Add([]byte(`{"operations":null}`))
+	f.Add([]byte(`{}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		dir := t.TempDir()
+		path := filepath.Join(dir, "ns", "fleet", provenance.FileName)
+		require.NoError(t, os.MkdirAll(filepath.Dir(path), 0o700))
+		require.NoError(t, os.WriteFile(path, data, 0o600))
+		l, err := provenance.Open(dir)
+		if err != nil {
+			assert.Contains(t, err.Error(), path)
+			return
+		}
+		res := l.Check(v1.KindBondModeFlipPlan, flip(v1.Bond8023AD))
+		assert.NotEqual(t, provenance.NotReady, res.Problem, "a record file that reads makes the namespace ready")
+	})
+}
