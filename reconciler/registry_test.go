@@ -6,6 +6,7 @@ import (
 	"github.com/stretchr/testify/assert"
 
 	"github.com/nodewright/nodewright/reconciler"
+	"github.com/nodewright/nodewright/reconciler/phase"
 	"github.com/nodewright/nodewright/schema/manifest"
 	v1 "github.com/nodewright/nodewright/schema/v1alpha1"
 )
@@ -20,6 +21,9 @@ func TestEveryRegisteredKindIsRun(t *testing.T) {
 		assert.True(t, registered, "controller of unregistered kind %s", k.Name)
 		assert.Equal(t, k.Name, k.Table.Kind, "the table of %s names another kind", k.Name)
 		assert.IsType(t, k.New(), mustNew(t, k.Name), "controller of %s runs other objects", k.Name)
+		// Phases before the admission gates let a version start are idle:
+		// any other phase needs a started version (provenance).
+		assert.True(t, k.Table.IsIdle(phase.Pending) && k.Table.IsIdle(phase.AwaitingApproval), "%s: Pending and AwaitingApproval are idle", k.Name)
 		controllers[k.Name] = true
 	}
 	shorts := map[string]string{}

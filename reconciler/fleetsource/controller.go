@@ -293,8 +293,9 @@ func (r *Reconciler) apply(ctx context.Context, fs *v1.FleetSource, commit strin
 			}
 			// The version running is this commit's: record it, so that a
 			// reconciler that restarts with an empty state directory
-			// knows it again.
-			if err := r.record(fs, commit, op, obj); err != nil {
+			// knows it again (and, knowing nothing of it, takes it as
+			// started: it is in flight).
+			if err := r.record(fs, commit, op, obj, !r.Provenance.Known(fs.Namespace, op.Kind, obj.GetName())); err != nil {
 				return nil, err
 			}
 			continue
@@ -304,7 +305,7 @@ func (r *Reconciler) apply(ctx context.Context, fs *v1.FleetSource, commit strin
 		// Recorded before it is applied: a crash in between leaves a
 		// record of a version the cluster does not hold yet, never the
 		// other way round.
-		if err := r.record(fs, commit, op, obj); err != nil {
+		if err := r.record(fs, commit, op, obj, false); err != nil {
 			return nil, err
 		}
 		adm := admission(op)
@@ -337,13 +338,13 @@ func (r *Reconciler) recordInFlight(fs *v1.FleetSource, kind string, current v1.
 }
 
 // record enters the version of op at commit, with its admission verdict,
-// in the provenance record.
-func (r *Reconciler) record(fs *v1.FleetSource, commit string, op gather.OperationPlan, obj v1.Operation) error {
+// in the provenance record; started marks it as past its gates.
+func (r *Reconciler) record(fs *v1.FleetSource, commit string, op gather.OperationPlan, obj v1.Operation, started bool) error {
 	digest, err := provenance.SpecDigest(obj)
 	if err != nil {
 		return fmt.Errorf("digest of %s %s: %w", op.Kind, obj.GetName(), err)
 	}
-	v := provenance.Version{Commit: commit, Path: op.Path, Blob: op.Blob, Digest: digest, Admission: admission(op), Recorded: r.now()}
+	v := provenance.Version{Commit: commit, Path: op.Path, Blob: op.Blob, Digest: digest, Admission: admission(op), Recorded: r.now(), Started: started}
 	return r.Provenance.Record(fs.Namespace, fs.Name, op.Kind, obj.GetName(), v)
 }
 

@@ -33,8 +33,9 @@ type history struct {
 // blob current is annotated with are only where to look: the version must
 // be in the approval index (a verified commit set that blob at that path)
 // and the blob's manifest must be current's spec. Its admission verdict
-// admits nothing: an operation in flight needs none, and one that halts is
-// applied (and judged) again.
+// admits nothing (an operation in flight needs none, and one that halts is
+// applied and judged again), and it is taken as started: the record that
+// knew it started was lost with the state directory.
 func (h *history) version(kind string, current v1.Operation) (provenance.Version, error) {
 	path, blob := current.GetAnnotations()[v1.AnnotationPath], current.GetAnnotations()[v1.AnnotationBlob]
 	commit := ""
@@ -73,7 +74,7 @@ func (h *history) version(kind string, current v1.Operation) (provenance.Version
 		return provenance.Version{}, fmt.Errorf("the spec in the cluster is not the manifest %s at blob %s", path, blob)
 	}
 	return provenance.Version{Commit: commit, Path: path, Blob: blob, Digest: want,
-		Admission: v1.Admission{Blob: blob, Reason: "InFlight", Message: "in flight since commit " + short(commit) + "; found again in the verified history"}}, nil
+		Admission: v1.Admission{Blob: blob, Reason: "InFlight", Message: "in flight since commit " + short(commit) + "; found again in the verified history"}, Started: true}, nil
 }
 
 func (h *history) blob(id string) ([]byte, error) {

@@ -332,6 +332,9 @@ func (r *Reconciler) halted(ctx context.Context, obj v1.Operation, source proven
 		if !r.Kind.Table.Allowed(phase.Halted, to) {
 			return r.transition(ctx, obj, phase.Halted, phase.Aborted, ReasonAborted, fmt.Sprintf("cannot resume into %q; aborted", to))
 		}
+		if err := r.Env.Provenance.MarkStarted(obj.GetNamespace(), r.Kind.Name, obj.GetName(), source.Digest); err != nil {
+			return ctrl.Result{}, err
+		}
 		st.Retries = 0
 		return r.transition(ctx, obj, phase.Halted, to, ReasonResumed, fmt.Sprintf("resumed by spec.action Resume at generation %d", obj.GetGeneration()))
 	case v1.ActionAbort:
@@ -353,14 +356,23 @@ func (r *Reconciler) provenance(ctx context.Context, obj v1.Operation, cur phase
 	case "":
 		if cur == "" || r.Kind.Table.IsIdle(cur) {
 			st.SourceCommit = check.Version.Commit
+			return check.Version, nil, nil
 		}
-		return check.Version, nil, nil
+		if check.Version.Started {
+			return check.Version, nil, nil
+		}
+		// A phase that changes the site, reached by no version that passed
+		// its admission gates: a status written outside the reconciler.
+		check.Message = fmt.Sprintf("its phase %s was not reached through its admission gates: this version (blob %s) never started", cur, check.Version.Blob)
 	case provenance.NotReady:
 		before := st.DeepCopy()
 		res := ctrl.Result{RequeueAfter: r.Env.poll()}
 		return provenance.Version{}, &res, r.saveIfChanged(ctx, obj, before, Observation{Phase: cur, Reason: "WaitingForSource", Message: check.Message})
 	}
 	msg := fmt.Sprintf("not applied from a verified commit: %s; last written by %s", check.Message, lastWriter(obj))
+	if check.Problem == "" { // a version of the source whose status was forged
+		msg = fmt.Sprintf("%s; its spec was last written by %s", check.Message, lastWriter(obj))
+	}
 	if cur == phase.Halted {
 		before := st.DeepCopy()
 		return provenance.Version{}, &ctrl.Result{}, r.saveIfChanged(ctx, obj, before, Observation{Phase: cur, Reason: provenance.ReasonNotFromSource, Message: msg})

@@ -32,6 +32,7 @@ func testKind(step operation.Step, onHalt func(*operation.Run, phase.Phase, stri
 		Name: v1.KindBondModeFlipPlan,
 		Table: &phase.Table{
 			Kind: v1.KindBondModeFlipPlan, Initial: phase.Pending,
+			Idle:     []phase.Phase{phase.Pending, phase.AwaitingApproval, phase.Halted},
 			Terminal: []phase.Phase{phase.Succeeded, phase.Aborted, rolledOff},
 			Next: map[phase.Phase][]phase.Phase{
 				phase.Pending:          {phase.AwaitingApproval},

@@ -41,6 +41,11 @@ func AwaitApproval(_ context.Context, run *Run) (phase.Phase, error) {
 		run.Reason, run.Message = ReasonAborted, "aborted by spec.action Abort before it started"
 		return phase.Aborted, nil
 	}
+	// The version is marked started before it leaves AwaitingApproval: a
+	// phase that changes the site is run only for a started version.
+	if err := run.Env.Provenance.MarkStarted(run.Op.GetNamespace(), run.Kind.Name, run.Op.GetName(), run.Source.Digest); err != nil {
+		return "", err
+	}
 	run.Reason, run.Message = ReasonApproved, adm.Message
 	return run.Kind.First, nil
 }

@@ -47,6 +47,10 @@ type Version struct {
 	Admission v1.Admission `json:"admission"`
 	// Recorded is when the reconciler recorded it.
 	Recorded time.Time `json:"recorded"`
+	// Started is set once the operation controller let this version past
+	// its admission gates (MarkStarted): only a started version may be in
+	// a phase that changes the site, whatever its status says.
+	Started bool `json:"started,omitempty"`
 }
 
 // file is the JSON form of one FleetSource's record.
@@ -150,7 +154,8 @@ func (l *Ledger) Begin(namespace, source string) error {
 // Record adds v as the newest version of the operation kind/name applied
 // by FleetSource namespace/source, keeping the version before it, and
 // writes the source's record before it returns. A version with the same
-// digest as a kept one replaces it (new approvals on the same manifest).
+// digest as a kept one replaces it (new approvals on the same manifest)
+// and keeps its Started mark.
 func (l *Ledger) Record(namespace, source, kind, name string, v Version) error {
 	if v.Digest == "" || v.Commit == "" || v.Blob == "" {
 		return fmt.Errorf("provenance: record of %s/%s %s lacks its digest, commit or blob", namespace, name, kind)
@@ -164,13 +169,59 @@ func (l *Ledger) Record(namespace, source, kind, name string, v Version) error {
 		m[source] = ops
 	}
 	key := Key(kind, name)
-	vs := slices.DeleteFunc(slices.Clone(ops[key]), func(old Version) bool { return old.Digest == v.Digest })
+	vs := slices.DeleteFunc(slices.Clone(ops[key]), func(old Version) bool {
+		if old.Digest == v.Digest {
+			v.Started = v.Started || old.Started
+			return true
+		}
+		return false
+	})
 	vs = append(vs, v)
 	if len(vs) > versionsKept {
 		vs = vs[len(vs)-versionsKept:]
 	}
 	ops[key] = vs
 	return l.save(namespace, source)
+}
+
+// Known reports whether any FleetSource of namespace records a version of
+// the operation kind/name.
+func (l *Ledger) Known(namespace, kind, name string) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, ops := range l.sources[namespace] {
+		if len(ops[Key(kind, name)]) > 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// MarkStarted marks the version of kind/name in namespace whose digest is
+// digest as let past its admission gates, and writes its record.
+func (l *Ledger) MarkStarted(namespace, kind, name, digest string) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, source := range sortedKeys(l.sources[namespace]) {
+		vs := l.sources[namespace][source][Key(kind, name)]
+		for i := range vs {
+			if vs[i].Digest == digest {
+				if vs[i].Started {
+					return nil
+				}
+				vs[i].Started = true
+				return l.save(namespace, source)
+			}
+		}
+	}
+	return fmt.Errorf("provenance: no recorded version %s of %s %s/%s to mark started", short(digest), kind, namespace, name)
+}
+
+func short(s string) string {
+	if len(s) > 12 {
+		return s[:12]
+	}
+	return s
 }
 
 // Forget drops FleetSource namespace/source's record, as when the

@@ -139,3 +139,26 @@ func FuzzOpen(f *testing.F) {
 		assert.NotEqual(t, provenance.NotReady, res.Problem, "a record file that reads makes the namespace ready")
 	})
 }
+
+// MarkStarted marks one version, survives a reload and a re-record of the
+// same manifest, and refuses a version it does not hold.
+func TestMarkStarted(t *testing.T) {
+	dir := t.TempDir()
+	l, err := provenance.Open(dir)
+	require.NoError(t, err)
+	op := flip(v1.Bond8023AD)
+	v := version(t, op, "c1")
+	require.NoError(t, l.Record("ns", "fleet", v1.KindBondModeFlipPlan, "flip", v))
+	assert.True(t, l.Known("ns", v1.KindBondModeFlipPlan, "flip"))
+	assert.False(t, l.Known("ns", v1.KindBondModeFlipPlan, "other"))
+	assert.False(t, l.Check(v1.KindBondModeFlipPlan, op).Version.Started)
+	require.NoError(t, l.MarkStarted("ns", v1.KindBondModeFlipPlan, "flip", v.Digest))
+	require.NoError(t, l.Record("ns", "fleet", v1.KindBondModeFlipPlan, "flip", version(t, op, "c2")))
+	res := l.Check(v1.KindBondModeFlipPlan, op)
+	assert.True(t, res.Version.Started, "a new record of the same manifest keeps the mark")
+	assert.Equal(t, "c2", res.Version.Commit)
+	back, err := provenance.Open(dir)
+	require.NoError(t, err)
+	assert.True(t, back.Check(v1.KindBondModeFlipPlan, op).Version.Started, "the mark is written")
+	assert.Error(t, l.MarkStarted("ns", v1.KindBondModeFlipPlan, "flip", "feed"))
+}

@@ -167,3 +167,32 @@ func TestInFlightVersionFoundAgainAfterStateLoss(t *testing.T) {
 		assert.Len(t, s.Hosts[n].Journal(), 1, "node %s flipped once", n)
 	}
 }
+
+// A bond flip that waits for its approvals is moved into an in-flight
+// phase by a write to its status (someone who may write the status
+// subresource): no version of it ever passed its admission gates, so it
+// halts with NotFromSource and no node is touched.
+func TestForgedPhaseDoesNotSkipApprovals(t *testing.T) {
+	ctx := context.Background()
+	s := newStack(t, fleet.Options{Operations: []string{fleet.BondFlip}, AnyTime: true, Edit: noVMProtection}, nil)
+	_, err := s.StartReconciler(nil)
+	require.NoError(t, err)
+	plan := &v1.BondModeFlipPlan{}
+	require.NoError(t, s.WaitPhase(ctx, plan, "bond0-to-lacp", time.Minute, "AwaitingApproval"))
+
+	patch := client.MergeFrom(plan.DeepCopy())
+	plan.Status.Phase = "Preflight"
+	require.NoError(t, s.Client.Status().Patch(ctx, plan, patch, client.FieldOwner("kubectl-patch")))
+
+	require.NoError(t, s.WaitPhase(ctx, plan, "bond0-to-lacp", time.Minute, "Halted"))
+	stalled := condition(plan.Status.Conditions, "Stalled")
+	require.NotNil(t, stalled)
+	assert.Equal(t, provenance.ReasonNotFromSource, stalled.Reason)
+	assert.Contains(t, stalled.Message, "not reached through its admission gates")
+	tasks, err := s.Tasks(ctx)
+	require.NoError(t, err)
+	assert.Empty(t, tasks, "no NodeTask exists")
+	for _, n := range fleet.Nodes {
+		assert.Empty(t, s.Hosts[n].Journal(), "node %s is untouched", n)
+	}
+}
