@@ -248,7 +248,7 @@ func (r *Reconciler) applySite(ctx context.Context, run *run) Result {
 	if err != nil {
 		return requeue(ReasonApplyFailed, err, "%v", err)
 	}
-	deferred, err := r.apply(ctx, fs, tip, plan, &history{repo: m.Repository(), index: index})
+	deferred, err := r.apply(ctx, fs, tip, plan, &history{repo: m.Repository(), site: run.spec.Spec.Site, index: index})
 	if err != nil {
 		return requeue(ReasonApplyFailed, err, "%v", err)
 	}

@@ -232,7 +232,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		return ctrl.Result{}, nil
 	}
 	source, res, err := r.provenance(ctx, obj, cur)
-	if res != nil || err != nil {
+	if res != nil {
 		return *res, err
 	}
 	switch cur {
@@ -347,8 +347,9 @@ func (r *Reconciler) halted(ctx context.Context, obj v1.Operation, source proven
 // applied from a verified commit. Without one the operation does not go
 // on: it waits while no FleetSource of its namespace has recorded yet,
 // and otherwise halts with NotFromSource (or stays halted), naming who
-// last wrote it. A non-nil result ends the reconcile with it. An
-// operation that has not started takes its source commit from the record.
+// last wrote it. A non-nil result ends the reconcile with it (and the
+// error, which only ever comes with one). An operation that has not
+// started takes its source commit from the record.
 func (r *Reconciler) provenance(ctx context.Context, obj v1.Operation, cur phase.Phase) (provenance.Version, *ctrl.Result, error) {
 	st := obj.OperationStatus()
 	check := r.Env.Provenance.Check(r.Kind.Name, obj)

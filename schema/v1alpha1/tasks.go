@@ -18,6 +18,9 @@ const (
 )
 
 // Annotations the FleetSource controller puts on the operations it applies.
+// Blob, path, approvals and gates, like LabelSourceCommit, are a display
+// for people and kubectl: the operation controllers take an operation's
+// origin and verdict from the provenance record, never from these.
 const (
 	// AnnotationBlob is the git blob id of the operation's manifest.
 	AnnotationBlob = "nodewright.io/blob"
@@ -26,7 +29,7 @@ const (
 	// AnnotationApprovals lists the principals whose approvals counted.
 	AnnotationApprovals = "nodewright.io/approvals"
 	// AnnotationGates is the gate chain's decision on the operation at the
-	// applied commit, as JSON: {"allowed":bool,"reason":..,"message":..}.
+	// applied commit, as JSON: {"allowed":bool,"blob":..,"reason":..,"message":..}.
 	AnnotationGates = "nodewright.io/gates"
 	// AnnotationRemoved is set when the operation is no longer in git; the
 	// operation finishes or halts, then is deleted.
