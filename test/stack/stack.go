@@ -49,8 +49,5 @@ func New(tb harness.TB, cfg *rest.Config, o Options) (*Stack, error) {
 	return &Stack{Cluster: c, Fleet: o.Fleet}, nil
 }
 
-// Stop stops every manager and agent.
-func (s *Stack) Stop() { s.Close() }
-
 // ErrStop is what crash-test hooks return to end a reconcile on the spot.
 var ErrStop = errors.New("stopped by the test")
