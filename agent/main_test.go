@@ -11,6 +11,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/rand"
@@ -18,6 +19,7 @@ import (
 
 	"github.com/nodewright/nodewright/agent"
 	"github.com/nodewright/nodewright/agent/action"
+	"github.com/nodewright/nodewright/reconciler/nodetask"
 	v1 "github.com/nodewright/nodewright/schema/v1alpha1"
 	"github.com/nodewright/nodewright/test/envtest"
 )
@@ -119,11 +121,62 @@ func flipParams(mods ...func(map[string]string)) map[string]string {
 	return p
 }
 
-// newTask creates a NodeTask for node in ns and returns it.
-func newTask(t *testing.T, ns, name, node, action string, params map[string]string, deadline time.Time) *v1.NodeTask {
+// reconcilerSide gives ns what the reconciler has where it runs: its
+// ServiceAccount (whose tokens attest tasks) and the BondModeFlipPlan
+// "flip" in the phase that asks for FlipBond tasks. It may be called
+// again.
+func reconcilerSide(t *testing.T, ns string) {
 	t.Helper()
 	_, c := env(t)
-	task := &v1.NodeTask{
+	ctx := context.Background()
+	sa := &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: agent.DefaultReconcilerServiceAccount}}
+	if err := c.Create(ctx, sa); !apierrors.IsAlreadyExists(err) {
+		require.NoError(t, err)
+	}
+	op := &v1.BondModeFlipPlan{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "flip"}, Spec: flipSpec()}
+	if err := c.Create(ctx, op); apierrors.IsAlreadyExists(err) {
+		return
+	} else {
+		require.NoError(t, err)
+	}
+	op.Status.Phase = v1.PhaseFlip
+	require.NoError(t, c.Status().Update(ctx, op))
+}
+
+// flipSpec is a valid BondModeFlipPlan spec.
+func flipSpec() v1.BondModeFlipPlanSpec {
+	return v1.BondModeFlipPlanSpec{Bond: "bond0", FromMode: v1.BondActiveBackup, ToMode: v1.Bond8023AD, Nodes: []string{"node-a"},
+		RevertAfter: metav1.Duration{Duration: time.Minute}, Probes: v1.Probes{Timeout: metav1.Duration{Duration: 5 * time.Second}}}
+}
+
+// attest gives task the reconciler's attestation, as the reconciler does.
+func attest(t *testing.T, task *v1.NodeTask) {
+	t.Helper()
+	_, c := env(t)
+	reconcilerSide(t, task.Namespace)
+	a := &nodetask.TokenAttester{Client: c, Namespace: task.Namespace, ServiceAccount: agent.DefaultReconcilerServiceAccount}
+	token, err := a.Attest(context.Background(), task)
+	require.NoError(t, err)
+	if task.Annotations == nil {
+		task.Annotations = map[string]string{}
+	}
+	task.Annotations[v1.AnnotationAttestation] = token
+}
+
+// newTask creates a NodeTask for node in ns, attested by the reconciler's
+// ServiceAccount, and returns it.
+func newTask(t *testing.T, ns, name, node, action string, params map[string]string, deadline time.Time) *v1.NodeTask {
+	t.Helper()
+	task := unattestedTask(ns, name, node, action, params, deadline)
+	attest(t, task)
+	_, c := env(t)
+	require.NoError(t, c.Create(context.Background(), task))
+	return task
+}
+
+// unattestedTask is the task newTask creates, before its attestation.
+func unattestedTask(ns, name, node, action string, params map[string]string, deadline time.Time) *v1.NodeTask {
+	return &v1.NodeTask{
 		ObjectMeta: metav1.ObjectMeta{
 			Namespace: ns,
 			Name:      name,
@@ -134,11 +187,9 @@ func newTask(t *testing.T, ns, name, node, action string, params map[string]stri
 			Operation: v1.OperationReference{Kind: v1.KindBondModeFlipPlan, Name: "flip"},
 			Action:    action,
 			Params:    params,
-			Deadline:  metav1.NewTime(deadline),
+			Deadline:  metav1.NewTime(deadline.UTC().Truncate(time.Second)),
 		},
 	}
-	require.NoError(t, c.Create(context.Background(), task))
-	return task
 }
 
 // waitPhase polls the task until its phase is one of phases and returns

@@ -63,7 +63,16 @@ type Options struct {
 	// APIServer is the target of the apiserver probe (default: the host of
 	// the rest.Config the agent uses).
 	APIServer string
+	// ReconcilerUser is the reconciler's user name, as the API server
+	// authenticates it (default: the ServiceAccount nodewright-reconciler
+	// in Namespace). The agent runs a task only when the API server says
+	// its attestation token belongs to this user.
+	ReconcilerUser string
 }
+
+// DefaultReconcilerServiceAccount is the reconciler's ServiceAccount
+// unless Options.ReconcilerUser says otherwise.
+const DefaultReconcilerServiceAccount = "nodewright-reconciler"
 
 // withDefaults returns o with its defaults filled in, or an error naming
 // the first option that is missing or bad.
@@ -82,6 +91,9 @@ func (o Options) withDefaults() (Options, error) {
 	}
 	if o.ID == "" {
 		o.ID = o.Node
+	}
+	if o.ReconcilerUser == "" {
+		o.ReconcilerUser = "system:serviceaccount:" + o.Namespace + ":" + DefaultReconcilerServiceAccount
 	}
 	if o.HeartbeatInterval == 0 {
 		o.HeartbeatInterval = DefaultHeartbeatInterval

@@ -71,6 +71,16 @@ func (r *taskReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.
 			logger.Info("task is claimed by another agent; leaving it", "phase", phase, "claimedBy", task.Status.ClaimedBy)
 			return ctrl.Result{}, nil
 		}
+		why, err := r.unproven(ctx, task, false)
+		if err != nil {
+			return ctrl.Result{}, err
+		}
+		if why != "" {
+			// Claimed under this agent's ID, but not by this agent: the
+			// status was written by someone else. Nothing was run.
+			logger.Info("task refused", "message", why)
+			return ctrl.Result{}, ignoreGone(ctx, r.finish(ctx, task, v1.TaskFailed, why))
+		}
 		logger.Info("resuming a task this agent claimed earlier", "phase", phase)
 		return ctrl.Result{}, r.run(ctx, task)
 	default:
@@ -87,7 +97,14 @@ func (r *taskReconciler) start(ctx context.Context, task *v1.NodeTask) (ctrl.Res
 	logger := log.FromContext(ctx)
 	now := r.opts.Clock()
 	status := v1.NodeTaskStatus{ClaimedBy: r.opts.ID}
-	if reason := r.refusal(task, now); reason != "" {
+	reason := r.refusal(task, now)
+	if reason == "" {
+		var err error
+		if reason, err = r.unproven(ctx, task, true); err != nil {
+			return ctrl.Result{}, err
+		}
+	}
+	if reason != "" {
 		finished := metav1.NewTime(now)
 		status.Phase, status.Message, status.FinishedAt = string(v1.TaskFailed), reason, &finished
 		logger.Info("task refused", "message", reason)
@@ -146,18 +163,8 @@ func (r *taskReconciler) parse(task *v1.NodeTask) (action.FlipBond, error) {
 // error makes controller-runtime retry the task with backoff; the retry
 // resumes it.
 func (r *taskReconciler) run(ctx context.Context, task *v1.NodeTask) error {
-	logger := log.FromContext(ctx)
 	report := func(ctx context.Context, phase v1.TaskPhase, message string) error {
-		finished := metav1.NewTime(r.opts.Clock())
-		err := r.update(ctx, task, func(s *v1.NodeTaskStatus) {
-			s.Phase, s.Message, s.FinishedAt = string(phase), message, &finished
-		})
-		if err != nil {
-			return err
-		}
-		logger.Info("task finished", "phase", phase, "message", message)
-		r.heartbeat.Poke()
-		return nil
+		return r.finish(ctx, task, phase, message)
 	}
 	f, err := r.parse(task)
 	if err != nil {
@@ -187,6 +194,20 @@ func (r *taskReconciler) run(ctx context.Context, task *v1.NodeTask) error {
 	}
 	fr.setDeadman(task.Status.StartedAt.Time, task.Spec.Deadline.Time)
 	return fr.run(ctx)
+}
+
+// finish writes the task's terminal phase and message.
+func (r *taskReconciler) finish(ctx context.Context, task *v1.NodeTask, phase v1.TaskPhase, message string) error {
+	finished := metav1.NewTime(r.opts.Clock())
+	err := r.update(ctx, task, func(s *v1.NodeTaskStatus) {
+		s.Phase, s.Message, s.FinishedAt = string(phase), message, &finished
+	})
+	if err != nil {
+		return err
+	}
+	log.FromContext(ctx).Info("task finished", "phase", phase, "message", message)
+	r.heartbeat.Poke()
+	return nil
 }
 
 // update writes the task's status after mutate changes it, with the task's

@@ -16,7 +16,7 @@ const (
 	ProtectVMs phase.Phase = "ProtectVMs"
 	// Flip has each wave node's agent flip the bond behind its dead-man
 	// switch. Followed by Verify or Halted.
-	Flip phase.Phase = "Flip"
+	Flip phase.Phase = v1.PhaseFlip
 	// Verify confirms the wave's nodes report toMode and are Ready, and
 	// lets VMs back. Followed by NodeDone or Halted.
 	Verify phase.Phase = "Verify"

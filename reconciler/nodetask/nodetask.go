@@ -53,8 +53,9 @@ func shortKind(kind string) string {
 }
 
 // Ensure creates the step's task unless it exists, and returns it as the
-// API server has it.
-func Ensure(ctx context.Context, c client.Client, s Step) (*v1.NodeTask, error) {
+// API server has it. A new task carries attester's attestation; with a nil
+// attester it carries none, and no agent runs it.
+func Ensure(ctx context.Context, c client.Client, s Step, attester Attester) (*v1.NodeTask, error) {
 	op := s.Operation
 	task := &v1.NodeTask{
 		ObjectMeta: metav1.ObjectMeta{
@@ -74,16 +75,30 @@ func Ensure(ctx context.Context, c client.Client, s Step) (*v1.NodeTask, error) 
 			Deadline:  metav1.NewTime(s.Deadline.UTC().Truncate(time.Second)),
 		},
 	}
-	err := c.Create(ctx, task)
-	if err == nil {
-		return task, nil
+	got, err := Get(ctx, c, s)
+	if err != nil {
+		return nil, err
 	}
-	if !apierrors.IsAlreadyExists(err) {
-		return nil, fmt.Errorf("create NodeTask %s for node %s: %w", task.Name, s.Node, err)
-	}
-	got := &v1.NodeTask{}
-	if err := c.Get(ctx, client.ObjectKeyFromObject(task), got); err != nil {
-		return nil, fmt.Errorf("read NodeTask %s: %w", task.Name, err)
+	if got == nil {
+		if attester != nil {
+			token, err := attester.Attest(ctx, task)
+			if err != nil {
+				return nil, err
+			}
+			task.Annotations = map[string]string{v1.AnnotationAttestation: token}
+		}
+		err := c.Create(ctx, task)
+		if err == nil {
+			return task, nil
+		}
+		if !apierrors.IsAlreadyExists(err) {
+			return nil, fmt.Errorf("create NodeTask %s for node %s: %w", task.Name, s.Node, err)
+		}
+		// Created meanwhile (the cache lagged): read what is there.
+		got = &v1.NodeTask{}
+		if err := c.Get(ctx, client.ObjectKeyFromObject(task), got); err != nil {
+			return nil, fmt.Errorf("read NodeTask %s: %w", task.Name, err)
+		}
 	}
 	if got.Spec.NodeName != s.Node || got.Spec.Action != s.Action || got.Spec.Operation.Name != op.GetName() {
 		return nil, fmt.Errorf("NodeTask %s exists for another step (%s on %s for %s)", got.Name, got.Spec.Action, got.Spec.NodeName, got.Spec.Operation.Name)

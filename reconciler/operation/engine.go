@@ -109,6 +109,9 @@ type Env struct {
 	// from verified commits; an operation matching none of it stops with
 	// NotFromSource before anything changes (nil refuses every operation).
 	Provenance *provenance.Ledger
+	// Attester proves to the agents that a NodeTask is the reconciler's
+	// (nil: tasks carry no attestation, and agents refuse them).
+	Attester nodetask.Attester
 	// Hooks are for tests.
 	Hooks Hooks
 	// startMu serialises first starts: see Run.CheckStepGates.
@@ -187,7 +190,7 @@ func (r *Run) SetProgress(target, stepPhase, format string, args ...any) *v1.Ste
 // Task ensures the NodeTask of a node step exists and returns it.
 func (r *Run) Task(ctx context.Context, s nodetask.Step) (*v1.NodeTask, error) {
 	s.Operation, s.Kind = r.Op, r.Kind.Name
-	task, err := nodetask.Ensure(ctx, r.Env.Client, s)
+	task, err := nodetask.Ensure(ctx, r.Env.Client, s, r.Env.Attester)
 	if err != nil {
 		return nil, err
 	}
