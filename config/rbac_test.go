@@ -27,13 +27,15 @@ const (
 
 // grant is one line of the RBAC the accounts must have: verbs on a resource
 // (with "/status" for the subresource) of an API group, in the namespace, or
-// cluster-wide when namespace is "".
+// cluster-wide when namespace is "", on the objects named in names (space
+// separated; "" is any object).
 type grant struct {
 	account   string
 	namespace string
 	group     string
 	resource  string
 	verbs     string
+	names     string
 }
 
 // grants is the whole of what config/rbac may grant: the reconciler owns
@@ -41,35 +43,44 @@ type grant struct {
 // TestRBACGrantsExactlyTheseRules; anything less fails the access reviews.
 var grants = []grant{
 	// The reconciler, in its namespace.
-	{reconciler, namespace, "nodewright.io", "fleetsources", "get list watch patch"},
-	{reconciler, namespace, "nodewright.io", "fleetsources/status", "get update patch"},
-	{reconciler, namespace, "nodewright.io", "bondmodeflipplans", "get list watch create update patch delete"},
-	{reconciler, namespace, "nodewright.io", "bondmodeflipplans/status", "get update patch"},
-	{reconciler, namespace, "nodewright.io", "replicationupgrades", "get list watch create update patch delete"},
-	{reconciler, namespace, "nodewright.io", "replicationupgrades/status", "get update patch"},
-	{reconciler, namespace, "nodewright.io", "vmvolumemigrations", "get list watch create update patch delete"},
-	{reconciler, namespace, "nodewright.io", "vmvolumemigrations/status", "get update patch"},
-	{reconciler, namespace, "nodewright.io", "nodetasks", "get list watch create delete deletecollection"},
-	{reconciler, namespace, "", "secrets", "get"},
-	{reconciler, namespace, "", "events", "create patch"},
-	{reconciler, namespace, "coordination.k8s.io", "leases", "get list watch create update patch delete"},
+	{reconciler, namespace, "nodewright.io", "fleetsources", "get list watch patch", ""},
+	{reconciler, namespace, "nodewright.io", "fleetsources/status", "get update patch", ""},
+	{reconciler, namespace, "nodewright.io", "bondmodeflipplans", "get list watch create update patch delete", ""},
+	{reconciler, namespace, "nodewright.io", "bondmodeflipplans/status", "get update patch", ""},
+	{reconciler, namespace, "nodewright.io", "replicationupgrades", "get list watch create update patch delete", ""},
+	{reconciler, namespace, "nodewright.io", "replicationupgrades/status", "get update patch", ""},
+	{reconciler, namespace, "nodewright.io", "vmvolumemigrations", "get list watch create update patch delete", ""},
+	{reconciler, namespace, "nodewright.io", "vmvolumemigrations/status", "get update patch", ""},
+	{reconciler, namespace, "nodewright.io", "nodetasks", "get list watch create delete deletecollection", ""},
+	{reconciler, namespace, "", "secrets", "get", ""},
+	{reconciler, namespace, "", "secrets", "create", ""},
+	{reconciler, namespace, "", "secrets", "update patch", "nodewright-webhook-cert"},
+	{reconciler, namespace, "", "serviceaccounts/token", "create", "nodewright-reconciler"},
+	{reconciler, namespace, "", "events", "create patch", ""},
+	{reconciler, namespace, "coordination.k8s.io", "leases", "get list watch create update patch delete", ""},
 	// The reconciler, cluster-wide: cluster-scoped resources only.
-	{reconciler, "", "nodewright.io", "nodewrightclusters", "get list watch create update patch"},
-	{reconciler, "", "nodewright.io", "nodewrightclusters/status", "get update patch"},
-	{reconciler, "", "nodewright.io", "edgeprofiles", "get list watch create update patch"},
-	{reconciler, "", "nodewright.io", "nodewrightagentstatuses", "get list watch"},
-	{reconciler, "", "", "nodes", "get list watch"},
+	{reconciler, "", "nodewright.io", "nodewrightclusters", "get list watch create update patch", ""},
+	{reconciler, "", "nodewright.io", "nodewrightclusters/status", "get update patch", ""},
+	{reconciler, "", "nodewright.io", "edgeprofiles", "get list watch create update patch", ""},
+	{reconciler, "", "nodewright.io", "nodewrightagentstatuses", "get list watch", ""},
+	{reconciler, "", "", "nodes", "get list watch", ""},
+	{reconciler, "", "admissionregistration.k8s.io", "validatingwebhookconfigurations", "get update patch", "nodewright-validating"},
+	{reconciler, "", "authentication.k8s.io", "selfsubjectreviews", "create", ""},
 	// The agent.
-	{agent, namespace, "nodewright.io", "nodetasks", "get list watch"},
-	{agent, namespace, "nodewright.io", "nodetasks/status", "get update patch"},
-	{agent, "", "nodewright.io", "nodewrightagentstatuses", "get create update patch"},
-	{agent, "", "nodewright.io", "nodewrightagentstatuses/status", "update patch"},
-	{agent, "", "", "nodes", "get"},
+	{agent, namespace, "nodewright.io", "nodetasks", "get list watch", ""},
+	{agent, namespace, "nodewright.io", "nodetasks/status", "get update patch", ""},
+	{agent, namespace, "nodewright.io", "bondmodeflipplans", "get", ""},
+	{agent, namespace, "nodewright.io", "replicationupgrades", "get", ""},
+	{agent, namespace, "nodewright.io", "vmvolumemigrations", "get", ""},
+	{agent, "", "nodewright.io", "nodewrightagentstatuses", "get create update patch", ""},
+	{agent, "", "nodewright.io", "nodewrightagentstatuses/status", "update patch", ""},
+	{agent, "", "", "nodes", "get", ""},
+	{agent, "", "authentication.k8s.io", "tokenreviews", "create", ""},
 }
 
-// permission is one verb of a grant.
+// permission is one verb of a grant, on one named object or ("") on any.
 type permission struct {
-	account, namespace, group, resource, verb string
+	account, namespace, group, resource, verb, name string
 }
 
 func (p permission) String() string {
@@ -81,24 +92,35 @@ func (p permission) String() string {
 	if group == "" {
 		group = "core"
 	}
-	return fmt.Sprintf("%s may %s %s (%s) %s", p.account, p.verb, p.resource, group, where)
+	what := p.resource
+	if p.name != "" {
+		what += " " + p.name
+	}
+	return fmt.Sprintf("%s may %s %s (%s) %s", p.account, p.verb, what, group, where)
 }
 
-// permissions expands grants into one permission per verb.
+// permissions expands grants into one permission per verb and name.
 func permissions(gs []grant) []permission {
 	var ps []permission
 	for _, g := range gs {
+		names := strings.Fields(g.names)
+		if len(names) == 0 {
+			names = []string{""}
+		}
 		for _, verb := range strings.Fields(g.verbs) {
-			ps = append(ps, permission{g.account, g.namespace, g.group, g.resource, verb})
+			for _, name := range names {
+				ps = append(ps, permission{g.account, g.namespace, g.group, g.resource, verb, name})
+			}
 		}
 	}
 	return ps
 }
 
 // renderedPermissions expands the rendered bindings into the permissions
-// they give each service account, and fails on anything that cannot be
-// expanded exactly: wildcards, resource names, non-resource URLs,
-// aggregation, or subjects other than the two accounts.
+// they give each service account, one per resource name where a rule names
+// objects, and fails on anything that cannot be expanded exactly:
+// wildcards, non-resource URLs, aggregation, or subjects other than the two
+// accounts.
 func renderedPermissions(t *testing.T, objs []*unstructured.Unstructured) []permission {
 	t.Helper()
 	rules := map[string][]rbacv1.PolicyRule{} // by kind/namespace/name of the role
@@ -146,13 +168,27 @@ func renderedPermissions(t *testing.T, objs []*unstructured.Unstructured) []perm
 			require.Equal(t, namespace, s.Namespace)
 			require.Contains(t, []string{reconciler, agent}, s.Name)
 			for _, r := range roleRules {
-				assert.Empty(t, r.ResourceNames, "%s: no resourceNames", key)
 				assert.Empty(t, r.NonResourceURLs, "%s: no non-resource URLs", key)
+				assert.NotContains(t, r.ResourceNames, "", "%s: no empty resource name", key)
+				names := r.ResourceNames
+				if len(names) == 0 {
+					names = []string{""} // any object
+				}
 				for _, group := range r.APIGroups {
 					for _, res := range r.Resources {
 						for _, verb := range r.Verbs {
 							assert.NotContains(t, []string{group, res, verb}, "*", "%s: no wildcards", key)
-							ps = append(ps, permission{s.Name, scope, group, res, verb})
+							// A create of a resource, a list, a watch or a
+							// deletecollection names no object, so
+							// resourceNames would make the rule useless (a
+							// subresource's create, such as a token's, does).
+							if len(r.ResourceNames) > 0 && slices.Contains([]string{"list", "watch", "deletecollection"}, verb) ||
+								len(r.ResourceNames) > 0 && verb == "create" && !strings.Contains(res, "/") {
+								t.Errorf("%s: resourceNames cannot narrow %s of %s", key, verb, res)
+							}
+							for _, name := range names {
+								ps = append(ps, permission{s.Name, scope, group, res, verb, name})
+							}
 						}
 					}
 				}
@@ -181,10 +217,11 @@ func TestRBACGrantsExactlyTheseRules(t *testing.T) {
 
 // access asks the API server's authorizer whether the service account may
 // do verb on group/resource[/subresource] in the namespace where ("" asks
-// for all namespaces, or a cluster-scoped resource). The review carries the groups
-// the API server gives every service account token, so grants made to all
-// authenticated users count too.
-func access(ctx context.Context, account, where, verb, group, resource string) (bool, string, error) {
+// for all namespaces, or a cluster-scoped resource), on the object name (""
+// asks for any object, as a create, a list or a watch does). The review
+// carries the groups the API server gives every service account token, so
+// grants made to all authenticated users count too.
+func access(ctx context.Context, account, where, verb, group, resource, name string) (bool, string, error) {
 	res, sub, _ := strings.Cut(resource, "/")
 	review := &authorizationv1.SubjectAccessReview{
 		Spec: authorizationv1.SubjectAccessReviewSpec{
@@ -196,6 +233,7 @@ func access(ctx context.Context, account, where, verb, group, resource string) (
 				Group:       group,
 				Resource:    res,
 				Subresource: sub,
+				Name:        name,
 			},
 		},
 	}
@@ -236,7 +274,7 @@ func install(t *testing.T) error {
 	// poll each grant until it is visible, with a deadline.
 	for _, p := range permissions(grants) {
 		err := wait.PollUntilContextTimeout(ctx, 50*time.Millisecond, 30*time.Second, true, func(ctx context.Context) (bool, error) {
-			allowed, _, err := access(ctx, p.account, p.namespace, p.verb, p.group, p.resource)
+			allowed, _, err := access(ctx, p.account, p.namespace, p.verb, p.group, p.resource, p.name)
 			return allowed, err
 		})
 		if err != nil {
@@ -250,7 +288,7 @@ func TestServiceAccountsMayDoWhatTheyNeed(t *testing.T) {
 	installDefault(t)
 	for _, p := range permissions(grants) {
 		t.Run(p.String(), func(t *testing.T) {
-			allowed, reason, err := access(t.Context(), p.account, p.namespace, p.verb, p.group, p.resource)
+			allowed, reason, err := access(t.Context(), p.account, p.namespace, p.verb, p.group, p.resource, p.name)
 			require.NoError(t, err)
 			assert.True(t, allowed, "denied: %s", reason)
 		})
@@ -267,7 +305,7 @@ func TestNamespacedGrantsStayInTheNamespace(t *testing.T) {
 			outside := p
 			outside.namespace = elsewhere
 			t.Run(outside.String(), func(t *testing.T) {
-				allowed, _, err := access(t.Context(), outside.account, outside.namespace, outside.verb, outside.group, outside.resource)
+				allowed, _, err := access(t.Context(), outside.account, outside.namespace, outside.verb, outside.group, outside.resource, outside.name)
 				require.NoError(t, err)
 				assert.False(t, allowed)
 			})
@@ -275,10 +313,10 @@ func TestNamespacedGrantsStayInTheNamespace(t *testing.T) {
 	}
 }
 
-// forbidden are things the accounts must not be able to do. Most are not in
-// grants and so also fail TestRBACGrantsExactlyTheseRules; they are asked
-// here of the real authorizer, which also weighs the roles every
-// authenticated user has.
+// forbidden are things the accounts must not be able to do, to any object
+// (the review names none). Most are not in grants and so also fail
+// TestRBACGrantsExactlyTheseRules; they are asked here of the real
+// authorizer, which also weighs the roles every authenticated user has.
 var forbidden = []struct {
 	name                                      string
 	account, namespace, verb, group, resource string
@@ -288,7 +326,8 @@ var forbidden = []struct {
 	{"reconciler gets secrets in another namespace", reconciler, "default", "get", "", "secrets"},
 	{"reconciler gets secrets cluster-wide", reconciler, "", "get", "", "secrets"},
 	{"reconciler writes secrets", reconciler, namespace, "update", "", "secrets"},
-	{"reconciler creates secrets", reconciler, namespace, "create", "", "secrets"},
+	{"reconciler deletes secrets", reconciler, namespace, "delete", "", "secrets"},
+	{"reconciler creates secrets elsewhere", reconciler, "default", "create", "", "secrets"},
 	{"reconciler reports NodeTask status (update)", reconciler, namespace, "update", "nodewright.io", "nodetasks/status"},
 	{"reconciler reports NodeTask status (patch)", reconciler, namespace, "patch", "nodewright.io", "nodetasks/status"},
 	{"reconciler rewrites a NodeTask", reconciler, namespace, "update", "nodewright.io", "nodetasks"},
@@ -321,6 +360,10 @@ var forbidden = []struct {
 	{"reconciler installs CRDs", reconciler, "", "create", "apiextensions.k8s.io", "customresourcedefinitions"},
 	{"reconciler migrates VMs itself", reconciler, namespace, "create", "kubevirt.io", "virtualmachineinstancemigrations"},
 	{"reconciler impersonates", reconciler, "", "impersonate", "", "users"},
+	{"reconciler creates webhook configurations", reconciler, "", "create", "admissionregistration.k8s.io", "validatingwebhookconfigurations"},
+	{"reconciler lists webhook configurations", reconciler, "", "list", "admissionregistration.k8s.io", "validatingwebhookconfigurations"},
+	{"reconciler creates mutating webhooks", reconciler, "", "create", "admissionregistration.k8s.io", "mutatingwebhookconfigurations"},
+	{"reconciler reviews tokens", reconciler, "", "create", "authentication.k8s.io", "tokenreviews"},
 	{"agent creates NodeTasks", agent, namespace, "create", "nodewright.io", "nodetasks"},
 	{"agent rewrites NodeTask intent", agent, namespace, "update", "nodewright.io", "nodetasks"},
 	{"agent deletes NodeTasks", agent, namespace, "delete", "nodewright.io", "nodetasks"},
@@ -332,16 +375,53 @@ var forbidden = []struct {
 	{"agent gets secrets", agent, namespace, "get", "", "secrets"},
 	{"agent reads FleetSources", agent, namespace, "get", "nodewright.io", "fleetsources"},
 	{"agent drives operations", agent, namespace, "update", "nodewright.io", "bondmodeflipplans/status"},
+	{"agent creates operations", agent, namespace, "create", "nodewright.io", "bondmodeflipplans"},
+	{"agent lists operations", agent, namespace, "list", "nodewright.io", "replicationupgrades"},
+	{"agent watches operations", agent, namespace, "watch", "nodewright.io", "vmvolumemigrations"},
+	{"agent mints tokens", agent, namespace, "create", "", "serviceaccounts/token"},
+	{"agent writes webhook configurations", agent, "", "update", "admissionregistration.k8s.io", "validatingwebhookconfigurations"},
 	{"agent writes the cluster rollup", agent, "", "update", "nodewright.io", "nodewrightclusters"},
 	{"agent creates pods", agent, namespace, "create", "", "pods"},
 	{"agent takes the reconciler's lease", agent, namespace, "update", "coordination.k8s.io", "leases"},
+}
+
+// forbiddenObjects are things the accounts must not do to one named object,
+// next to grants that name other objects or none.
+var forbiddenObjects = []struct {
+	name                                              string
+	account, namespace, verb, group, resource, object string
+}{
+	{"reconciler updates the trust root", reconciler, namespace, "update", "", "secrets", "nodewright-trust-root"},
+	{"reconciler patches another Secret", reconciler, namespace, "patch", "", "secrets", "other"},
+	{"reconciler deletes the webhook certificate", reconciler, namespace, "delete", "", "secrets", "nodewright-webhook-cert"},
+	{"reconciler mints the agent's token", reconciler, namespace, "create", "", "serviceaccounts/token", agent},
+	{"reconciler mints the default account's token", reconciler, namespace, "create", "", "serviceaccounts/token", "default"},
+	{"reconciler reads its own ServiceAccount", reconciler, namespace, "get", "", "serviceaccounts", reconciler},
+	{"reconciler updates another webhook configuration", reconciler, "", "update", "admissionregistration.k8s.io", "validatingwebhookconfigurations", "other"},
+	{"reconciler patches another webhook configuration", reconciler, "", "patch", "admissionregistration.k8s.io", "validatingwebhookconfigurations", "other"},
+	{"reconciler deletes its webhook configuration", reconciler, "", "delete", "admissionregistration.k8s.io", "validatingwebhookconfigurations", "nodewright-validating"},
+	{"reconciler patches a mutating webhook of that name", reconciler, "", "patch", "admissionregistration.k8s.io", "mutatingwebhookconfigurations", "nodewright-validating"},
+	{"agent mints the reconciler's token", agent, namespace, "create", "", "serviceaccounts/token", reconciler},
+	{"agent mints its own token", agent, namespace, "create", "", "serviceaccounts/token", agent},
+	{"agent reads the webhook certificate", agent, namespace, "get", "", "secrets", "nodewright-webhook-cert"},
+	{"agent updates an operation", agent, namespace, "update", "nodewright.io", "bondmodeflipplans", "bond0-to-lacp"},
+	{"agent patches an operation", agent, namespace, "patch", "nodewright.io", "replicationupgrades", "upgrade"},
+	{"agent deletes an operation", agent, namespace, "delete", "nodewright.io", "vmvolumemigrations", "migration"},
+	{"agent changes the webhook configuration", agent, "", "patch", "admissionregistration.k8s.io", "validatingwebhookconfigurations", "nodewright-validating"},
 }
 
 func TestServiceAccountsMayNotDoMore(t *testing.T) {
 	installDefault(t)
 	for _, f := range forbidden {
 		t.Run(f.name, func(t *testing.T) {
-			allowed, reason, err := access(t.Context(), f.account, f.namespace, f.verb, f.group, f.resource)
+			allowed, reason, err := access(t.Context(), f.account, f.namespace, f.verb, f.group, f.resource, "")
+			require.NoError(t, err)
+			assert.False(t, allowed, "allowed: %s", reason)
+		})
+	}
+	for _, f := range forbiddenObjects {
+		t.Run(f.name, func(t *testing.T) {
+			allowed, reason, err := access(t.Context(), f.account, f.namespace, f.verb, f.group, f.resource, f.object)
 			require.NoError(t, err)
 			assert.False(t, allowed, "allowed: %s", reason)
 		})

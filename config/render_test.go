@@ -72,6 +72,8 @@ func TestDefaultRendersExactlyTheseObjects(t *testing.T) {
 		"RoleBinding/nodewright-system/nodewright-agent",
 		"ConfigMap/nodewright-system/" + configMapPrefix + "<hash>",
 		"Deployment/nodewright-system/nodewright-reconciler",
+		"Service/nodewright-system/nodewright-webhook",
+		"ValidatingWebhookConfiguration//nodewright-validating",
 	}
 	for _, name := range crdNames(t) {
 		want = append(want, "CustomResourceDefinition//"+name)
@@ -80,11 +82,15 @@ func TestDefaultRendersExactlyTheseObjects(t *testing.T) {
 	for _, o := range objs {
 		got = append(got, id(o))
 	}
-	assert.ElementsMatch(t, want, got, "no agent DaemonSet, no Service, nothing unlisted")
+	assert.ElementsMatch(t, want, got, "no agent DaemonSet, no Service but the webhook's, nothing unlisted")
 
 	for _, o := range objs {
 		assert.Equal(t, "nodewright", o.GetLabels()["app.kubernetes.io/part-of"], "%s is labelled", id(o))
 	}
+	require.NotEmpty(t, got)
+	assert.Equal(t, "Namespace//nodewright-system", got[0], "the namespace is applied first")
+	assert.Equal(t, "ValidatingWebhookConfiguration//nodewright-validating", got[len(got)-1],
+		"the webhook configuration is applied last, after the Deployment that serves it")
 	cm := find(t, objs, "ConfigMap", configMapPrefix)
 	assert.Greater(t, len(cm.GetName()), len(configMapPrefix), "the ConfigMap name carries a content hash, so an edit rolls the Deployment")
 
@@ -127,7 +133,7 @@ func TestDeploymentRunsTheReconciler(t *testing.T) {
 	for _, p := range c.Ports {
 		ports[p.Name] = p.ContainerPort
 	}
-	assert.Equal(t, map[string]int32{"metrics": 8080, "health": 8081}, ports)
+	assert.Equal(t, map[string]int32{"metrics": 8080, "health": 8081, "webhook": 9443}, ports)
 
 	for _, probe := range []struct {
 		name  string
@@ -215,6 +221,18 @@ type reconcilerConfig struct {
 		URL      string `json:"url"`
 		SpoolDir string `json:"spoolDir"`
 	} `json:"audit"`
+	Webhook             webhookConfig `json:"webhook"`
+	AgentServiceAccount string        `json:"agentServiceAccount"`
+}
+
+// webhookConfig is the webhook block of the configuration file.
+type webhookConfig struct {
+	Port              int32  `json:"port"`
+	CertDir           string `json:"certDir"`
+	Certs             string `json:"certs"`
+	SecretName        string `json:"secretName"`
+	ServiceName       string `json:"serviceName"`
+	ConfigurationName string `json:"configurationName"`
 }
 
 // mountOf returns the container's mount of the named volume.
@@ -251,10 +269,13 @@ func TestReconcilerConfigHasTheKeysTheReconcilerReads(t *testing.T) {
 	var keys map[string]any
 	require.NoError(t, yaml.Unmarshal([]byte(data), &keys))
 	assert.ElementsMatch(t, []string{"clusterName", "site", "namespace", "trustRoot", "stateDir", "leaderElect",
-		"metricsBindAddress", "healthProbeBindAddress", "audit"}, slices.Collect(maps.Keys(keys)))
+		"metricsBindAddress", "healthProbeBindAddress", "audit", "webhook", "agentServiceAccount"}, slices.Collect(maps.Keys(keys)))
 	audit, ok := keys["audit"].(map[string]any)
 	require.True(t, ok, "audit is a mapping")
 	assert.ElementsMatch(t, []string{"file", "url", "spoolDir"}, slices.Collect(maps.Keys(audit)))
+	hook, ok := keys["webhook"].(map[string]any)
+	require.True(t, ok, "webhook is a mapping")
+	assert.ElementsMatch(t, []string{"port", "certDir", "certs", "secretName", "serviceName", "configurationName"}, slices.Collect(maps.Keys(hook)))
 
 	var cfg reconcilerConfig
 	require.NoError(t, yaml.UnmarshalStrict([]byte(data), &cfg))
@@ -272,6 +293,15 @@ func TestReconcilerConfigHasTheKeysTheReconcilerReads(t *testing.T) {
 			URL      string `json:"url"`
 			SpoolDir string `json:"spoolDir"`
 		}{File: "/var/lib/nodewright/audit.jsonl", URL: "", SpoolDir: "/var/lib/nodewright/audit-spool"},
+		Webhook: webhookConfig{
+			Port:              9443,
+			CertDir:           "/var/run/nodewright/webhook",
+			Certs:             "self",
+			SecretName:        "nodewright-webhook-cert",
+			ServiceName:       "nodewright-webhook",
+			ConfigurationName: "nodewright-validating",
+		},
+		AgentServiceAccount: agent,
 	}, cfg)
 
 	// The file agrees with the Deployment that runs it.
@@ -306,6 +336,24 @@ func TestReconcilerConfigHasTheKeysTheReconcilerReads(t *testing.T) {
 	t.Run("bind addresses match the container ports and probes", func(t *testing.T) {
 		assert.Equal(t, ":"+strconv.Itoa(int(portNumber(t, c, intstr.FromString("metrics")))), cfg.MetricsBindAddress)
 		assert.Equal(t, ":"+strconv.Itoa(int(portNumber(t, c, c.LivenessProbe.HTTPGet.Port))), cfg.HealthProbeBindAddress)
+	})
+	t.Run("webhook port and certDir match the container port and mount", func(t *testing.T) {
+		assert.Equal(t, cfg.Webhook.Port, portNumber(t, c, intstr.FromString("webhook")))
+		m := mountOf(t, c, "webhook-certs")
+		assert.Equal(t, cfg.Webhook.CertDir, m.MountPath)
+		assert.False(t, m.ReadOnly, "with certs: self the reconciler writes its certificate there")
+		v := volumeOf(t, dep, "webhook-certs")
+		require.NotNil(t, v.EmptyDir, "the root filesystem is read-only")
+		require.NotNil(t, v.EmptyDir.SizeLimit)
+		assert.Zero(t, v.EmptyDir.SizeLimit.Cmp(resource.MustParse("1Mi")), "sizeLimit %s", v.EmptyDir.SizeLimit)
+	})
+	t.Run("webhook names are the rendered objects'", func(t *testing.T) {
+		find(t, objs, "Service", cfg.Webhook.ServiceName)
+		find(t, objs, "ValidatingWebhookConfiguration", cfg.Webhook.ConfigurationName)
+	})
+	t.Run("agentServiceAccount is the agent's ServiceAccount", func(t *testing.T) {
+		sa := find(t, objs, "ServiceAccount", cfg.AgentServiceAccount)
+		assert.Equal(t, cfg.Namespace, sa.GetNamespace())
 	})
 	t.Run("namespace is where kustomize puts the reconciler", func(t *testing.T) {
 		assert.Equal(t, dep.Namespace, cfg.Namespace)

@@ -19,11 +19,14 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+	"sigs.k8s.io/controller-runtime/pkg/webhook"
 
+	"github.com/nodewright/nodewright/reconciler/admission"
 	"github.com/nodewright/nodewright/reconciler/audit"
 	"github.com/nodewright/nodewright/reconciler/backend"
 	"github.com/nodewright/nodewright/reconciler/bondflip"
 	"github.com/nodewright/nodewright/reconciler/fleetsource"
+	"github.com/nodewright/nodewright/reconciler/nodetask"
 	"github.com/nodewright/nodewright/reconciler/operation"
 	"github.com/nodewright/nodewright/reconciler/provenance"
 	"github.com/nodewright/nodewright/reconciler/replication"
@@ -80,6 +83,25 @@ type Options struct {
 	Applied func(name, commit string)
 	// Kinds are the operation kinds to run (default: every kind).
 	Kinds []*operation.Kind
+	// Webhook, when set, serves the validating admission webhook on the
+	// manager's webhook server.
+	Webhook *WebhookOptions
+}
+
+// WebhookOptions configure the admission webhook the reconciler serves.
+type WebhookOptions struct {
+	// Host and Port are where it listens (Port is required).
+	Host string
+	Port int
+	// CertDir holds tls.crt and tls.key (controller-runtime reloads them
+	// when they change).
+	CertDir string
+	// AgentUser is the agents' user name: only it writes NodeTask status.
+	AgentUser string
+	// Certs, when set, is called once the manager exists, before New
+	// returns, to keep CertDir's certificates (the reconciler's own CA; see
+	// package webhookcert); nil serves whatever CertDir holds (cert-manager).
+	Certs func(mgr ctrl.Manager) error
 }
 
 // GracefulShutdownTimeout is how long a stopping manager waits for its
@@ -141,10 +163,36 @@ func New(cfg *rest.Config, o Options) (ctrl.Manager, error) {
 	if o.LeaseDuration > 0 {
 		mo.LeaseDuration, mo.RenewDeadline, mo.RetryPeriod = &o.LeaseDuration, &o.RenewDeadline, &o.RetryPeriod
 	}
+	// The reconciler's own user: it attests the NodeTasks with tokens of
+	// its ServiceAccount, and the webhook lets only it write intent.
+	self, saNamespace, saName, err := whoAmI(cfg, scheme)
+	if err != nil {
+		return nil, err
+	}
+	if w := o.Webhook; w != nil {
+		if w.Port <= 0 || w.CertDir == "" || w.AgentUser == "" {
+			return nil, errors.New("reconciler: the webhook needs a port, a certificate directory and the agents' user name")
+		}
+		mo.WebhookServer = webhook.NewServer(webhook.Options{Host: w.Host, Port: w.Port, CertDir: w.CertDir})
+	}
 	mgr, err := ctrl.NewManager(cfg, mo)
 	if err != nil {
 		return nil, fmt.Errorf("reconciler: %w", err)
 	}
+	if w := o.Webhook; w != nil {
+		if w.Certs != nil {
+			if err := w.Certs(mgr); err != nil {
+				return nil, err
+			}
+		}
+		if err := admission.Register(mgr.GetWebhookServer(), AdmissionPolicy(self, w.AgentUser, o.Kinds), o.Logger.WithName("admission")); err != nil {
+			return nil, err
+		}
+		if err := mgr.AddReadyzCheck("webhook", mgr.GetWebhookServer().StartedChecker()); err != nil {
+			return nil, err
+		}
+	}
+	attester := &nodetask.TokenAttester{Client: mgr.GetClient(), Namespace: saNamespace, ServiceAccount: saName, Now: o.Now}
 	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
 		return nil, err
 	}
@@ -189,7 +237,7 @@ func New(cfg *rest.Config, o Options) (ctrl.Manager, error) {
 		return nil, err
 	}
 
-	env := &operation.Env{Tables: tables, Provenance: ledger, Client: mgr.GetClient(), Reader: mgr.GetAPIReader(), Chain: chain, Storage: o.Storage, VMs: o.VMs, Cluster: o.Cluster, Site: o.Site, Now: o.Now, Hooks: o.Hooks, Poll: o.Poll}
+	env := &operation.Env{Tables: tables, Provenance: ledger, Client: mgr.GetClient(), Reader: mgr.GetAPIReader(), Chain: chain, Storage: o.Storage, VMs: o.VMs, Cluster: o.Cluster, Site: o.Site, Now: o.Now, Hooks: o.Hooks, Poll: o.Poll, Attester: attester}
 	for _, k := range kinds {
 		k := k
 		r := &operation.Reconciler{Kind: k, Env: env}

@@ -9,11 +9,12 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/webhook"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
+
+	webhookconfig "github.com/nodewright/nodewright/config/webhook"
 )
 
-// Path is where the webhook is served; config/webhook's manifests call it
-// there.
-const Path = "/validate"
+// Path is where the webhook is served, as config/webhook's manifests say.
+const Path = webhookconfig.Path
 
 // Handler is the controller-runtime admission handler over a Policy.
 type Handler struct {

@@ -35,6 +35,40 @@ type Config struct {
 	Audit AuditConfig `yaml:"audit"`
 	// Status configures the status branch write-back.
 	Status StatusConfig `yaml:"status"`
+	// Webhook configures the validating admission webhook.
+	Webhook WebhookConfig `yaml:"webhook"`
+	// AgentServiceAccount is the agents' ServiceAccount in Namespace
+	// (default nodewright-agent): only it writes NodeTask status.
+	AgentServiceAccount string `yaml:"agentServiceAccount"`
+}
+
+// The ways the webhook's serving certificates are kept (WebhookConfig.Certs).
+const (
+	// CertsSelf: the reconciler issues and renews its own CA and serving
+	// certificate into SecretName, and the caBundle of ConfigurationName.
+	CertsSelf = "self"
+	// CertsFiles: the reconciler serves whatever CertDir holds
+	// (cert-manager's Secret, mounted there).
+	CertsFiles = "files"
+)
+
+// WebhookConfig configures the validating admission webhook; Port 0
+// turns it off.
+type WebhookConfig struct {
+	// Port is where it listens.
+	Port int `yaml:"port"`
+	// CertDir holds tls.crt and tls.key.
+	CertDir string `yaml:"certDir"`
+	// Certs is CertsSelf or CertsFiles.
+	Certs string `yaml:"certs"`
+	// SecretName is the Secret of self-managed certificates.
+	SecretName string `yaml:"secretName"`
+	// ServiceName is the Service in front of the webhook (the serving
+	// certificate's DNS names are <serviceName>.<namespace>.svc[.cluster.local]).
+	ServiceName string `yaml:"serviceName"`
+	// ConfigurationName is the ValidatingWebhookConfiguration whose
+	// caBundle self-managed certificates keep current.
+	ConfigurationName string `yaml:"configurationName"`
 }
 
 // StatusConfig configures the status branch write-back; with Repo unset
@@ -112,6 +146,25 @@ func (c *Config) Validate() error {
 	}
 	if c.Audit.URL != "" && !strings.HasPrefix(c.Audit.URL, "http://") && !strings.HasPrefix(c.Audit.URL, "https://") {
 		problems = append(problems, fmt.Sprintf("audit.url %q is not an http(s) URL", c.Audit.URL))
+	}
+	if w := c.Webhook; w.Port != 0 {
+		switch {
+		case w.Port < 0 || w.Port > 65535:
+			problems = append(problems, fmt.Sprintf("webhook.port %d is not a port (0 turns the webhook off)", w.Port))
+		case w.CertDir == "":
+			problems = append(problems, "webhook.certDir is required with webhook.port")
+		}
+		switch w.Certs {
+		case CertsSelf:
+			for _, f := range []struct{ name, value string }{{"webhook.secretName", w.SecretName}, {"webhook.serviceName", w.ServiceName}, {"webhook.configurationName", w.ConfigurationName}} {
+				if f.value == "" {
+					problems = append(problems, f.name+" is required with webhook.certs: self")
+				}
+			}
+		case CertsFiles:
+		default:
+			problems = append(problems, fmt.Sprintf("webhook.certs %q is not one of %s, %s", w.Certs, CertsSelf, CertsFiles))
+		}
 	}
 	if c.Status.Repo != "" && c.Status.Key == "" {
 		problems = append(problems, "status.key is required with status.repo: status commits are signed by the cluster")

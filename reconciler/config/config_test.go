@@ -20,6 +20,34 @@ func TestParseOfTheDeployment(t *testing.T) {
 	require.NotNil(t, c.LeaderElect)
 	assert.True(t, *c.LeaderElect)
 	assert.Equal(t, "/var/lib/nodewright/audit.jsonl", c.Audit.File)
+	assert.Equal(t, WebhookConfig{Port: 9443, CertDir: "/var/run/nodewright/webhook", Certs: CertsSelf, SecretName: "nodewright-webhook-cert",
+		ServiceName: "nodewright-webhook", ConfigurationName: "nodewright-validating"}, c.Webhook)
+	assert.Equal(t, "nodewright-agent", c.AgentServiceAccount)
+}
+
+func TestWebhookValidation(t *testing.T) {
+	base := "clusterName: a\nsite: b\nnamespace: c\nstateDir: /x\n"
+	for _, tc := range []struct{ name, webhook, want string }{
+		{"off", "webhook: {port: 0, certs: bogus}", ""},
+		{"files", "webhook: {port: 9443, certDir: /c, certs: files}", ""},
+		{"self", "webhook: {port: 9443, certDir: /c, certs: self, secretName: s, serviceName: v, configurationName: w}", ""},
+		{"bad port", "webhook: {port: 70000, certDir: /c, certs: files}", "webhook.port 70000 is not a port"},
+		{"no cert dir", "webhook: {port: 9443, certs: files}", "webhook.certDir is required with webhook.port"},
+		{"unknown certs", "webhook: {port: 9443, certDir: /c, certs: vault}", `webhook.certs "vault" is not one of self, files`},
+		{"self without names", "webhook: {port: 9443, certDir: /c, certs: self}", "webhook.secretName is required with webhook.certs: self; webhook.serviceName is required"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := Parse("r.yaml", []byte(base+tc.webhook+"\n"))
+			require.NoError(t, err)
+			err = c.Validate()
+			if tc.want == "" {
+				assert.NoError(t, err)
+				return
+			}
+			require.Error(t, err)
+			assert.Contains(t, err.Error(), tc.want)
+		})
+	}
 }
 
 func TestParseErrors(t *testing.T) {

@@ -49,7 +49,11 @@ type Cluster struct {
 	// Logger is given to the managers.
 	Logger logr.Logger
 
+	// Webhook is the admission webhook (nil with Options.NoWebhook).
+	Webhook *Webhook
+
 	reconcilerConfig, agentConfig *rest.Config
+	reconcilerUser                string
 	onAgentError                  func(node string, err error)
 
 	mu      sync.Mutex
@@ -79,9 +83,15 @@ type Options struct {
 	// Logger is given to the managers and agents.
 	Logger logr.Logger
 	// ReconcilerConfig and AgentConfig, when set, are the identities the
-	// reconciler and the agents reach the API server with (an impersonated
-	// service account, say); the default is cfg.
+	// reconciler and the agents reach the API server with; the default is
+	// cfg impersonating the ServiceAccounts ReconcilerServiceAccount and
+	// AgentServiceAccount of Namespace (with system:masters, so RBAC is not
+	// in the way; TestShippedRBACIsEnough passes configs without it). Each
+	// agent's config also names its node, as a pod-bound token does.
 	ReconcilerConfig, AgentConfig *rest.Config
+	// NoWebhook leaves the admission webhook out, so that only the
+	// operation controllers' and the agents' own checks stand.
+	NoWebhook bool
 	// OnAgentError hears of an agent that stopped with an error before
 	// Close asked it to; the default drops it.
 	OnAgentError func(node string, err error)
@@ -115,7 +125,8 @@ func New(cfg *rest.Config, o Options) (*Cluster, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Cluster{Config: cfg, Client: c, reconcilerConfig: cfg, agentConfig: cfg, Namespace: o.Namespace, Name: o.Name, Site: o.Site,
+	s := &Cluster{Config: cfg, Client: c, reconcilerConfig: serviceAccountConfig(cfg, o.Namespace, ReconcilerServiceAccount),
+		agentConfig: serviceAccountConfig(cfg, o.Namespace, AgentServiceAccount), Namespace: o.Namespace, Name: o.Name, Site: o.Site,
 		Hosts: map[string]*simhost.Host{}, Storage: o.Storage, VMs: o.VMs, agents: map[string]context.CancelFunc{}, Logger: o.Logger,
 		StateDir: filepath.Join(o.Dir, "state"), AuditFile: filepath.Join(o.Dir, "audit.jsonl"), onAgentError: o.OnAgentError}
 	if o.ReconcilerConfig != nil {
@@ -135,6 +146,25 @@ func (s *Cluster) setUp(o Options) error {
 	ctx := context.Background()
 	if err := s.Client.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: o.Namespace}}); err != nil && !apierrors.IsAlreadyExists(err) {
 		return err
+	}
+	reconcilerUser, err := userOf(ctx, s.reconcilerConfig)
+	if err != nil {
+		return err
+	}
+	agentUser, err := userOf(ctx, s.agentConfig)
+	if err != nil {
+		return err
+	}
+	s.reconcilerUser = reconcilerUser
+	for _, u := range []string{reconcilerUser, agentUser} {
+		if err := ensureServiceAccount(ctx, s.Client, u); err != nil {
+			return err
+		}
+	}
+	if !o.NoWebhook {
+		if s.Webhook, err = startWebhook(s.Config, s.Client, o.Namespace, reconciler.AdmissionPolicy(reconcilerUser, agentUser, nil), s.Logger); err != nil {
+			return err
+		}
 	}
 	sec := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "trust-root", Namespace: o.Namespace}, Data: map[string][]byte{"trust.yaml": o.TrustRoot}}
 	if err := s.Client.Create(ctx, sec); err != nil {
@@ -192,7 +222,8 @@ func (s *Cluster) StartAgent(node string, heartbeat time.Duration) {
 	s.mu.Unlock()
 	go func() {
 		defer close(done)
-		err := agent.Run(ctx, s.agentConfig, nil, agent.Options{Node: node, Namespace: s.Namespace, Host: s.Hosts[node], HeartbeatInterval: heartbeat, Version: "sandbox"})
+		err := agent.Run(ctx, onNode(s.agentConfig, node), nil, agent.Options{Node: node, Namespace: s.Namespace, Host: s.Hosts[node], HeartbeatInterval: heartbeat, Version: "sandbox",
+			ReconcilerUser: s.reconcilerUser})
 		if err != nil && ctx.Err() == nil && s.onAgentError != nil {
 			s.onAgentError(node, err)
 		}
@@ -272,6 +303,10 @@ func (s *Cluster) Close() {
 	}
 	for _, stop := range agents {
 		stop()
+	}
+	if s.Webhook != nil {
+		s.Webhook.Close()
+		s.Webhook = nil
 	}
 }
 
