@@ -12,9 +12,11 @@ import (
 	"github.com/stretchr/testify/require"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/nodewright/nodewright/reconciler"
+	"github.com/nodewright/nodewright/reconciler/admission"
 	"github.com/nodewright/nodewright/reconciler/provenance"
 	"github.com/nodewright/nodewright/schema/example"
 	"github.com/nodewright/nodewright/schema/manifest"
@@ -23,13 +25,21 @@ import (
 	"github.com/nodewright/nodewright/test/stack"
 )
 
-// A cluster-admin writes a bond flip straight to the API server with a
-// forged "allowed" verdict, a made-up source commit and blob: it was
-// never in a verified commit, so it halts with NotFromSource before its
-// first step, naming who wrote it, and no node is touched.
+// A cluster-admin (impersonated) writes a bond flip straight to the API
+// server with a forged "allowed" verdict, a made-up source commit and
+// blob. With the webhook installed the API server refuses it; without,
+// it is created, but it was never in a verified commit, so it halts with
+// NotFromSource before its first step, naming who wrote it, and no node
+// is touched.
 func TestForgedOperationNeverRuns(t *testing.T) {
+	for _, webhook := range []bool{true, false} {
+		t.Run(webhookMode(webhook), func(t *testing.T) { forgedOperationNeverRuns(t, webhook) })
+	}
+}
+
+func forgedOperationNeverRuns(t *testing.T, webhook bool) {
 	ctx := context.Background()
-	s := newStack(t, fleet.Options{AnyTime: true, Edit: noVMProtection}, nil)
+	s := newStack(t, fleet.Options{AnyTime: true, Edit: noVMProtection}, withWebhook(webhook))
 	_, err := s.StartReconciler(nil)
 	require.NoError(t, err)
 	// The FleetSource has verified its source once: forged operations are
@@ -52,8 +62,16 @@ func TestForgedOperationNeverRuns(t *testing.T) {
 			Spec: spec,
 		}
 	}
-	admin := s.Client // system:masters, as a cluster-admin
-	require.NoError(t, admin.Create(ctx, forge("forged-flip", map[string]string{v1.LabelSourceCommit: strings.Repeat("ab", 20)}), client.FieldOwner("kubectl-create")))
+	admin := clusterAdmin(t, s)
+	err = admin.Create(ctx, forge("forged-flip", map[string]string{v1.LabelSourceCommit: strings.Repeat("ab", 20)}), client.FieldOwner("kubectl-create"))
+	if webhook {
+		refusedBy(t, err, admission.ReasonNotReconciler)
+		err = admin.Create(ctx, forge("forged-site-flip", map[string]string{v1.LabelSite: fleet.Site, v1.LabelSourceCommit: strings.Repeat("ab", 20)}), client.FieldOwner("kubectl-create"))
+		refusedBy(t, err, admission.ReasonNotReconciler)
+		nothingMoved(t, s)
+		return
+	}
+	require.NoError(t, err)
 	// One that also claims the site is, like any operation of the site
 	// that git does not hold, removed (after halting or at once).
 	require.NoError(t, admin.Create(ctx, forge("forged-site-flip", map[string]string{v1.LabelSite: fleet.Site, v1.LabelSourceCommit: strings.Repeat("ab", 20)}), client.FieldOwner("kubectl-create")))
@@ -75,7 +93,45 @@ func TestForgedOperationNeverRuns(t *testing.T) {
 		return apierrors.IsNotFound(s.Operation(ctx, &v1.BondModeFlipPlan{}, "forged-site-flip"))
 	}, time.Minute, 50*time.Millisecond, "the forged operation of the site is removed")
 
-	tasks, err := s.Tasks(ctx)
+	nothingMoved(t, s)
+}
+
+// webhookMode names a subtest.
+func webhookMode(on bool) string {
+	if on {
+		return "webhook"
+	}
+	return "no webhook"
+}
+
+// withWebhook leaves the webhook in or out of a stack.
+func withWebhook(on bool) func(*stack.Options) {
+	return func(o *stack.Options) { o.NoWebhook = !on }
+}
+
+// clusterAdmin is a client of a person with cluster-admin rights (an
+// impersonated user in system:masters), not the reconciler.
+func clusterAdmin(t *testing.T, s *stack.Stack) client.Client {
+	t.Helper()
+	cfg := rest.CopyConfig(s.Config)
+	cfg.Impersonate = rest.ImpersonationConfig{UserName: "jane@example.org", Groups: []string{"system:masters", "system:authenticated"}}
+	c, err := client.New(cfg, client.Options{Scheme: s.Client.Scheme()})
+	require.NoError(t, err)
+	return c
+}
+
+// refusedBy asserts that the webhook refused a request with reason.
+func refusedBy(t *testing.T, err error, reason string) {
+	t.Helper()
+	require.Error(t, err, "the webhook lets it through")
+	assert.True(t, apierrors.IsForbidden(err), "refused as forbidden: %v", err)
+	assert.Contains(t, err.Error(), reason+": ")
+}
+
+// nothingMoved asserts that no NodeTask exists and no node was touched.
+func nothingMoved(t *testing.T, s *stack.Stack) {
+	t.Helper()
+	tasks, err := s.Tasks(context.Background())
 	require.NoError(t, err)
 	assert.Empty(t, tasks, "no NodeTask exists")
 	for _, n := range fleet.Nodes {
@@ -84,13 +140,21 @@ func TestForgedOperationNeverRuns(t *testing.T) {
 }
 
 // An approved bond flip whose spec is edited in the cluster while node-a
-// flips (a `kubectl edit` of toMode) halts with NotFromSource before the
-// next node: node-b and node-c are never touched.
+// flips (a `kubectl edit` of toMode): the webhook refuses the edit and the
+// flip runs to its end as approved; without the webhook the edit lands and
+// the flip halts with NotFromSource before the next node: node-b and
+// node-c are never touched.
 func TestSpecEditedInClusterHaltsBeforeNextNode(t *testing.T) {
+	for _, webhook := range []bool{true, false} {
+		t.Run(webhookMode(webhook), func(t *testing.T) { specEditedInCluster(t, webhook) })
+	}
+}
+
+func specEditedInCluster(t *testing.T, webhook bool) {
 	ctx := context.Background()
-	s := newStack(t, fleet.Options{Operations: []string{fleet.BondFlip}, AnyTime: true, Edit: noVMProtection}, nil)
+	s := newStack(t, fleet.Options{Operations: []string{fleet.BondFlip}, AnyTime: true, Edit: noVMProtection}, withWebhook(webhook))
 	s.Fleet.Approve(fleet.BondFlip, s.Fleet.Alice, s.Fleet.Carol)
-	admin := s.Client // system:masters, as a cluster-admin
+	admin := clusterAdmin(t, s)
 	var once sync.Once
 	var editErr error
 	_, err := s.StartReconciler(func(o *reconciler.Options) {
@@ -111,6 +175,16 @@ func TestSpecEditedInClusterHaltsBeforeNextNode(t *testing.T) {
 
 	plan := &v1.BondModeFlipPlan{}
 	require.NoError(t, s.WaitPhase(ctx, plan, "bond0-to-lacp", time.Minute, "Halted", "Succeeded"))
+	if webhook {
+		refusedBy(t, editErr, admission.ReasonInFlight)
+		require.Equal(t, "Succeeded", plan.Status.Phase, "%v", plan.Status.Conditions)
+		assert.Equal(t, v1.Bond8023AD, plan.Spec.ToMode)
+		for _, n := range fleet.Nodes {
+			require.Len(t, s.Hosts[n].Journal(), 1, "%s flipped once", n)
+			assert.Equal(t, v1.Bond8023AD, s.Hosts[n].Journal()[0].To, "%s runs the approved mode", n)
+		}
+		return
+	}
 	require.NoError(t, editErr)
 	require.Equal(t, "Halted", plan.Status.Phase)
 	stalled := condition(plan.Status.Conditions, "Stalled")
@@ -172,9 +246,17 @@ func TestInFlightVersionFoundAgainAfterStateLoss(t *testing.T) {
 // phase by a write to its status (someone who may write the status
 // subresource): no version of it ever passed its admission gates, so it
 // halts with NotFromSource and no node is touched.
+//
+// With the webhook installed, the status write itself is refused.
 func TestForgedPhaseDoesNotSkipApprovals(t *testing.T) {
+	for _, webhook := range []bool{true, false} {
+		t.Run(webhookMode(webhook), func(t *testing.T) { forgedPhase(t, webhook) })
+	}
+}
+
+func forgedPhase(t *testing.T, webhook bool) {
 	ctx := context.Background()
-	s := newStack(t, fleet.Options{Operations: []string{fleet.BondFlip}, AnyTime: true, Edit: noVMProtection}, nil)
+	s := newStack(t, fleet.Options{Operations: []string{fleet.BondFlip}, AnyTime: true, Edit: noVMProtection}, withWebhook(webhook))
 	_, err := s.StartReconciler(nil)
 	require.NoError(t, err)
 	plan := &v1.BondModeFlipPlan{}
@@ -182,17 +264,20 @@ func TestForgedPhaseDoesNotSkipApprovals(t *testing.T) {
 
 	patch := client.MergeFrom(plan.DeepCopy())
 	plan.Status.Phase = "Preflight"
-	require.NoError(t, s.Client.Status().Patch(ctx, plan, patch, client.FieldOwner("kubectl-patch")))
+	err = clusterAdmin(t, s).Status().Patch(ctx, plan, patch, client.FieldOwner("kubectl-patch"))
+	if webhook {
+		refusedBy(t, err, admission.ReasonNotReconciler)
+		require.NoError(t, s.Operation(ctx, plan, "bond0-to-lacp"))
+		assert.Equal(t, "AwaitingApproval", plan.Status.Phase)
+		nothingMoved(t, s)
+		return
+	}
+	require.NoError(t, err)
 
 	require.NoError(t, s.WaitPhase(ctx, plan, "bond0-to-lacp", time.Minute, "Halted"))
 	stalled := condition(plan.Status.Conditions, "Stalled")
 	require.NotNil(t, stalled)
 	assert.Equal(t, provenance.ReasonNotFromSource, stalled.Reason)
 	assert.Contains(t, stalled.Message, "not reached through its admission gates")
-	tasks, err := s.Tasks(ctx)
-	require.NoError(t, err)
-	assert.Empty(t, tasks, "no NodeTask exists")
-	for _, n := range fleet.Nodes {
-		assert.Empty(t, s.Hosts[n].Journal(), "node %s is untouched", n)
-	}
+	nothingMoved(t, s)
 }
