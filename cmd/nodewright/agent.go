@@ -32,6 +32,7 @@ type agentOptions struct {
 	host       string
 	simBonds   []string
 	heartbeat  time.Duration
+	reconciler string
 }
 
 func newAgentCommand() *cobra.Command {
@@ -46,6 +47,12 @@ Failed or Reverted with a message. A FlipBond task sets the bond's new mode, pro
 the gateway, the API server and the peers, and puts the old mode back when a probe
 fails or the success cannot be reported before revertAfter. The agent also keeps
 the node's NodewrightAgentStatus (bonds, heartbeat, Ready).
+
+A task runs only when the reconciler wrote it: its nodewright.io/attestation
+annotation must be a token that the API server (a TokenReview) says belongs to
+--reconciler-service-account and was minted for this task's namespace, name and
+spec, and the operation it names must exist and be in the phase that asks for
+it. Anything else is refused (Failed, with the reason) and the node untouched.
 
 --host simulated keeps the bonds in memory (give them with --sim-bond
 NAME=MODE[:SLAVE,SLAVE...]; default bond0=active-backup) and changes no real
@@ -64,6 +71,7 @@ service account or ~/.kube/config.`,
 	f.StringVar(&o.namespace, "namespace", agent.DefaultNamespace, "namespace of the NodeTasks")
 	f.StringVar(&o.host, "host", "", `host backend (required): only "simulated" exists yet`)
 	f.StringArrayVar(&o.simBonds, "sim-bond", nil, "a bond of the simulated host, NAME=MODE[:SLAVE,SLAVE...]; repeatable (default bond0=active-backup)")
+	f.StringVar(&o.reconciler, "reconciler-service-account", agent.DefaultReconcilerServiceAccount, "the reconciler's ServiceAccount in --namespace: a task runs only when the API server says this account attested it")
 	f.DurationVar(&o.heartbeat, "heartbeat", agent.DefaultHeartbeatInterval, "how often to update the NodewrightAgentStatus")
 	return cmd
 }
@@ -104,6 +112,8 @@ func (o *agentOptions) options() (agent.Options, error) {
 		return agent.Options{}, usageError("--heartbeat %s must be positive", o.heartbeat)
 	case len(validation.IsDNS1123Label(o.namespace)) > 0:
 		return agent.Options{}, usageError("--namespace %q is not a namespace name", o.namespace)
+	case len(validation.IsDNS1123Subdomain(o.reconciler)) > 0:
+		return agent.Options{}, usageError("--reconciler-service-account %q is not a ServiceAccount name", o.reconciler)
 	}
 	specs := o.simBonds
 	if len(specs) == 0 {
@@ -126,6 +136,7 @@ func (o *agentOptions) options() (agent.Options, error) {
 		Host:              simhost.New(bonds...),
 		HeartbeatInterval: o.heartbeat,
 		Version:           version,
+		ReconcilerUser:    "system:serviceaccount:" + o.namespace + ":" + o.reconciler,
 	}, nil
 }
 

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -11,6 +12,9 @@ import (
 
 	"github.com/go-logr/logr"
 	ctrl "sigs.k8s.io/controller-runtime"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/nodewright/nodewright/config/crd"
@@ -107,6 +111,8 @@ func (d *demo) cluster(hold bool) error {
 	d.say("   (LINSTOR and KubeVirt are in-memory stand-ins: their real backends come later)")
 	d.say("   the reconciler follows FleetSource %s/%s for site %s and writes its status and audit", demoNamespace, cluster.FleetSourceName, samplefleet.Site)
 	d.say("   records back to the branch nodewright/status, signed with the cluster's own SSH key")
+	d.say("   the reconciler runs as ServiceAccount %s, the agents as %s; its admission", cluster.ReconcilerServiceAccount, cluster.AgentServiceAccount)
+	d.say("   webhook refuses writes of intent by anyone else")
 
 	if err := d.flip(ctx, s, f); err != nil {
 		return err
@@ -218,7 +224,61 @@ func (d *demo) flip(ctx context.Context, s *cluster.Cluster, f *samplefleet.Flee
 	if plan.Status.Phase != "Succeeded" {
 		return fmt.Errorf("the bond flip ended in %s", plan.Status.Phase)
 	}
+	return d.bypass(ctx, s, plan)
+}
+
+// bypass shows that intent written past git is refused: a cluster-admin's
+// edit of the plan and a NodeTask written by hand.
+func (d *demo) bypass(ctx context.Context, s *cluster.Cluster, plan *v1.BondModeFlipPlan) error {
+	d.heading("Writes that skip git are refused, even from a cluster-admin")
+	cfg := rest.CopyConfig(s.Config)
+	cfg.Impersonate = rest.ImpersonationConfig{UserName: "jane@example.org", Groups: []string{"system:masters", "system:authenticated"}}
+	admin, err := client.New(cfg, client.Options{Scheme: s.Client.Scheme()})
+	if err != nil {
+		return err
+	}
+	edited := plan.DeepCopy()
+	edited.Spec.ToMode = v1.BondBalanceRR
+	d.say("   $ kubectl edit bondmodeflipplan %s   (as jane@example.org, cluster-admin: toMode balance-rr)", plan.Name)
+	err = admin.Update(ctx, edited)
+	if err := expectRefused(err); err != nil {
+		return err
+	}
+	d.say("   %s", webhookRefusal(err))
+	task := &v1.NodeTask{
+		ObjectMeta: metav1.ObjectMeta{Namespace: s.Namespace, Name: "by-hand", Labels: map[string]string{v1.LabelNode: samplefleet.Nodes[0]}},
+		Spec: v1.NodeTaskSpec{NodeName: samplefleet.Nodes[0], Operation: v1.OperationReference{Kind: v1.KindBondModeFlipPlan, Name: plan.Name},
+			Action: v1.ActionFlipBond, Params: map[string]string{v1.ParamBond: "bond0"}, Deadline: metav1.NewTime(time.Now().Add(time.Hour).UTC().Truncate(time.Second))},
+	}
+	d.say("   $ kubectl create -f nodetask.yaml   (as jane@example.org: a FlipBond for %s)", samplefleet.Nodes[0])
+	err = admin.Create(ctx, task)
+	if err := expectRefused(err); err != nil {
+		return err
+	}
+	d.say("   %s", webhookRefusal(err))
+	d.say("   (with the webhook off, the operation controller halts an operation not from the source")
+	d.say("   with NotFromSource, and an agent runs no NodeTask the API server does not vouch for)")
 	return nil
+}
+
+// expectRefused returns an error unless err is the API server's refusal.
+func expectRefused(err error) error {
+	if err == nil {
+		return errors.New("the API server accepted a write that skips git")
+	}
+	if !apierrors.IsForbidden(err) {
+		return err
+	}
+	return nil
+}
+
+// webhookRefusal is the webhook's message without the API server's prefix.
+func webhookRefusal(err error) string {
+	msg := err.Error()
+	if _, after, ok := strings.Cut(msg, "denied the request: "); ok {
+		return "refused: " + after
+	}
+	return msg
 }
 
 // push publishes the fleet and asks the FleetSource to fetch at once.

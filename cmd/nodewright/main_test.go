@@ -165,7 +165,9 @@ func TestDemo(t *testing.T) {
 		// and the status branch, bundles and audit show it.
 		"→ AwaitingApproval", "→ Succeeded        AllNodesFlipped", "audit chain: 16 records, unbroken",
 		"INTACT  edge-001  16 records", "IMPORTED fleet bundle sequence 1", "REJECTED BundleReplay",
-		"IMPORTED status bundle sequence 1", "wrote the dashboard of 1 cluster"} {
+		"IMPORTED status bundle sequence 1", "wrote the dashboard of 1 cluster",
+		// Writes that skip git are refused at admission.
+		"refused: NotReconciler: the spec of BondModeFlipPlan", "refused: NotReconciler: NodeTask"} {
 		assert.Contains(t, stdout, want)
 	}
 }
