@@ -30,6 +30,7 @@ type FleetSourceSpec struct {
 	Branch string `json:"branch,omitempty"`
 	// Site is the site whose profile and operations this cluster applies.
 	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`
+	// +kubebuilder:validation:MaxLength=63
 	Site string `json:"site"`
 	// TrustRoot names the Secret key holding the trust root TrustPolicy.
 	TrustRoot SecretKeyReference `json:"trustRoot"`
@@ -43,9 +44,13 @@ type FleetSourceSpec struct {
 type SecretKeyReference struct {
 	// Name of the Secret.
 	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$`
 	Name string `json:"name"`
 	// Key within the Secret (default trust.yaml).
 	// +optional
+	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:Pattern=`^[-._a-zA-Z0-9]+$`
 	Key string `json:"key,omitempty"`
 }
 
@@ -80,10 +85,18 @@ type FleetSourceStatus struct {
 // +kubebuilder:printcolumn:name="Node",type=string,JSONPath=`.spec.nodeName`
 // +kubebuilder:printcolumn:name="Action",type=string,JSONPath=`.spec.action`
 // +kubebuilder:printcolumn:name="Phase",type=string,JSONPath=`.status.phase`
+//
+// The API server keeps the claim and the outcome: once set,
+// status.claimedBy stays, and so does a finished phase (Succeeded, Failed
+// or Reverted).
+//
+// +kubebuilder:validation:XValidation:rule="!has(oldSelf.status) || !has(oldSelf.status.claimedBy) || size(oldSelf.status.claimedBy) == 0 || (has(self.status) && has(self.status.claimedBy) && self.status.claimedBy == oldSelf.status.claimedBy)",message="status.claimedBy cannot change or be cleared once set: the agent that claimed a task keeps it",fieldPath=".status.claimedBy"
+// +kubebuilder:validation:XValidation:rule="!has(oldSelf.status) || !has(oldSelf.status.phase) || !(oldSelf.status.phase in ['Succeeded', 'Failed', 'Reverted']) || (has(self.status) && has(self.status.phase) && self.status.phase == oldSelf.status.phase)",message="a finished NodeTask (Succeeded, Failed or Reverted) cannot move to another phase",fieldPath=".status.phase"
 type NodeTask struct {
 	metav1.TypeMeta   `json:",inline"`
 	metav1.ObjectMeta `json:"metadata,omitempty"`
 
+	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="spec is immutable: a NodeTask is one step, a new step is a new task"
 	Spec   NodeTaskSpec   `json:"spec"`
 	Status NodeTaskStatus `json:"status,omitempty"`
 }
@@ -175,6 +188,7 @@ type AgentStatus struct {
 // +kubebuilder:object:root=true
 // +kubebuilder:resource:scope=Cluster
 // +kubebuilder:subresource:status
+// +kubebuilder:validation:XValidation:rule="!has(oldSelf.audit) || !has(oldSelf.audit.seq) || (has(self.audit) && has(self.audit.seq) && self.audit.seq >= oldSelf.audit.seq)",message="audit.seq cannot go back: the audit chain only grows",fieldPath=".audit.seq"
 type NodewrightCluster struct {
 	metav1.TypeMeta   `json:",inline"`
 	metav1.ObjectMeta `json:"metadata,omitempty"`
@@ -192,6 +206,7 @@ type NodewrightCluster struct {
 type AuditLog struct {
 	// Seq is the sequence number of the newest record (0 before the first).
 	// +optional
+	// +kubebuilder:validation:Minimum=0
 	Seq int64 `json:"seq,omitempty"`
 	// Hash is the newest record's hash ("" before the first).
 	// +optional

@@ -13,6 +13,7 @@ import (
 // +kubebuilder:printcolumn:name="Bond",type=string,JSONPath=`.spec.bond`
 // +kubebuilder:printcolumn:name="To",type=string,JSONPath=`.spec.toMode`
 // +kubebuilder:printcolumn:name="Phase",type=string,JSONPath=`.status.phase`
+// +kubebuilder:validation:XValidation:rule="!has(oldSelf.status) || !has(oldSelf.status.startedAt) || (has(self.status) && has(self.status.startedAt) && self.status.startedAt == oldSelf.status.startedAt)",message="status.startedAt cannot change or be cleared once set: the operation has started",fieldPath=".status.startedAt"
 type BondModeFlipPlan struct {
 	metav1.TypeMeta   `json:",inline"`
 	metav1.ObjectMeta `json:"metadata,omitempty"`
@@ -22,6 +23,9 @@ type BondModeFlipPlan struct {
 }
 
 // BondModeFlipPlanSpec is the intent of a bond mode flip.
+//
+// +kubebuilder:validation:XValidation:rule="self.toMode != self.fromMode",message="toMode must differ from fromMode: there is nothing to flip",fieldPath=".toMode"
+// +kubebuilder:validation:XValidation:rule="!has(self.maxUnavailable) || self.maxUnavailable <= size(self.nodes)",message="maxUnavailable must not exceed the number of nodes listed",fieldPath=".maxUnavailable"
 type BondModeFlipPlanSpec struct {
 	// Bond is the bond's interface name on every listed node.
 	// +kubebuilder:validation:Pattern=`^[a-zA-Z0-9_.-]{1,15}$`
@@ -81,6 +85,7 @@ type Probes struct {
 // +kubebuilder:printcolumn:name="Group",type=string,JSONPath=`.spec.resourceGroup`
 // +kubebuilder:printcolumn:name="To",type=integer,JSONPath=`.spec.toPlaceCount`
 // +kubebuilder:printcolumn:name="Phase",type=string,JSONPath=`.status.phase`
+// +kubebuilder:validation:XValidation:rule="!has(oldSelf.status) || !has(oldSelf.status.startedAt) || (has(self.status) && has(self.status.startedAt) && self.status.startedAt == oldSelf.status.startedAt)",message="status.startedAt cannot change or be cleared once set: the operation has started",fieldPath=".status.startedAt"
 type ReplicationUpgrade struct {
 	metav1.TypeMeta   `json:",inline"`
 	metav1.ObjectMeta `json:"metadata,omitempty"`
@@ -90,6 +95,8 @@ type ReplicationUpgrade struct {
 }
 
 // ReplicationUpgradeSpec is the intent of a replication upgrade.
+//
+// +kubebuilder:validation:XValidation:rule="self.toPlaceCount > self.fromPlaceCount",message="toPlaceCount must be more than fromPlaceCount: lowering replication is not an upgrade",fieldPath=".toPlaceCount"
 type ReplicationUpgradeSpec struct {
 	// ResourceGroup is the LINSTOR resource group to upgrade.
 	// +kubebuilder:validation:MinLength=1
@@ -125,6 +132,7 @@ type ReplicationUpgradeSpec struct {
 // +kubebuilder:printcolumn:name="VM",type=string,JSONPath=`.spec.vm.name`
 // +kubebuilder:printcolumn:name="Target",type=string,JSONPath=`.spec.targetStorageClass`
 // +kubebuilder:printcolumn:name="Phase",type=string,JSONPath=`.status.phase`
+// +kubebuilder:validation:XValidation:rule="!has(oldSelf.status) || !has(oldSelf.status.startedAt) || (has(self.status) && has(self.status.startedAt) && self.status.startedAt == oldSelf.status.startedAt)",message="status.startedAt cannot change or be cleared once set: the operation has started",fieldPath=".status.startedAt"
 type VMVolumeMigration struct {
 	metav1.TypeMeta   `json:",inline"`
 	metav1.ObjectMeta `json:"metadata,omitempty"`
@@ -205,6 +213,7 @@ type OperationStatus struct {
 	// Retries counts the failed attempts of the current step; past the
 	// kind's bound the operation halts.
 	// +optional
+	// +kubebuilder:validation:Minimum=0
 	Retries int32 `json:"retries,omitempty"`
 	// SourceCommit is the fleet commit whose spec the operation runs.
 	// +optional
@@ -234,6 +243,7 @@ type StepProgress struct {
 	// Attempt counts the runs of the step on this target: a resumed step
 	// runs as a new attempt, with a new NodeTask.
 	// +optional
+	// +kubebuilder:validation:Minimum=0
 	Attempt int32 `json:"attempt,omitempty"`
 	// LastTransitionTime is when Phase last changed.
 	// +optional

@@ -18,6 +18,9 @@ type EdgeProfile struct {
 }
 
 // EdgeProfileSpec is the desired shape of a site.
+//
+// +kubebuilder:validation:XValidation:rule="!has(self.health) || !has(self.health.minReadyNodes) || self.health.minReadyNodes <= size(self.nodes)",message="health.minReadyNodes must not exceed the number of nodes",fieldPath=".health.minReadyNodes"
+// +kubebuilder:validation:XValidation:rule="!has(self.resourceGroups) || self.resourceGroups.all(rg, rg.placeCount <= size(self.nodes))",message="a resource group's placeCount must not exceed the number of nodes",fieldPath=".resourceGroups"
 type EdgeProfileSpec struct {
 	// Site is the site's name; it equals the folder sites/<site>.
 	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`
@@ -112,8 +115,9 @@ type StorageClass struct {
 
 // MaintenanceWindow is a weekly window in a time zone.
 type MaintenanceWindow struct {
-	// Days are the days the window opens.
+	// Days are the days the window opens, each once.
 	// +kubebuilder:validation:MinItems=1
+	// +listType=set
 	Days []Weekday `json:"days"`
 	// Start is the local opening time, HH:MM (24-hour clock).
 	// +kubebuilder:validation:Pattern=`^([01][0-9]|2[0-3]):[0-5][0-9]$`
@@ -123,6 +127,7 @@ type MaintenanceWindow struct {
 	Duration metav1.Duration `json:"duration"`
 	// TimeZone is an IANA time zone name such as Europe/Berlin.
 	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:XValidation:rule="self != 'Local'",message="must be an IANA time zone name such as Europe/Berlin or UTC, not Local"
 	TimeZone string `json:"timeZone"`
 }
 
