@@ -17,6 +17,8 @@ import (
 	"github.com/nodewright/nodewright/reconciler"
 	"github.com/nodewright/nodewright/reconciler/audit"
 	"github.com/nodewright/nodewright/reconciler/config"
+	"github.com/nodewright/nodewright/reconciler/nodetask"
+	"github.com/nodewright/nodewright/reconciler/webhookcert"
 	"github.com/nodewright/nodewright/source/trust"
 )
 
@@ -71,6 +73,12 @@ built yet: steps that need them halt with the reason NoVMBackend or similar.`,
 			override("status-branch", &cfg.Status.Branch, c.Status.Branch)
 			override("cluster-key", &cfg.Status.Key, c.Status.Key)
 			override("status-queue-dir", &cfg.Status.QueueDir, c.Status.QueueDir)
+			override("webhook-cert-dir", &cfg.Webhook.CertDir, c.Webhook.CertDir)
+			override("webhook-certs", &cfg.Webhook.Certs, c.Webhook.Certs)
+			override("agent-service-account", &cfg.AgentServiceAccount, c.AgentServiceAccount)
+			if flags.Changed("webhook-port") {
+				cfg.Webhook.Port = c.Webhook.Port
+			}
 			if flags.Changed("leader-elect") || cfg.LeaderElect == nil {
 				cfg.LeaderElect = &leaderElect
 			}
@@ -97,6 +105,10 @@ built yet: steps that need them halt with the reason NoVMBackend or similar.`,
 	f.StringVar(&c.Status.Repo, "status-repo", "", "write status and audit records back to this repository's status branch")
 	f.StringVar(&c.Status.Branch, "status-branch", "nodewright/status", "the status branch")
 	f.StringVar(&c.Status.Key, "cluster-key", "", "the cluster's private key (SSH or armored OpenPGP) that signs status commits")
+	f.IntVar(&c.Webhook.Port, "webhook-port", 0, "serve the validating admission webhook on this port (0: as the config says; the config's default is off)")
+	f.StringVar(&c.Webhook.CertDir, "webhook-cert-dir", "", "the webhook's tls.crt and tls.key")
+	f.StringVar(&c.Webhook.Certs, "webhook-certs", "", `how the webhook's certificates are kept: "self" (issued and renewed by the reconciler) or "files" (served as found in --webhook-cert-dir, e.g. from cert-manager)`)
+	f.StringVar(&c.AgentServiceAccount, "agent-service-account", "nodewright-agent", "the agents' ServiceAccount in --namespace")
 	f.StringVar(&c.Status.QueueDir, "status-queue-dir", "", "where status updates wait while the repository is unreachable (default <state-dir>/status-queue)")
 	return cmd
 }
@@ -159,12 +171,32 @@ func runReconciler(ctx context.Context, c config.Config) error {
 		defer w.Close()
 		o.Publisher = w
 	}
+	if c.Webhook.Port != 0 {
+		o.Webhook = webhookOptions(c, log)
+	}
 	mgr, err := reconciler.New(cfg, o)
 	if err != nil {
 		return err
 	}
 	log.Info("starting", "cluster", c.ClusterName, "site", c.Site, "namespace", c.Namespace, "leaderElect", *c.LeaderElect)
 	return mgr.Start(ctx)
+}
+
+// webhookOptions are the admission webhook's settings from the config:
+// with certs "self" the reconciler keeps its own CA and serving
+// certificate (package webhookcert) for the Service's DNS names.
+func webhookOptions(c config.Config, log logr.Logger) *reconciler.WebhookOptions {
+	w := c.Webhook
+	o := &reconciler.WebhookOptions{Port: w.Port, CertDir: w.CertDir, AgentUser: nodetask.ServiceAccountUser(c.Namespace, c.AgentServiceAccount)}
+	if w.Certs != config.CertsSelf {
+		return o
+	}
+	svc := w.ServiceName + "." + c.Namespace + ".svc"
+	o.Certs = reconciler.SelfManagedCerts(webhookcert.Options{
+		Namespace: c.Namespace, SecretName: w.SecretName, WebhookConfigName: w.ConfigurationName,
+		DNSNames: []string{svc, svc + ".cluster.local"}, CertDir: w.CertDir, Logger: log.WithName("webhook-certs"),
+	})
+	return o
 }
 
 // statusWriter opens the status branch writer the config describes.
