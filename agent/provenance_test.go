@@ -40,8 +40,10 @@ func TestTasksNotFromTheReconcilerAreRefused(t *testing.T) {
 		forge   *v1.NodeTaskStatus
 		message string
 	}{{
-		name:    "hand-made",
-		make:    func() *v1.NodeTask { return unattestedTask(ns, "hand-made", node, v1.ActionFlipBond, flipParams(), hour()) },
+		name: "hand-made",
+		make: func() *v1.NodeTask {
+			return unattestedTask(ns, "hand-made", node, v1.ActionFlipBond, flipParams(), hour())
+		},
 		message: "no nodewright.io/attestation annotation: the task was not written by the reconciler (system:serviceaccount:" + ns + ":nodewright-reconciler); not touched",
 	}, {
 		name: "garbage-token",
@@ -101,8 +103,10 @@ func TestTasksNotFromTheReconcilerAreRefused(t *testing.T) {
 		},
 		message: "action FlipBond belongs to BondModeFlipPlan operations, but the task names ReplicationUpgrade flip; not touched",
 	}, {
-		name:    "forged-claim",
-		make:    func() *v1.NodeTask { return unattestedTask(ns, "forged-claim", node, v1.ActionFlipBond, flipParams(), hour()) },
+		name: "forged-claim",
+		make: func() *v1.NodeTask {
+			return unattestedTask(ns, "forged-claim", node, v1.ActionFlipBond, flipParams(), hour())
+		},
 		forge:   &v1.NodeTaskStatus{Phase: string(v1.TaskRunning), ClaimedBy: node, Message: "resume me"},
 		message: "no nodewright.io/attestation annotation",
 	}}

@@ -113,4 +113,3 @@ func TestReconcilerServesTheWebhookWithItsOwnCertificates(t *testing.T) {
 func admissionClientConfig(url string) admissionregistrationv1.WebhookClientConfig {
 	return admissionregistrationv1.WebhookClientConfig{URL: &url}
 }
-

@@ -36,6 +36,7 @@ type Webhook struct {
 
 	install *envtest.WebhookInstallOptions
 	client  client.Client
+	logger  logr.Logger
 	cancel  context.CancelFunc
 	done    chan error
 }
@@ -58,7 +59,7 @@ func startWebhook(cfg *rest.Config, c client.Client, namespace string, policy ad
 	if err := install.PrepWithoutInstalling(); err != nil {
 		return nil, fmt.Errorf("webhook: %w", err)
 	}
-	w := &Webhook{Name: vwc.Name, install: install, client: c, done: make(chan error, 1)}
+	w := &Webhook{Name: vwc.Name, install: install, client: c, logger: logger, done: make(chan error, 1)}
 	w.URL = "https://" + net.JoinHostPort(install.LocalServingHost, strconv.Itoa(install.LocalServingPort)) + webhookconfig.Path
 	for i := range vwc.Webhooks {
 		vwc.Webhooks[i].ClientConfig.URL = &w.URL
@@ -103,7 +104,9 @@ func (w *Webhook) Close() {
 	_ = client.IgnoreNotFound(w.client.Delete(ctx, vwc))
 	if w.cancel != nil {
 		w.cancel()
-		<-w.done
+		if err := <-w.done; err != nil {
+			w.logger.Error(err, "the webhook server stopped with an error")
+		}
 	}
 	_ = w.install.Cleanup()
 }
