@@ -36,7 +36,7 @@ TEST_GOFLAGS := $(strip $(GOFLAGS) -ldflags=-w)
 # The slowest packages go first, so that they do not start last and hold
 # the run up while the CPUs idle: go test starts packages in list order
 # (./... after them adds each of the others once).
-SLOW_PACKAGES := ./test/e2e ./cmd/nodewright ./reconciler/bondflip ./reconciler/vmmigration ./reconciler/replication
+SLOW_PACKAGES := ./test/e2e ./cmd/nodewright ./reconciler/bondflip ./reconciler/vmmigration ./reconciler/replication ./fleet/statusbranch ./reconciler/webhookcert
 
 unit:
 	GOFLAGS="$(TEST_GOFLAGS)" KUBEBUILDER_ASSETS=$(BIN)/k8s $(GO) test -count=1 $(SLOW_PACKAGES) ./...
