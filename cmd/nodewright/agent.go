@@ -18,12 +18,18 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 
 	"github.com/nodewright/nodewright/agent"
+	"github.com/nodewright/nodewright/agent/linux"
 	"github.com/nodewright/nodewright/agent/simhost"
 	v1 "github.com/nodewright/nodewright/schema/v1alpha1"
 )
 
-// hostSimulated is the only --host backend built so far.
-const hostSimulated = "simulated"
+// The --host backends.
+const (
+	// hostSimulated keeps bonds in memory (demos, tests).
+	hostSimulated = "simulated"
+	// hostLinux changes the node's bonds through rtnetlink (agent/linux).
+	hostLinux = "linux"
+)
 
 type agentOptions struct {
 	node       string
@@ -38,7 +44,7 @@ type agentOptions struct {
 func newAgentCommand() *cobra.Command {
 	o := &agentOptions{}
 	cmd := &cobra.Command{
-		Use:   "agent --node NAME --host simulated [--sim-bond bond0=active-backup ...] [--kubeconfig FILE] [--namespace nodewright-system] [--heartbeat 10s]",
+		Use:   "agent --node NAME --host linux|simulated [--sim-bond bond0=active-backup ...] [--kubeconfig FILE] [--namespace nodewright-system] [--heartbeat 10s]",
 		Short: "Run the node agent: carry out this node's NodeTasks and report its heartbeat",
 		Long: `agent runs the node agent for one node. It watches the NodeTasks labelled
 nodewright.io/node=<node> in the namespace, claims each one (so that exactly one
@@ -56,7 +62,12 @@ it. Anything else is refused (Failed, with the reason) and the node untouched.
 
 --host simulated keeps the bonds in memory (give them with --sim-bond
 NAME=MODE[:SLAVE,SLAVE...]; default bond0=active-backup) and changes no real
-interface: it is for demos and tests. The Linux host backend is not built yet.
+interface: it is for demos and tests. --host linux changes the node's real bonds
+through rtnetlink (agent/linux): it plans each change by the kernel's rules before
+touching anything, restores the bond's captured state (addresses and routes
+included) when the change fails, and waits for LACP after a change to 802.3ad. The
+node-local journal and the watchdog that reverts without the agent are not built
+yet: until then the agent's own dead-man switch is the only revert.
 
 The API server is reached through --kubeconfig, else $KUBECONFIG, the in-cluster
 service account or ~/.kube/config.`,
@@ -69,7 +80,7 @@ service account or ~/.kube/config.`,
 	f.StringVar(&o.node, "node", "", "the Kubernetes name of the node this agent serves (required)")
 	f.StringVar(&o.kubeconfig, "kubeconfig", "", "kubeconfig file (default: $KUBECONFIG, in-cluster, ~/.kube/config)")
 	f.StringVar(&o.namespace, "namespace", agent.DefaultNamespace, "namespace of the NodeTasks")
-	f.StringVar(&o.host, "host", "", `host backend (required): only "simulated" exists yet`)
+	f.StringVar(&o.host, "host", "", `host backend (required): "linux" (rtnetlink, needs CAP_NET_ADMIN in the node's network namespace) or "simulated"`)
 	f.StringArrayVar(&o.simBonds, "sim-bond", nil, "a bond of the simulated host, NAME=MODE[:SLAVE,SLAVE...]; repeatable (default bond0=active-backup)")
 	f.StringVar(&o.reconciler, "reconciler-service-account", agent.DefaultReconcilerServiceAccount, "the reconciler's ServiceAccount in --namespace: a task runs only when the API server says this account attested it")
 	f.DurationVar(&o.heartbeat, "heartbeat", agent.DefaultHeartbeatInterval, "how often to update the NodewrightAgentStatus")
@@ -105,15 +116,32 @@ func (o *agentOptions) options() (agent.Options, error) {
 	case len(validation.IsDNS1123Subdomain(o.node)) > 0:
 		return agent.Options{}, usageError("--node %q is not a Kubernetes node name (lowercase letters, digits, '-' and '.')", o.node)
 	case o.host == "":
-		return agent.Options{}, usageError(`--host is required: only "simulated" exists yet (the Linux host backend is not built yet)`)
-	case o.host != hostSimulated:
-		return agent.Options{}, usageError(`--host %q: the Linux host backend is not built yet; only --host simulated exists`, o.host)
+		return agent.Options{}, usageError(`--host is required: "linux" (the node's bonds, through rtnetlink) or "simulated"`)
+	case o.host != hostSimulated && o.host != hostLinux:
+		return agent.Options{}, usageError(`--host %q: want "linux" or "simulated"`, o.host)
+	case o.host == hostLinux && len(o.simBonds) > 0:
+		return agent.Options{}, usageError("--sim-bond is for --host simulated only")
 	case o.heartbeat <= 0:
 		return agent.Options{}, usageError("--heartbeat %s must be positive", o.heartbeat)
 	case len(validation.IsDNS1123Label(o.namespace)) > 0:
 		return agent.Options{}, usageError("--namespace %q is not a namespace name", o.namespace)
 	case len(validation.IsDNS1123Subdomain(o.reconciler)) > 0:
 		return agent.Options{}, usageError("--reconciler-service-account %q is not a ServiceAccount name", o.reconciler)
+	}
+	opts := agent.Options{
+		Node:              o.node,
+		Namespace:         o.namespace,
+		HeartbeatInterval: o.heartbeat,
+		Version:           version,
+		ReconcilerUser:    "system:serviceaccount:" + o.namespace + ":" + o.reconciler,
+	}
+	if o.host == hostLinux {
+		h, err := linux.New(linux.Options{})
+		if err != nil {
+			return agent.Options{}, err
+		}
+		opts.Host = h
+		return opts, nil
 	}
 	specs := o.simBonds
 	if len(specs) == 0 {
@@ -130,14 +158,8 @@ func (o *agentOptions) options() (agent.Options, error) {
 		}
 		bonds = append(bonds, b)
 	}
-	return agent.Options{
-		Node:              o.node,
-		Namespace:         o.namespace,
-		Host:              simhost.New(bonds...),
-		HeartbeatInterval: o.heartbeat,
-		Version:           version,
-		ReconcilerUser:    "system:serviceaccount:" + o.namespace + ":" + o.reconciler,
-	}, nil
+	opts.Host = simhost.New(bonds...)
+	return opts, nil
 }
 
 // simBondName is what Linux accepts as an interface name.
