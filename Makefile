@@ -8,7 +8,7 @@ FUZZLONG  ?= 200000x
 GOLANGCI_LINT_VERSION := v2.15.0
 CONTROLLER_TOOLS_VERSION := v0.23.0
 
-.PHONY: all build test unit fuzz fuzz-long bench verify generate demo deps controlplane clean
+.PHONY: all build test unit fuzz fuzz-long bench verify generate demo deps controlplane kernel kernel-test clean
 
 all: build
 
@@ -25,8 +25,13 @@ deps:
 controlplane:
 	@hack/controlplane.sh
 
-## test: a short run of every fuzz target, then every test
-test: deps controlplane fuzz unit
+## kernel: qemu, a static busybox (apt-get) and Debian's cloud kernel with the
+## tls, bonding and veth modules for the kernel tests, into bin/kernel (first run only)
+kernel:
+	@hack/kernel.sh >/dev/null
+
+## test: a short run of every fuzz target, then every test, the kernel tests last
+test: deps controlplane fuzz unit kernel-test
 
 # Test binaries are linked anew on every run, and writing their DWARF is
 # most of the link time: make test links them without it (-ldflags=-w).
@@ -43,6 +48,12 @@ unit:
 
 fuzz:
 	@GOFLAGS="$(TEST_GOFLAGS)" FUZZTIME=$(FUZZTIME) hack/fuzz-smoke.sh
+
+## kernel-test: the agent's kernel tests (build tag kerneltest) as root in
+## Debian's kernel under qemu (TCG, one boot); KERNEL_TESTFLAGS adds go test
+## flags, e.g. make kernel-test KERNEL_TESTFLAGS=-run=TestKernelRig
+kernel-test: deps kernel
+	@hack/kernel-test.sh ./agent/linux/... $(KERNEL_TESTFLAGS)
 
 ## fuzz-long: every fuzz target for FUZZLONG executions (the commit-graph
 ## property test among them), for a longer hunt than make test's smoke run

@@ -1,0 +1,215 @@
+//go:build kerneltest
+
+package linux_test
+
+import (
+	"context"
+	"errors"
+	"net"
+	"runtime"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netns"
+	"golang.org/x/sys/unix"
+
+	"github.com/nodewright/nodewright/agent/action"
+	"github.com/nodewright/nodewright/agent/linux"
+	"github.com/nodewright/nodewright/internal/kernelvm"
+	v1 "github.com/nodewright/nodewright/schema/v1alpha1"
+)
+
+// site is a node namespace with bond0 over eth0 and eth1 and a switch
+// namespace whose partner bond sw over sw0 and sw1 faces them through two
+// veth pairs.
+type site struct {
+	node, sw netns.NsHandle
+	hn, hs   *netlink.Handle
+	host     *linux.Host
+	gateway  net.IP
+	nodeV6   string
+}
+
+// lacpTimeout bounds the wait for LACP in these tests: at the fast rate
+// over veth it negotiates in about 3 s.
+const lacpTimeout = 8 * time.Second
+
+func newNS(t *testing.T) (netns.NsHandle, *netlink.Handle) {
+	t.Helper()
+	ns, err := newUnnamedNS()
+	require.NoError(t, err)
+	h, err := netlink.NewHandleAt(ns, unix.NETLINK_ROUTE)
+	require.NoError(t, err)
+	t.Cleanup(func() { h.Close(); _ = ns.Close() })
+	return ns, h
+}
+
+// newUnnamedNS makes a network namespace without entering it: netns.New
+// moves the calling thread into the new one, so the thread goes back.
+func newUnnamedNS() (netns.NsHandle, error) {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	orig, err := netns.Get()
+	if err != nil {
+		return 0, err
+	}
+	defer orig.Close()
+	ns, err := netns.New()
+	if err != nil {
+		return 0, err
+	}
+	return ns, netns.Set(orig)
+}
+
+func must(t *testing.T, err error, what string) {
+	t.Helper()
+	require.NoError(t, err, what)
+}
+
+// bond creates a bond in h over slaves (in order), up, with addr.
+func bond(t *testing.T, h *netlink.Handle, name string, mode netlink.BondMode, lacpFast bool, slaves []string, addrs ...string) {
+	t.Helper()
+	b := netlink.NewLinkBond(netlink.LinkAttrs{Name: name})
+	b.Mode = mode
+	b.Miimon = 100
+	if lacpFast {
+		b.LacpRate = netlink.BOND_LACP_RATE_FAST
+	}
+	must(t, h.LinkAdd(b), "add "+name)
+	for _, s := range slaves {
+		l, err := h.LinkByName(s)
+		must(t, err, s)
+		must(t, h.LinkSetDown(l), "down "+s)
+		must(t, h.LinkSetMasterByIndex(l, b.Attrs().Index), "enslave "+s)
+	}
+	l, err := h.LinkByName(name)
+	must(t, err, name)
+	for _, a := range addrs {
+		addr, err := netlink.ParseAddr(a)
+		must(t, err, a)
+		must(t, h.AddrAdd(l, addr), "address "+a)
+	}
+	must(t, h.LinkSetUp(l), "up "+name)
+}
+
+func newSite(t *testing.T, partner netlink.BondMode) *site {
+	t.Helper()
+	kernelvm.Require(t)
+	s := &site{gateway: net.ParseIP("10.0.0.2"), nodeV6: "fd00::1/64"}
+	s.node, s.hn = newNS(t)
+	s.sw, s.hs = newNS(t)
+	for _, pair := range [][2]string{{"eth0", "sw0"}, {"eth1", "sw1"}} {
+		v := &netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: pair[0]}, PeerName: pair[1]}
+		must(t, s.hn.LinkAdd(v), "veth")
+		peer, err := s.hn.LinkByName(pair[1])
+		must(t, err, pair[1])
+		must(t, s.hn.LinkSetNsFd(peer, int(s.sw)), "move "+pair[1])
+	}
+	bond(t, s.hs, "sw", partner, partner == netlink.BOND_MODE_802_3AD, []string{"sw0", "sw1"}, "10.0.0.2/24", "fd00::2/64")
+	bond(t, s.hn, "bond0", netlink.BOND_MODE_ACTIVE_BACKUP, false, []string{"eth0", "eth1"}, "10.0.0.1/24", s.nodeV6)
+	l, err := s.hn.LinkByName("bond0")
+	must(t, err, "bond0")
+	must(t, s.hn.RouteAdd(&netlink.Route{LinkIndex: l.Attrs().Index, Gw: s.gateway}), "default route")
+	s.host, err = linux.New(linux.Options{Namespace: s.node, LACPTimeout: lacpTimeout})
+	require.NoError(t, err)
+	t.Cleanup(s.host.Close)
+	return s
+}
+
+// TestFlipToLACPCommits flips bond0 from active-backup to 802.3ad against
+// a partner that speaks LACP: the change commits, LACP negotiates, and the
+// IPv6 address and default route the kernel dropped on the way are back.
+func TestFlipToLACPCommits(t *testing.T) {
+	s := newSite(t, netlink.BOND_MODE_802_3AD)
+	ctx := context.Background()
+	pre, err := s.host.Capture("bond0")
+	require.NoError(t, err)
+	require.Equal(t, v1.BondActiveBackup, pre.Mode)
+	require.Equal(t, []string{"eth0", "eth1"}, pre.Slaves)
+	require.NoError(t, s.host.Probe(ctx, action.Probe{Kind: action.ProbeGateway, Target: s.gateway.String()}), "the gateway answers before")
+
+	start := time.Now()
+	require.NoError(t, s.host.Change(ctx, "bond0", linux.Change{Mode: v1.Bond8023AD, Options: map[string]string{"lacp_rate": "fast"}}))
+	t.Logf("flip with LACP negotiated: %s", time.Since(start))
+
+	after, err := s.host.Capture("bond0")
+	require.NoError(t, err)
+	assert.Equal(t, v1.Bond8023AD, after.Mode)
+	assert.Equal(t, "fast", after.Options["lacp_rate"])
+	assert.Equal(t, pre.Slaves, after.Slaves, "slaves back in their order")
+	assert.Equal(t, pre.MAC, after.MAC, "the bond kept its MAC")
+	assert.True(t, after.Up)
+	diff := pre.Differences(after)
+	for _, d := range diff {
+		assert.NotContains(t, d, "addresses", "addresses are back")
+		assert.NotContains(t, d, "routes", "routes are back")
+	}
+	lacp, err := s.host.LACP("bond0")
+	require.NoError(t, err)
+	ok, why := lacp.Negotiated()
+	assert.True(t, ok, why)
+	pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	assert.NoError(t, s.host.Probe(pctx, action.Probe{Kind: action.ProbeGateway, Target: s.gateway.String()}), "the gateway answers after")
+
+	bonds, err := s.host.Bonds(ctx)
+	require.NoError(t, err)
+	require.Len(t, bonds, 1)
+	assert.Equal(t, v1.Bond{Name: "bond0", Mode: v1.Bond8023AD, Slaves: []string{"eth0", "eth1"}, Options: bonds[0].Options}, bonds[0])
+}
+
+// TestFlipWithoutLACPPartnerIsRestored flips against a partner that never
+// speaks LACP: the gateway still answers through one port, but LACP does
+// not negotiate, so the change fails and bond0 is back exactly as it was.
+func TestFlipWithoutLACPPartnerIsRestored(t *testing.T) {
+	s := newSite(t, netlink.BOND_MODE_ACTIVE_BACKUP)
+	ctx := context.Background()
+	pre, err := s.host.Capture("bond0")
+	require.NoError(t, err)
+	start := time.Now()
+	err = s.host.Change(ctx, "bond0", linux.Change{Mode: v1.Bond8023AD, Options: map[string]string{"lacp_rate": "fast"}})
+	require.Error(t, err)
+	took := time.Since(start)
+	t.Logf("failed flip: LACP given up after %s, bond restored %s later: %v", lacpTimeout, took-lacpTimeout, err)
+	assert.Contains(t, err.Error(), "LACP did not negotiate")
+	assert.Contains(t, err.Error(), "restored to its state before the change")
+	after, err := s.host.Capture("bond0")
+	require.NoError(t, err)
+	assert.Empty(t, pre.Differences(after), "bond0 is exactly as before")
+}
+
+// TestInvalidChangesTouchNothing asks for changes the kernel would refuse
+// and a bond that does not exist: each is refused before any request.
+func TestInvalidChangesTouchNothing(t *testing.T) {
+	s := newSite(t, netlink.BOND_MODE_802_3AD)
+	ctx := context.Background()
+	pre, err := s.host.Capture("bond0")
+	require.NoError(t, err)
+	for _, c := range []linux.Change{
+		{Mode: v1.BondBalanceRR, Options: map[string]string{"lacp_rate": "fast"}},
+		{Mode: v1.Bond8023AD, Options: map[string]string{"primary": "eth1"}},
+		{Mode: "lacp"},
+		{Mode: v1.BondActiveBackup, Options: map[string]string{"arp_ip_target": "10.0.0.2"}},
+	} {
+		err := s.host.Change(ctx, "bond0", c)
+		require.Error(t, err, "%+v", c)
+		after, err2 := s.host.Capture("bond0")
+		require.NoError(t, err2)
+		assert.Empty(t, pre.Differences(after), "%+v changed bond0: %v", c, err)
+	}
+	err = s.host.Change(ctx, "bond9", linux.Change{Mode: v1.Bond8023AD})
+	assert.True(t, errors.Is(err, linux.ErrNoBond), "%v", err)
+}
+
+// TestKernelRefusesModeChangeWithSlaves pins the kernel rule the plan
+// relies on: a mode change with slaves present fails (ENOTEMPTY).
+func TestKernelRefusesModeChangeWithSlaves(t *testing.T) {
+	s := newSite(t, netlink.BOND_MODE_802_3AD)
+	b := netlink.NewLinkBond(netlink.LinkAttrs{Name: "bond0"})
+	b.Mode = netlink.BOND_MODE_802_3AD
+	err := s.hn.LinkModify(b)
+	assert.True(t, errors.Is(err, unix.ENOTEMPTY), "%v", err)
+}
