@@ -317,6 +317,9 @@ func (r *Reconciler) apply(ctx context.Context, fs *v1.FleetSource, commit strin
 			return nil, err
 		}
 	}
+	// Every operation of the source is recorded: one that matches no
+	// record is not from it.
+	r.Provenance.Verified(fs.Namespace, fs.Name)
 	return deferred, r.markRemoved(ctx, fs.Namespace, plan.Site, inGit)
 }
 

@@ -67,12 +67,19 @@ type Ledger struct {
 	// sources maps namespace → FleetSource name → operation key → versions,
 	// newest last.
 	sources map[string]map[string]map[string][]Version
+	// verified holds, per namespace, the FleetSources that in this process
+	// verified their source and recorded every operation of it (Verified):
+	// records read from disk match, but only that makes a miss a refusal.
+	// Another process under the same state directory (a standby replica,
+	// an older run) may have written the file before it recorded what it
+	// applied, and a pass that began has not recorded everything yet.
+	verified map[string]map[string]bool
 }
 
 // New is an empty ledger kept in memory only (tests, and a reconciler
 // without a state directory).
 func New() *Ledger {
-	return &Ledger{sources: map[string]map[string]map[string][]Version{}}
+	return &Ledger{sources: map[string]map[string]map[string][]Version{}, verified: map[string]map[string]bool{}}
 }
 
 // Open loads the records found under stateDir (<namespace>/<fleetsource>/
@@ -136,10 +143,10 @@ func (l *Ledger) sourceMap(namespace string) map[string]map[string][]Version {
 // Key is an operation's key in the record: its kind and name.
 func Key(kind, name string) string { return kind + "/" + name }
 
-// Begin marks the FleetSource namespace/source as recording: from now on
-// operations of its namespace that match nothing are refused rather than
-// waited for. The FleetSource controller calls it once it has verified
-// its source, before it records.
+// Begin starts the record of FleetSource namespace/source (its file
+// exists from now on). The FleetSource controller calls it once it has
+// verified its source, before it records; Verified follows once every
+// operation of the source is recorded.
 func (l *Ledger) Begin(namespace, source string) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -149,6 +156,19 @@ func (l *Ledger) Begin(namespace, source string) error {
 	}
 	m[source] = map[string][]Version{}
 	return l.save(namespace, source)
+}
+
+// Verified says that FleetSource namespace/source has recorded every
+// operation of its verified source in this process: from now on
+// operations of its namespace that match nothing are refused rather than
+// waited for.
+func (l *Ledger) Verified(namespace, source string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.verified[namespace] == nil {
+		l.verified[namespace] = map[string]bool{}
+	}
+	l.verified[namespace][source] = true
 }
 
 // Record adds v as the newest version of the operation kind/name applied
@@ -230,6 +250,7 @@ func (l *Ledger) Forget(namespace, source string) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	delete(l.sourceMap(namespace), source)
+	delete(l.verified[namespace], source)
 }
 
 // save writes one source's record; l.mu is held.
@@ -284,9 +305,7 @@ func (l *Ledger) Check(kind string, obj v1.Operation) Result {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	sources := l.sources[obj.GetNamespace()]
-	if len(sources) == 0 {
-		return Result{Problem: NotReady, Message: "waiting for a FleetSource of namespace " + obj.GetNamespace() + " to verify its source"}
-	}
+	notReady := Result{Problem: NotReady, Message: "waiting for a FleetSource of namespace " + obj.GetNamespace() + " to verify its source"}
 	known := 0
 	for _, name := range sortedKeys(sources) {
 		for _, v := range sources[name][Key(kind, obj.GetName())] {
@@ -295,6 +314,9 @@ func (l *Ledger) Check(kind string, obj v1.Operation) Result {
 				return Result{Version: v}
 			}
 		}
+	}
+	if len(l.verified[obj.GetNamespace()]) == 0 {
+		return notReady
 	}
 	if known == 0 {
 		return Result{Problem: NotFromSource, Message: fmt.Sprintf("no verified commit of a FleetSource in namespace %s holds %s %s", obj.GetNamespace(), kind, obj.GetName())}

@@ -58,6 +58,8 @@ func TestCheckAndReload(t *testing.T) {
 	assert.Equal(t, provenance.NotReady, l.Check(v1.KindBondModeFlipPlan, op).Problem)
 
 	require.NoError(t, l.Begin("ns", "fleet"))
+	assert.Equal(t, provenance.NotReady, l.Check(v1.KindBondModeFlipPlan, op).Problem, "a pass that began may not have recorded it yet")
+	l.Verified("ns", "fleet")
 	res := l.Check(v1.KindBondModeFlipPlan, op)
 	assert.Equal(t, provenance.NotFromSource, res.Problem)
 	assert.Contains(t, res.Message, "no verified commit")
@@ -136,7 +138,11 @@ func FuzzOpen(f *testing.F) {
 			return
 		}
 		res := l.Check(v1.KindBondModeFlipPlan, flip(v1.Bond8023AD))
-		assert.NotEqual(t, provenance.NotReady, res.Problem, "a record file that reads makes the namespace ready")
+		assert.Contains(t, []provenance.Problem{"", provenance.NotReady}, res.Problem,
+			"records read from disk match, but a miss waits until this process's FleetSource verified its source")
+		l.Verified("ns", "fleet")
+		res = l.Check(v1.KindBondModeFlipPlan, flip(v1.Bond8023AD))
+		assert.NotEqual(t, provenance.NotReady, res.Problem, "once the FleetSource began, a miss is a refusal")
 	})
 }
 
@@ -161,4 +167,28 @@ func TestMarkStarted(t *testing.T) {
 	require.NoError(t, err)
 	assert.True(t, back.Check(v1.KindBondModeFlipPlan, op).Version.Started, "the mark is written")
 	assert.Error(t, l.MarkStarted("ns", v1.KindBondModeFlipPlan, "flip", "feed"))
+}
+
+// A standby replica that shares the state directory opened the record
+// after the leader began and before it recorded: when the standby leads,
+// an operation it has no record of waits for its own FleetSource instead
+// of being refused, and is found once that FleetSource records it.
+func TestStandbyWaitsForItsOwnVerification(t *testing.T) {
+	dir := t.TempDir()
+	leader, err := provenance.Open(dir)
+	require.NoError(t, err)
+	require.NoError(t, leader.Begin("ns", "fleet"))
+	standby, err := provenance.Open(dir)
+	require.NoError(t, err)
+	op := flip(v1.Bond8023AD)
+	require.NoError(t, leader.Record("ns", "fleet", v1.KindBondModeFlipPlan, "flip", version(t, op, "c1")))
+	assert.True(t, leader.Check(v1.KindBondModeFlipPlan, op).OK())
+
+	assert.Equal(t, provenance.NotReady, standby.Check(v1.KindBondModeFlipPlan, op).Problem)
+	require.NoError(t, standby.Begin("ns", "fleet"))
+	assert.Equal(t, provenance.NotReady, standby.Check(v1.KindBondModeFlipPlan, op).Problem, "its own pass has begun, not finished")
+	require.NoError(t, standby.Record("ns", "fleet", v1.KindBondModeFlipPlan, "flip", version(t, op, "c1")))
+	standby.Verified("ns", "fleet")
+	assert.True(t, standby.Check(v1.KindBondModeFlipPlan, op).OK())
+	assert.Equal(t, provenance.NotFromSource, standby.Check(v1.KindBondModeFlipPlan, flip(v1.BondBalanceRR)).Problem, "then a miss is a refusal")
 }

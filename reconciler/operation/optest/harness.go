@@ -144,6 +144,7 @@ func (h *Harness[O]) record(op O) {
 	v := provenance.Version{Commit: SourceCommit, Path: "operations/" + h.Name + ".yaml", Blob: digest[:40], Digest: digest,
 		Admission: v1.Admission{Allowed: true, Blob: digest[:40], Message: "1 of 1 approvals from role approvers: bob"}, Recorded: h.Now}
 	require.NoError(h.T, h.Env.Provenance.Record(h.NS, "fleet", h.Kind.Name, h.Name, v))
+	h.Env.Provenance.Verified(h.NS, "fleet")
 }
 
 // Get reads the operation.
