@@ -90,9 +90,6 @@ type Plan struct {
 	Steps []Step
 	// Need is the most disruptive need of the steps (Live when none).
 	Need Need
-	// Drop are options of the current state that the target mode does not
-	// support; the kernel keeps them unused, and Restore sets them again.
-	Drop []string
 }
 
 // Empty reports whether nothing changes.
@@ -129,11 +126,6 @@ func PlanChange(cur *State, to Change) (Plan, error) {
 			continue
 		}
 		p.Steps = append(p.Steps, Step{Option: name, Value: value, Need: r.need})
-	}
-	for _, name := range slices.Sorted(maps.Keys(cur.Options)) {
-		if r, ok := optionRules[name]; ok && r.modes != nil && !slices.Contains(r.modes, to.Mode) && cur.Options[name] != "" {
-			p.Drop = append(p.Drop, name)
-		}
 	}
 	for _, s := range p.Steps {
 		p.Need = max(p.Need, s.Need)

@@ -4,7 +4,6 @@ package linux_test
 
 import (
 	"errors"
-	"net"
 	"testing"
 	"time"
 
@@ -83,43 +82,20 @@ func TestKernelRig(t *testing.T) {
 	})
 }
 
-// addBond makes an active-backup bond with miimon 100 in h's namespace,
-// enslaves the given (down) links, sets them up, gives the bond the address
-// cidr and sets it up.
+// addBond makes an active-backup bond with miimon 100 in h's namespace
+// over the given (down) links with the address cidr, up, and returns it.
 func addBond(t *testing.T, h *netlink.Handle, name, cidr string, slaves ...netlink.Link) netlink.Link {
 	t.Helper()
-	attrs := netlink.NewLinkAttrs()
-	attrs.Name = name
-	b := netlink.NewLinkBond(attrs)
-	b.Mode = netlink.BOND_MODE_ACTIVE_BACKUP
-	b.Miimon = 100
-	if err := h.LinkAdd(b); err != nil {
-		t.Fatalf("add %s: %v", name, err)
+	names := make([]string, len(slaves))
+	for i, s := range slaves {
+		names[i] = s.Attrs().Name
 	}
-	bond, err := h.LinkByName(name)
+	bond(t, h, name, netlink.BOND_MODE_ACTIVE_BACKUP, false, names, cidr)
+	l, err := h.LinkByName(name)
 	if err != nil {
 		t.Fatalf("read %s: %v", name, err)
 	}
-	for _, s := range slaves {
-		if err := h.LinkSetMaster(s, bond); err != nil {
-			t.Fatalf("enslave %s to %s: %v", s.Attrs().Name, name, err)
-		}
-		if err := h.LinkSetUp(s); err != nil {
-			t.Fatalf("set %s up: %v", s.Attrs().Name, err)
-		}
-	}
-	ip, ipnet, err := net.ParseCIDR(cidr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ipnet.IP = ip
-	if err := h.AddrAdd(bond, &netlink.Addr{IPNet: ipnet}); err != nil {
-		t.Fatalf("address %s on %s: %v", cidr, name, err)
-	}
-	if err := h.LinkSetUp(bond); err != nil {
-		t.Fatalf("set %s up: %v", name, err)
-	}
-	return bond
+	return l
 }
 
 // readBond reads the bond name back through h.
