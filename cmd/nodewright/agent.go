@@ -20,6 +20,7 @@ import (
 	"github.com/nodewright/nodewright/agent"
 	"github.com/nodewright/nodewright/agent/linux"
 	"github.com/nodewright/nodewright/agent/simhost"
+	"github.com/nodewright/nodewright/reconciler/nodetask"
 	v1 "github.com/nodewright/nodewright/schema/v1alpha1"
 )
 
@@ -133,7 +134,7 @@ func (o *agentOptions) options() (agent.Options, error) {
 		Namespace:         o.namespace,
 		HeartbeatInterval: o.heartbeat,
 		Version:           version,
-		ReconcilerUser:    "system:serviceaccount:" + o.namespace + ":" + o.reconciler,
+		ReconcilerUser:    nodetask.ServiceAccountUser(o.namespace, o.reconciler),
 	}
 	if o.host == hostLinux {
 		h, err := linux.New(linux.Options{})

@@ -13,7 +13,6 @@ import (
 	"github.com/go-logr/logr"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -231,9 +230,7 @@ func (d *demo) flip(ctx context.Context, s *cluster.Cluster, f *samplefleet.Flee
 // edit of the plan and a NodeTask written by hand.
 func (d *demo) bypass(ctx context.Context, s *cluster.Cluster, plan *v1.BondModeFlipPlan) error {
 	d.heading("Writes that skip git are refused, even from a cluster-admin")
-	cfg := rest.CopyConfig(s.Config)
-	cfg.Impersonate = rest.ImpersonationConfig{UserName: "jane@example.org", Groups: []string{"system:masters", "system:authenticated"}}
-	admin, err := client.New(cfg, client.Options{Scheme: s.Client.Scheme()})
+	admin, err := client.New(cluster.PersonConfig(s.Config, "jane@example.org"), client.Options{Scheme: s.Client.Scheme()})
 	if err != nil {
 		return err
 	}

@@ -8,13 +8,11 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/nodewright/nodewright/agent/action"
 	"github.com/nodewright/nodewright/internal/sandbox/cluster"
 	"github.com/nodewright/nodewright/reconciler/admission"
-	"github.com/nodewright/nodewright/reconciler/nodetask"
 	v1 "github.com/nodewright/nodewright/schema/v1alpha1"
 	"github.com/nodewright/nodewright/test/fleet"
 	"github.com/nodewright/nodewright/test/stack"
@@ -68,13 +66,7 @@ func TestHandMadeNodeTaskIsRefused(t *testing.T) {
 // token's user info).
 func agentOn(t *testing.T, s *stack.Stack, node string) client.Client {
 	t.Helper()
-	cfg := rest.CopyConfig(s.Config)
-	cfg.Impersonate = rest.ImpersonationConfig{
-		UserName: nodetask.ServiceAccountUser(s.Namespace, cluster.AgentServiceAccount),
-		Groups:   []string{"system:serviceaccounts", "system:authenticated", "system:masters"},
-		Extra:    map[string][]string{admission.NodeNameExtra: {node}},
-	}
-	c, err := client.New(cfg, client.Options{Scheme: s.Client.Scheme()})
+	c, err := client.New(cluster.AgentConfig(s.Config, s.Namespace, node), client.Options{Scheme: s.Client.Scheme()})
 	require.NoError(t, err)
 	return c
 }

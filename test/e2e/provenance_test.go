@@ -12,9 +12,9 @@ import (
 	"github.com/stretchr/testify/require"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/nodewright/nodewright/internal/sandbox/cluster"
 	"github.com/nodewright/nodewright/reconciler"
 	"github.com/nodewright/nodewright/reconciler/admission"
 	"github.com/nodewright/nodewright/reconciler/provenance"
@@ -113,9 +113,7 @@ func withWebhook(on bool) func(*stack.Options) {
 // impersonated user in system:masters), not the reconciler.
 func clusterAdmin(t *testing.T, s *stack.Stack) client.Client {
 	t.Helper()
-	cfg := rest.CopyConfig(s.Config)
-	cfg.Impersonate = rest.ImpersonationConfig{UserName: "jane@example.org", Groups: []string{"system:masters", "system:authenticated"}}
-	c, err := client.New(cfg, client.Options{Scheme: s.Client.Scheme()})
+	c, err := client.New(cluster.PersonConfig(s.Config, "jane@example.org"), client.Options{Scheme: s.Client.Scheme()})
 	require.NoError(t, err)
 	return c
 }

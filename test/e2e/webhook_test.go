@@ -11,7 +11,6 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -48,16 +47,8 @@ func TestReconcilerServesTheWebhookWithItsOwnCertificates(t *testing.T) {
 	s := newStack(t, fleet.Options{Operations: []string{fleet.BondFlip}, AnyTime: true, Edit: noVMProtection}, withWebhook(false))
 	port := freePort(t)
 	url := "https://127.0.0.1:" + strconv.Itoa(port) + webhookconfig.Path
-	vwc, err := webhookconfig.Configuration()
+	vwc, err := cluster.WebhookConfiguration(s.Namespace, url)
 	require.NoError(t, err)
-	vwc.Name = webhookconfig.ConfigurationName + "-" + s.Namespace
-	for i := range vwc.Webhooks {
-		w := &vwc.Webhooks[i]
-		w.ClientConfig = admissionClientConfig(url)
-		if w.NamespaceSelector != nil {
-			w.NamespaceSelector = &metav1.LabelSelector{MatchLabels: map[string]string{"kubernetes.io/metadata.name": s.Namespace}}
-		}
-	}
 	require.NoError(t, s.Client.Create(ctx, vwc))
 	t.Cleanup(func() { _ = s.Client.Delete(context.Background(), vwc) })
 
@@ -106,10 +97,4 @@ func TestReconcilerServesTheWebhookWithItsOwnCertificates(t *testing.T) {
 	assert.Equal(t, http.StatusOK, resp.StatusCode, "%s", body)
 	assert.Contains(t, string(body), "[+]webhook-certs ok")
 	assert.Contains(t, string(body), "[+]webhook ok")
-}
-
-// admissionClientConfig calls url, with the caBundle left to the
-// reconciler.
-func admissionClientConfig(url string) admissionregistrationv1.WebhookClientConfig {
-	return admissionregistrationv1.WebhookClientConfig{URL: &url}
 }

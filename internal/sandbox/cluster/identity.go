@@ -36,6 +36,20 @@ func serviceAccountConfig(cfg *rest.Config, namespace, name string) *rest.Config
 	return c
 }
 
+// AgentConfig is cfg with the identity of the agent of node in namespace:
+// its ServiceAccount, with the node a pod-bound token names.
+func AgentConfig(cfg *rest.Config, namespace, node string) *rest.Config {
+	return onNode(serviceAccountConfig(cfg, namespace, AgentServiceAccount), node)
+}
+
+// PersonConfig is cfg impersonating a person with cluster-admin rights
+// (user, in system:masters): not the reconciler, not an agent.
+func PersonConfig(cfg *rest.Config, user string) *rest.Config {
+	c := rest.CopyConfig(cfg)
+	c.Impersonate = rest.ImpersonationConfig{UserName: user, Groups: []string{"system:masters", "system:authenticated"}}
+	return c
+}
+
 // onNode is an agent's config for node: the API server names the node in
 // a pod-bound token's user info, as here.
 func onNode(cfg *rest.Config, node string) *rest.Config {

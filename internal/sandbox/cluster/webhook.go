@@ -41,8 +41,11 @@ type Webhook struct {
 	done    chan error
 }
 
-// startWebhook serves and installs the webhook for policy.
-func startWebhook(cfg *rest.Config, c client.Client, namespace string, policy admission.Policy, logger logr.Logger) (*Webhook, error) {
+// WebhookConfiguration is the shipped ValidatingWebhookConfiguration
+// (config/webhook) for a cluster in namespace: named after it, its
+// namespaced webhooks narrowed to it, each calling url (none when empty)
+// with no caBundle yet.
+func WebhookConfiguration(namespace, url string) (*admissionregistrationv1.ValidatingWebhookConfiguration, error) {
 	vwc, err := webhookconfig.Configuration()
 	if err != nil {
 		return nil, err
@@ -50,10 +53,22 @@ func startWebhook(cfg *rest.Config, c client.Client, namespace string, policy ad
 	vwc.Name = webhookconfig.ConfigurationName + "-" + namespace
 	for i := range vwc.Webhooks {
 		w := &vwc.Webhooks[i]
-		w.ClientConfig.Service = nil
+		w.ClientConfig = admissionregistrationv1.WebhookClientConfig{}
+		if url != "" {
+			w.ClientConfig.URL = &url
+		}
 		if w.NamespaceSelector != nil {
 			w.NamespaceSelector = &metav1.LabelSelector{MatchLabels: map[string]string{"kubernetes.io/metadata.name": namespace}}
 		}
+	}
+	return vwc, nil
+}
+
+// startWebhook serves and installs the webhook for policy.
+func startWebhook(cfg *rest.Config, c client.Client, namespace string, policy admission.Policy, logger logr.Logger) (*Webhook, error) {
+	vwc, err := WebhookConfiguration(namespace, "")
+	if err != nil {
+		return nil, err
 	}
 	install := &envtest.WebhookInstallOptions{ValidatingWebhooks: []*admissionregistrationv1.ValidatingWebhookConfiguration{vwc}, LocalServingHost: "127.0.0.1"}
 	if err := install.PrepWithoutInstalling(); err != nil {
