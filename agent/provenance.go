@@ -12,6 +12,17 @@ import (
 	v1 "github.com/nodewright/nodewright/schema/v1alpha1"
 )
 
+// Reason codes of a task the agent refuses as not the reconciler's, the
+// first word of the task's message.
+const (
+	// ReasonNotAttested: no attestation, or one the API server does not
+	// vouch for as the reconciler's for this task.
+	ReasonNotAttested = "NotAttested"
+	// ReasonNotRequested: the operation the task names does not exist or
+	// is not in the phase that asks for the task's action.
+	ReasonNotRequested = "NotRequested"
+)
+
 // unproven returns why the agent will not take the task as the
 // reconciler's ("" when it will), or an error when it could not find out
 // (the API server did not answer; the task is looked at again).
@@ -29,11 +40,11 @@ import (
 func (r *taskReconciler) unproven(ctx context.Context, task *v1.NodeTask, requested bool) (string, error) {
 	token := task.Annotations[v1.AnnotationAttestation]
 	if token == "" {
-		return fmt.Sprintf("no %s annotation: the task was not written by the reconciler (%s); not touched", v1.AnnotationAttestation, r.opts.ReconcilerUser), nil
+		return refusal(ReasonNotAttested, "no %s annotation: the task was not written by the reconciler (%s); not touched", v1.AnnotationAttestation, r.opts.ReconcilerUser), nil
 	}
 	aud, err := task.AttestationAudience()
 	if err != nil {
-		return err.Error() + "; not touched", nil
+		return refusal(ReasonNotAttested, "%s; not touched", err), nil
 	}
 	review := &authenticationv1.TokenReview{Spec: authenticationv1.TokenReviewSpec{Token: token, Audiences: []string{aud}}}
 	if err := r.client.Create(ctx, review); err != nil {
@@ -46,11 +57,11 @@ func (r *taskReconciler) unproven(ctx context.Context, task *v1.NodeTask, reques
 		if why == "" {
 			why = "not authenticated"
 		}
-		return fmt.Sprintf("the API server does not vouch for the task's attestation (%s): it was not written by the reconciler for this spec, or it expired; not touched", why), nil
+		return refusal(ReasonNotAttested, "the API server does not vouch for the task's attestation (%s): it was not written by the reconciler for this spec, or it expired; not touched", why), nil
 	case st.User.Username != r.opts.ReconcilerUser:
-		return fmt.Sprintf("the task's attestation belongs to %s, not to the reconciler (%s); not touched", st.User.Username, r.opts.ReconcilerUser), nil
+		return refusal(ReasonNotAttested, "the task's attestation belongs to %s, not to the reconciler (%s); not touched", st.User.Username, r.opts.ReconcilerUser), nil
 	case !slices.Contains(st.Audiences, aud):
-		return "the task's attestation was not minted for this task; not touched", nil
+		return refusal(ReasonNotAttested, "the task's attestation was not minted for this task; not touched"), nil
 	}
 	if !requested {
 		return "", nil
@@ -64,25 +75,30 @@ func (r *taskReconciler) unrequested(ctx context.Context, task *v1.NodeTask) (st
 	ref := task.Spec.Operation
 	want, ok := v1.TaskRequests[task.Spec.Action]
 	if !ok {
-		return fmt.Sprintf("no operation asks for action %q; not touched", task.Spec.Action), nil
+		return refusal(ReasonNotRequested, "no operation asks for action %q; not touched", task.Spec.Action), nil
 	}
 	if ref.Kind != want.Kind {
-		return fmt.Sprintf("action %s belongs to %s operations, but the task names %s %s; not touched", task.Spec.Action, want.Kind, ref.Kind, ref.Name), nil
+		return refusal(ReasonNotRequested, "action %s belongs to %s operations, but the task names %s %s; not touched", task.Spec.Action, want.Kind, ref.Kind, ref.Name), nil
 	}
 	k, ok := v1.LookupOperationKind(ref.Kind)
 	if !ok {
-		return fmt.Sprintf("the task names an operation of unknown kind %q; not touched", ref.Kind), nil
+		return refusal(ReasonNotRequested, "the task names an operation of unknown kind %q; not touched", ref.Kind), nil
 	}
 	op := k.New()
 	err := r.reader.Get(ctx, client.ObjectKey{Namespace: task.Namespace, Name: ref.Name}, op)
 	switch {
 	case apierrors.IsNotFound(err):
-		return fmt.Sprintf("the task names %s %s, which does not exist; not touched", ref.Kind, ref.Name), nil
+		return refusal(ReasonNotRequested, "the task names %s %s, which does not exist; not touched", ref.Kind, ref.Name), nil
 	case err != nil:
 		return "", fmt.Errorf("read %s %s of task %s: %w", ref.Kind, ref.Name, task.Name, err)
 	}
 	if got := op.OperationStatus().Phase; got != want.Phase {
-		return fmt.Sprintf("%s %s is in phase %q, not %s, which asks for %s; not touched", ref.Kind, ref.Name, got, want.Phase, task.Spec.Action), nil
+		return refusal(ReasonNotRequested, "%s %s is in phase %q, not %s, which asks for %s; not touched", ref.Kind, ref.Name, got, want.Phase, task.Spec.Action), nil
 	}
 	return "", nil
+}
+
+// refusal is a task's message for a refusal: its reason code, then why.
+func refusal(code, format string, args ...any) string {
+	return code + ": " + fmt.Sprintf(format, args...)
 }

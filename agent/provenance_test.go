@@ -126,6 +126,7 @@ func TestTasksNotFromTheReconcilerAreRefused(t *testing.T) {
 			got := waitPhase(t, tasks[i], v1.TaskSucceeded, v1.TaskFailed, v1.TaskReverted)
 			assert.Equal(t, string(v1.TaskFailed), got.Status.Phase)
 			assert.Contains(t, got.Status.Message, tt.message)
+			assert.Regexp(t, `^(NotAttested|NotRequested): `, got.Status.Message, "a refusal starts with its reason code")
 		})
 	}
 	assert.Empty(t, host.Journal(), "no refused task touched the host")
