@@ -14,6 +14,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 
+	"github.com/nodewright/nodewright/agent/journal"
 	v1 "github.com/nodewright/nodewright/schema/v1alpha1"
 )
 
@@ -93,6 +94,15 @@ func Add(mgr manager.Manager, opts Options) error {
 		Complete(r)
 	if err != nil {
 		return fmt.Errorf("agent for node %s: %w", opts.Node, err)
+	}
+	if opts.Journal != nil {
+		// The agent reverts what a crashed or stopped run of it left past
+		// its deadline (first at start), as the watchdog container does.
+		wd := &journal.Watchdog{Journal: opts.Journal, Host: opts.Host.(journal.Host), By: journal.ByAgent,
+			Log: mgr.GetLogger().WithName("journal")}
+		if err := mgr.Add(manager.RunnableFunc(wd.Run)); err != nil {
+			return fmt.Errorf("agent for node %s: %w", opts.Node, err)
+		}
 	}
 	if err := mgr.Add(manager.RunnableFunc(func(ctx context.Context) error {
 		hb.run(log.IntoContext(ctx, mgr.GetLogger().WithName("heartbeat")))

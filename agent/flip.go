@@ -10,6 +10,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/log"
 
 	"github.com/nodewright/nodewright/agent/action"
+	"github.com/nodewright/nodewright/agent/journal"
 	v1 "github.com/nodewright/nodewright/schema/v1alpha1"
 )
 
@@ -35,6 +36,10 @@ type flipRun struct {
 	apiServer string
 	f         action.FlipBond
 	report    reportFunc
+	// journal, when set, records the change before it is made (see
+	// package journal); task names the entry.
+	journal *journal.Journal
+	task    journal.Task
 
 	// deadman is when the bond goes back unless Succeeded was reported;
 	// deadmanText says where that time comes from, for messages.
@@ -64,6 +69,15 @@ func (r *flipRun) run(ctx context.Context) error {
 	logger := log.FromContext(ctx).WithValues("bond", r.f.Bond, "fromMode", r.f.FromMode, "toMode", r.f.ToMode)
 	ctx = log.IntoContext(ctx, logger)
 	f := r.f
+	if r.journal != nil {
+		e, err := r.journal.Get(r.task.UID)
+		if err != nil {
+			return ignoreGone(ctx, r.report(ctx, v1.TaskFailed, fmt.Sprintf("the node's journal entry for this task cannot be read (%v); %s not touched: a person must check it", err, f.Bond)))
+		}
+		if e != nil {
+			return r.resume(ctx, e)
+		}
+	}
 	mode, err := r.host.BondMode(ctx, f.Bond)
 	if err != nil {
 		if ctx.Err() != nil {
@@ -73,6 +87,11 @@ func (r *flipRun) run(ctx context.Context) error {
 	}
 	switch mode {
 	case f.ToMode:
+		if r.journal != nil {
+			// The entry is written before the first change: without one,
+			// this agent never changed the bond.
+			return ignoreGone(ctx, r.report(ctx, v1.TaskFailed, fmt.Sprintf("%s runs %s already, but the node's journal has no record of this task changing it; not touched", f.Bond, f.ToMode)))
+		}
 		if !r.now().Before(r.deadman) {
 			return r.revertAndReport(ctx, fmt.Sprintf("the agent resumed the task after %s", r.deadmanText))
 		}
@@ -81,7 +100,7 @@ func (r *flipRun) run(ctx context.Context) error {
 		if !r.now().Before(r.deadman) {
 			return ignoreGone(ctx, r.report(ctx, v1.TaskFailed, fmt.Sprintf("%s passed before %s was flipped; it runs %s; not touched", r.deadmanText, f.Bond, f.FromMode)))
 		}
-		if err := r.host.SetBondMode(ctx, f.Bond, f.ToMode); err != nil {
+		if err := r.set(ctx); err != nil {
 			if ctx.Err() != nil {
 				return nil
 			}
@@ -94,14 +113,58 @@ func (r *flipRun) run(ctx context.Context) error {
 	return r.confirm(ctx)
 }
 
-// setFailed handles a SetBondMode(toMode) that returned an error: a bond
-// still at fromMode is Failed (nothing changed); otherwise it is put back.
+// set flips the bond, bounded by the dead-man deadline, journalled first
+// when there is a journal.
+func (r *flipRun) set(ctx context.Context) error {
+	sctx, cancel := context.WithDeadline(ctx, r.realTime(r.deadman))
+	defer cancel()
+	change := func(ctx context.Context) error { return r.host.SetBondMode(ctx, r.f.Bond, r.f.ToMode) }
+	if r.journal == nil {
+		return change(sctx)
+	}
+	return r.journal.Apply(sctx, r.host.(journal.Host), journal.Change{
+		Task: r.task, Bond: r.f.Bond, FromMode: r.f.FromMode, ToMode: r.f.ToMode, Deadline: r.deadman,
+	}, change)
+}
+
+// setFailed handles a flip that returned an error: a bond still as before
+// is Failed (nothing changed; its journal entry is closed); otherwise it
+// is put back.
 func (r *flipRun) setFailed(ctx context.Context, setErr error) error {
 	reason := fmt.Sprintf("setting %s to %s failed: %v", r.f.Bond, r.f.ToMode, setErr)
 	if mode, err := r.host.BondMode(ctx, r.f.Bond); err == nil && mode == r.f.FromMode {
+		if r.journal != nil {
+			if err := r.revert(ctx, reason); err != nil {
+				return r.revertAndReport(ctx, reason)
+			}
+		}
 		return ignoreGone(ctx, r.report(ctx, v1.TaskFailed, fmt.Sprintf("%s; %s still runs %s", reason, r.f.Bond, r.f.FromMode)))
 	}
 	return r.revertAndReport(ctx, reason)
+}
+
+// resume continues a task whose change the node's journal records: a
+// change that was under way when the agent stopped is undone; a change
+// that was made is probed again, never made twice; a closed entry is
+// reported as it closed.
+func (r *flipRun) resume(ctx context.Context, e *journal.Entry) error {
+	logger := log.FromContext(ctx).WithValues("journal", e.State)
+	switch e.State {
+	case journal.StateOpen:
+		return r.revertAndReport(ctx, "the agent stopped while it was changing the bond (the node's journal has the change open)")
+	case journal.StateApplied:
+		if !r.now().Before(r.deadman) {
+			return r.revertAndReport(ctx, fmt.Sprintf("the agent resumed the task after %s", r.deadmanText))
+		}
+		logger.Info("the journal records the flip as made before the agent restarted; probing without flipping again")
+		return r.confirm(ctx)
+	case journal.StateCommitted:
+		return ignoreGone(ctx, r.reportUntilDone(ctx, v1.TaskSucceeded, fmt.Sprintf("%s runs %s (was %s); the node's journal records the change as committed", r.f.Bond, r.f.ToMode, r.f.FromMode)))
+	case journal.StateReverted:
+		return ignoreGone(ctx, r.reportUntilDone(ctx, v1.TaskReverted, fmt.Sprintf("%s; %s reverted to %s by the %s at %s", e.Reason, r.f.Bond, r.f.FromMode, e.ClosedBy, timestamp(*e.Closed))))
+	default:
+		return ignoreGone(ctx, r.reportUntilDone(ctx, v1.TaskFailed, fmt.Sprintf("%s (the %s at %s): a person must check %s", e.Reason, e.ClosedBy, timestamp(*e.Closed), r.f.Bond)))
+	}
 }
 
 // confirm runs the probes under the dead-man switch, then reports
@@ -147,6 +210,7 @@ func (r *flipRun) confirm(ctx context.Context) error {
 	err := r.reportUntilDone(dctx, v1.TaskSucceeded, msg)
 	switch {
 	case err == nil:
+		r.commit(ctx, msg)
 		return nil
 	case ctx.Err() != nil:
 		return nil
@@ -156,7 +220,7 @@ func (r *flipRun) confirm(ctx context.Context) error {
 		logger.Info("task can no longer be reported; reverting", "reason", err.Error())
 		rctx, rcancel := context.WithTimeout(context.WithoutCancel(ctx), revertTimeout)
 		defer rcancel()
-		if err := r.revert(rctx); err != nil {
+		if err := r.revert(rctx, "the task can no longer be reported: "+err.Error()); err != nil {
 			logger.Error(err, "revert failed; the bond may still run toMode")
 		}
 		return nil
@@ -170,7 +234,7 @@ func (r *flipRun) confirm(ctx context.Context) error {
 // when ctx ends; the report is retried until it is written or ctx ends.
 func (r *flipRun) revertAndReport(ctx context.Context, reason string) error {
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), revertTimeout)
-	err := r.revert(rctx)
+	err := r.revert(rctx, reason)
 	cancel()
 	phase, msg := v1.TaskReverted, fmt.Sprintf("%s; %s reverted to %s", reason, r.f.Bond, r.f.FromMode)
 	if err != nil {
@@ -187,9 +251,32 @@ func (r *flipRun) revertAndReport(ctx context.Context, reason string) error {
 	return nil
 }
 
-// revert sets the bond back to fromMode unless it runs fromMode already,
-// retrying until ctx ends.
-func (r *flipRun) revert(ctx context.Context) error {
+// commit records in the journal that the change stands. The report of
+// success is bounded by the deadline and the watchdog waits a grace period
+// past it, so this local write lands first unless the agent dies between
+// the two; the restarted agent then finds the entry reverted.
+func (r *flipRun) commit(ctx context.Context, msg string) {
+	if r.journal == nil {
+		return
+	}
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), journal.DefaultGrace)
+	defer cancel()
+	if e, err := r.journal.Commit(cctx, r.task.UID, msg); err != nil {
+		state := journal.State("unknown")
+		if e != nil {
+			state = e.State
+		}
+		log.FromContext(ctx).Error(err, "Succeeded was reported, but the journal could not record the change as committed", "journal", state)
+	}
+}
+
+// revert puts the bond back, retrying until ctx ends: through the
+// journal (its snapshot, exactly) when there is one, else by setting
+// fromMode unless the bond runs it already.
+func (r *flipRun) revert(ctx context.Context, reason string) error {
+	if r.journal != nil {
+		return r.revertJournalled(ctx, reason)
+	}
 	wait := reportBackoffMin
 	for {
 		mode, err := r.host.BondMode(ctx, r.f.Bond)
@@ -200,6 +287,30 @@ func (r *flipRun) revert(ctx context.Context) error {
 			if err = r.host.SetBondMode(ctx, r.f.Bond, r.f.FromMode); err == nil {
 				return nil
 			}
+		}
+		if !sleep(ctx, wait) {
+			return err
+		}
+		wait = min(2*wait, reportBackoffMax)
+	}
+}
+
+// revertJournalled restores the journal's snapshot. A bond changed by
+// someone else since is left alone and is an error, as is a change the
+// journal records as committed.
+func (r *flipRun) revertJournalled(ctx context.Context, reason string) error {
+	wait := reportBackoffMin
+	for {
+		outcome, e, err := r.journal.Revert(ctx, r.host.(journal.Host), r.task.UID, journal.ByAgent, reason)
+		if err == nil {
+			switch outcome {
+			case journal.ChangedSince:
+				return fmt.Errorf("not reverted: %s", e.Reason)
+			case journal.NotReverted:
+				return fmt.Errorf("not reverted: the node's journal records the change as %s", e.State)
+			}
+			log.FromContext(ctx).V(1).Info("journal revert", "outcome", outcome)
+			return nil
 		}
 		if !sleep(ctx, wait) {
 			return err

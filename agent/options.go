@@ -14,6 +14,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/config"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
+	"github.com/nodewright/nodewright/agent/journal"
 	v1 "github.com/nodewright/nodewright/schema/v1alpha1"
 )
 
@@ -68,6 +69,13 @@ type Options struct {
 	// in Namespace). The agent runs a task only when the API server says
 	// its attestation token belongs to this user.
 	ReconcilerUser string
+	// Journal, when set, is the node's journal: every change is recorded
+	// there before it is made, a watchdog in the agent reverts entries
+	// past their deadline (as `nodewright agent watchdog` does beside it),
+	// and a restarted agent resumes from it. Host must then implement
+	// journal.Host. A real node must have one; without it the agent's own
+	// dead-man switch is the only revert.
+	Journal *journal.Journal
 }
 
 // DefaultReconcilerServiceAccount is the reconciler's ServiceAccount
@@ -85,6 +93,9 @@ func (o Options) withDefaults() (Options, error) {
 	}
 	if o.Host == nil {
 		return o, errors.New("agent: Options.Host is required")
+	}
+	if _, ok := o.Host.(journal.Host); o.Journal != nil && !ok {
+		return o, fmt.Errorf("agent: Options.Host (%T) cannot snapshot and restore bonds, which Options.Journal needs", o.Host)
 	}
 	if o.Namespace == "" {
 		o.Namespace = DefaultNamespace

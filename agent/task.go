@@ -14,6 +14,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/log"
 
 	"github.com/nodewright/nodewright/agent/action"
+	"github.com/nodewright/nodewright/agent/journal"
 	v1 "github.com/nodewright/nodewright/schema/v1alpha1"
 )
 
@@ -191,6 +192,8 @@ func (r *taskReconciler) run(ctx context.Context, task *v1.NodeTask) error {
 		apiServer: r.opts.APIServer,
 		f:         f,
 		report:    report,
+		journal:   r.opts.Journal,
+		task:      journal.Task{Namespace: task.Namespace, Name: task.Name, UID: string(task.UID)},
 	}
 	fr.setDeadman(task.Status.StartedAt.Time, task.Spec.Deadline.Time)
 	return fr.run(ctx)

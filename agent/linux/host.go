@@ -145,8 +145,8 @@ func (x *Host) Change(ctx context.Context, name string, c Change) error {
 	return fmt.Errorf("%w; bond %s restored to its state before the change", err, name)
 }
 
-// Restore puts the bond back to st exactly and checks it.
-func (x *Host) Restore(ctx context.Context, st *State) error {
+// RestoreState puts the bond back to st exactly and checks it.
+func (x *Host) RestoreState(ctx context.Context, st *State) error {
 	x.mu.Lock()
 	defer x.mu.Unlock()
 	return x.restore(ctx, st)
