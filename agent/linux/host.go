@@ -54,7 +54,9 @@ type Host struct {
 func New(o Options) (*Host, error) {
 	var h *netlink.Handle
 	var err error
-	if o.Namespace.IsOpen() {
+	// The zero NsHandle (fd 0) counts as open to netns.IsOpen, but it
+	// is Options' "the agent's own namespace".
+	if o.Namespace > 0 {
 		h, err = netlink.NewHandleAt(o.Namespace, unix.NETLINK_ROUTE)
 	} else {
 		h, err = netlink.NewHandle(unix.NETLINK_ROUTE)
@@ -501,7 +503,7 @@ func (x *Host) neighbour(ctx context.Context, ip net.IP) error {
 // inNamespace runs f with the calling thread in the Host's namespace (a
 // socket belongs to the namespace it was opened in).
 func (x *Host) inNamespace(f func() error) error {
-	if !x.ns.IsOpen() {
+	if x.ns <= 0 { // the agent's own namespace (see New)
 		return f()
 	}
 	runtime.LockOSThread()

@@ -18,6 +18,7 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 
 	"github.com/nodewright/nodewright/agent"
+	"github.com/nodewright/nodewright/agent/journal"
 	"github.com/nodewright/nodewright/agent/linux"
 	"github.com/nodewright/nodewright/agent/simhost"
 	"github.com/nodewright/nodewright/reconciler/nodetask"
@@ -40,12 +41,13 @@ type agentOptions struct {
 	simBonds   []string
 	heartbeat  time.Duration
 	reconciler string
+	journal    string
 }
 
 func newAgentCommand() *cobra.Command {
 	o := &agentOptions{}
 	cmd := &cobra.Command{
-		Use:   "agent --node NAME --host linux|simulated [--sim-bond bond0=active-backup ...] [--kubeconfig FILE] [--namespace nodewright-system] [--heartbeat 10s]",
+		Use:   "agent --node NAME --host linux|simulated [--journal DIR] [--sim-bond bond0=active-backup ...] [--kubeconfig FILE] [--namespace nodewright-system] [--heartbeat 10s]",
 		Short: "Run the node agent: carry out this node's NodeTasks and report its heartbeat",
 		Long: `agent runs the node agent for one node. It watches the NodeTasks labelled
 nodewright.io/node=<node> in the namespace, claims each one (so that exactly one
@@ -66,9 +68,17 @@ NAME=MODE[:SLAVE,SLAVE...]; default bond0=active-backup) and changes no real
 interface: it is for demos and tests. --host linux changes the node's real bonds
 through rtnetlink (agent/linux): it plans each change by the kernel's rules before
 touching anything, restores the bond's captured state (addresses and routes
-included) when the change fails, and waits for LACP after a change to 802.3ad. The
-node-local journal and the watchdog that reverts without the agent are not built
-yet: until then the agent's own dead-man switch is the only revert.
+included) when the change fails, and waits for LACP after a change to 802.3ad.
+
+--journal names the node-local journal directory (required with --host linux; a
+hostPath on a real node). Before its first change to a bond the agent writes the
+bond's whole state, the task and the deadline there, fsynced, and it marks the
+entry committed only after the probes passed and Succeeded was reported. Any
+entry past its deadline is reverted from the journal, by the agent and by
+"nodewright agent watchdog" (a second container of the agent's pod), which needs
+neither the agent nor the API server. A restarted agent resumes from the journal:
+a change it had made is probed again, never made twice; a change under way when
+it stopped is undone.
 
 The API server is reached through --kubeconfig, else $KUBECONFIG, the in-cluster
 service account or ~/.kube/config.`,
@@ -85,6 +95,8 @@ service account or ~/.kube/config.`,
 	f.StringArrayVar(&o.simBonds, "sim-bond", nil, "a bond of the simulated host, NAME=MODE[:SLAVE,SLAVE...]; repeatable (default bond0=active-backup)")
 	f.StringVar(&o.reconciler, "reconciler-service-account", agent.DefaultReconcilerServiceAccount, "the reconciler's ServiceAccount in --namespace: a task runs only when the API server says this account attested it")
 	f.DurationVar(&o.heartbeat, "heartbeat", agent.DefaultHeartbeatInterval, "how often to update the NodewrightAgentStatus")
+	f.StringVar(&o.journal, "journal", "", "the node-local journal directory (required with --host linux); the watchdog reads the same one")
+	cmd.AddCommand(newWatchdogCommand())
 	return cmd
 }
 
@@ -128,6 +140,8 @@ func (o *agentOptions) options() (agent.Options, error) {
 		return agent.Options{}, usageError("--namespace %q is not a namespace name", o.namespace)
 	case len(validation.IsDNS1123Subdomain(o.reconciler)) > 0:
 		return agent.Options{}, usageError("--reconciler-service-account %q is not a ServiceAccount name", o.reconciler)
+	case o.host == hostLinux && o.journal == "":
+		return agent.Options{}, usageError("--journal is required with --host linux: a real node's changes are journalled so that the watchdog can revert them without the agent")
 	}
 	opts := agent.Options{
 		Node:              o.node,
@@ -135,6 +149,13 @@ func (o *agentOptions) options() (agent.Options, error) {
 		HeartbeatInterval: o.heartbeat,
 		Version:           version,
 		ReconcilerUser:    nodetask.ServiceAccountUser(o.namespace, o.reconciler),
+	}
+	if o.journal != "" {
+		j, err := journal.Open(o.journal, nil)
+		if err != nil {
+			return agent.Options{}, usageError("--journal: %v", err)
+		}
+		opts.Journal = j
 	}
 	if o.host == hostLinux {
 		h, err := linux.New(linux.Options{})
