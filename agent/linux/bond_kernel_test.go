@@ -5,14 +5,12 @@ package linux_test
 import (
 	"context"
 	"errors"
-	"net"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"github.com/vishvananda/netlink"
-	"github.com/vishvananda/netns"
 
 	"github.com/nodewright/nodewright/agent/action"
 	"github.com/nodewright/nodewright/agent/linux"
@@ -20,69 +18,21 @@ import (
 	v1 "github.com/nodewright/nodewright/schema/v1alpha1"
 )
 
-// site is a node namespace with bond0 over eth0 and eth1 and a switch
-// namespace whose partner bond sw over sw0 and sw1 faces them through two
-// veth pairs.
+// site is a kernelvm.Site with the Host of its node namespace.
 type site struct {
-	node, sw netns.NsHandle
-	hn, hs   *netlink.Handle
-	host     *linux.Host
-	gateway  net.IP
-	nodeV6   string
+	*kernelvm.Site
+	host *linux.Host
 }
 
 // lacpTimeout bounds the wait for LACP in these tests: at the fast rate
 // over veth it negotiates in about 3 s.
 const lacpTimeout = 8 * time.Second
 
-func must(t *testing.T, err error, what string) {
-	t.Helper()
-	require.NoError(t, err, what)
-}
-
-// bond creates a bond in h with miimon 100 (and the fast LACP rate when
-// lacpFast) over slaves, enslaved in order, and sets it up with addrs.
-func bond(t *testing.T, h *netlink.Handle, name string, mode netlink.BondMode, lacpFast bool, slaves []string, addrs ...string) {
-	t.Helper()
-	attrs := netlink.NewLinkAttrs()
-	attrs.Name = name
-	b := netlink.NewLinkBond(attrs)
-	b.Mode = mode
-	b.Miimon = 100
-	if lacpFast {
-		b.LacpRate = netlink.BOND_LACP_RATE_FAST
-	}
-	must(t, h.LinkAdd(b), "add "+name)
-	for _, s := range slaves {
-		l, err := h.LinkByName(s)
-		must(t, err, s)
-		must(t, h.LinkSetDown(l), "down "+s)
-		must(t, h.LinkSetMasterByIndex(l, b.Attrs().Index), "enslave "+s)
-	}
-	l, err := h.LinkByName(name)
-	must(t, err, name)
-	for _, a := range addrs {
-		addr, err := netlink.ParseAddr(a)
-		must(t, err, a)
-		must(t, h.AddrAdd(l, addr), "address "+a)
-	}
-	must(t, h.LinkSetUp(l), "up "+name)
-}
-
 func newSite(t *testing.T, partner netlink.BondMode) *site {
 	t.Helper()
-	kernelvm.Require(t)
-	s := &site{gateway: net.ParseIP("10.0.0.2"), nodeV6: "fd00::1/64"}
-	s.node, s.hn = kernelvm.NewNetns(t)
-	s.sw, s.hs = kernelvm.NewNetns(t)
-	kernelvm.VethPair(t, s.node, s.sw, "eth0", "sw0")
-	kernelvm.VethPair(t, s.node, s.sw, "eth1", "sw1")
-	bond(t, s.hs, "sw", partner, partner == netlink.BOND_MODE_802_3AD, []string{"sw0", "sw1"}, "10.0.0.2/24", "fd00::2/64")
-	bond(t, s.hn, "bond0", netlink.BOND_MODE_ACTIVE_BACKUP, false, []string{"eth0", "eth1"}, "10.0.0.1/24", s.nodeV6)
-	l, err := s.hn.LinkByName("bond0")
-	must(t, err, "bond0")
-	must(t, s.hn.RouteAdd(&netlink.Route{LinkIndex: l.Attrs().Index, Gw: s.gateway}), "default route")
-	s.host, err = linux.New(linux.Options{Namespace: s.node, LACPTimeout: lacpTimeout})
+	s := &site{Site: kernelvm.NewSite(t, partner)}
+	var err error
+	s.host, err = linux.New(linux.Options{Namespace: s.Node, LACPTimeout: lacpTimeout})
 	require.NoError(t, err)
 	t.Cleanup(s.host.Close)
 	return s
@@ -98,7 +48,7 @@ func TestFlipToLACPCommits(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, v1.BondActiveBackup, pre.Mode)
 	require.Equal(t, []string{"eth0", "eth1"}, pre.Slaves)
-	require.NoError(t, s.host.Probe(ctx, action.Probe{Kind: action.ProbeGateway, Target: s.gateway.String()}), "the gateway answers before")
+	require.NoError(t, s.host.Probe(ctx, action.Probe{Kind: action.ProbeGateway, Target: s.Gateway.String()}), "the gateway answers before")
 
 	start := time.Now()
 	require.NoError(t, s.host.Change(ctx, "bond0", linux.Change{Mode: v1.Bond8023AD, Options: map[string]string{"lacp_rate": "fast"}}))
@@ -122,7 +72,7 @@ func TestFlipToLACPCommits(t *testing.T) {
 	assert.True(t, ok, why)
 	pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	assert.NoError(t, s.host.Probe(pctx, action.Probe{Kind: action.ProbeGateway, Target: s.gateway.String()}), "the gateway answers after")
+	assert.NoError(t, s.host.Probe(pctx, action.Probe{Kind: action.ProbeGateway, Target: s.Gateway.String()}), "the gateway answers after")
 
 	bonds, err := s.host.Bonds(ctx)
 	require.NoError(t, err)

@@ -90,7 +90,7 @@ func addBond(t *testing.T, h *netlink.Handle, name, cidr string, slaves ...netli
 	for i, s := range slaves {
 		names[i] = s.Attrs().Name
 	}
-	bond(t, h, name, netlink.BOND_MODE_ACTIVE_BACKUP, false, names, cidr)
+	kernelvm.Bond(t, h, name, netlink.BOND_MODE_ACTIVE_BACKUP, false, names, cidr)
 	l, err := h.LinkByName(name)
 	if err != nil {
 		t.Fatalf("read %s: %v", name, err)
