@@ -53,16 +53,19 @@ fuzz:
 ## Debian's kernel under qemu (TCG, one boot); KERNEL_TESTFLAGS adds go test
 ## flags, e.g. make kernel-test KERNEL_TESTFLAGS=-run=TestKernelRig
 kernel-test: deps kernel
-	@hack/kernel-test.sh ./agent/linux/... $(KERNEL_TESTFLAGS)
+	@hack/kernel-test.sh ./agent/linux/... ./agent/ $(KERNEL_TESTFLAGS)
 
 ## fuzz-long: every fuzz target for FUZZLONG executions (the commit-graph
 ## property test among them), for a longer hunt than make test's smoke run
 fuzz-long: deps
 	@FUZZTIME=$(FUZZLONG) hack/fuzz-smoke.sh
 
-## bench: speed and memory targets, with comparison runs against the git CLI
-bench: deps controlplane
+## bench: speed and memory targets, with comparison runs against the git CLI,
+## then the agent's on the kernel-test VM (a flip's outage, a missed
+## deadline's revert)
+bench: deps controlplane kernel
 	KUBEBUILDER_ASSETS=$(BIN)/k8s $(GO) test -run='^$$' -bench=. -benchtime=1x -timeout=60m ./...
+	@hack/kernel-test.sh ./agent/ ./agent/linux/ -run='^$$' -bench=Kernel -benchtime=3x
 
 ## generate: CRDs (config/crd/bases) and deepcopy functions with controller-gen
 generate:
