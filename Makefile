@@ -65,7 +65,7 @@ fuzz-long: deps
 ## deadline's revert)
 bench: deps controlplane kernel
 	KUBEBUILDER_ASSETS=$(BIN)/k8s $(GO) test -run='^$$' -bench=. -benchtime=1x -timeout=60m ./...
-	@hack/kernel-test.sh ./agent/ ./agent/linux/ -run='^$$' -bench=Kernel -benchtime=3x
+	@hack/kernel-test.sh ./agent/ -run='^$$' -bench=Kernel -benchtime=3x
 
 ## generate: CRDs (config/crd/bases) and deepcopy functions with controller-gen
 generate:

@@ -15,11 +15,16 @@
 // Every change is made behind a dead-man switch: a FlipBond task that cannot
 // confirm its probes, or cannot report its success, before the task's
 // revertAfter (bounded by its deadline) puts the bond back, so a node that
-// loses contact after a flip goes back to the mode it had. The switch lives in
-// the agent process; an agent that dies and never returns leaves the node as
-// it was at the crash (a restarted agent resumes the task and honours the
-// same deadline).
+// loses contact after a flip goes back to the mode it had. With a journal
+// (Options.Journal, package agent/journal) the switch outlives the agent
+// process: the bond's state, the task and the deadline are fsynced before
+// the first change, the entry is committed only after Succeeded was
+// reported, and the journal's Watchdog (run in the agent and, as `nodewright
+// agent watchdog`, in a process of its own) restores every entry left open
+// past its deadline. A restarted agent reads its journal before the bond:
+// a change under way at the crash is undone, a change made is probed
+// again and never made twice.
 //
-// Hosts: package agent/simhost is an in-memory simulation for demos and
-// tests. The Linux backend (netlink, bonding sysfs) is not built yet.
+// Hosts: package agent/linux works on the node's bonds through rtnetlink;
+// package agent/simhost is an in-memory simulation for demos and tests.
 package agent
