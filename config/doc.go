@@ -2,8 +2,9 @@
 // directories: crd (the CustomResourceDefinitions generated into crd/bases),
 // rbac (least-privilege accounts and roles for the reconciler and the node
 // agent), manager (the reconciler's namespace, configuration and
-// Deployment), webhook (its validating admission webhooks and their
-// Service), default (all of these together), components/cert-manager (an
+// Deployment), agent (the node agent's namespace and DaemonSet), webhook
+// (the validating admission webhooks and their Service), default (all of
+// these together), components/cert-manager (an
 // optional component that has cert-manager issue the webhook's certificate)
 // and samples (a FleetSource). config/README.md says how to deploy them.
 // The packages crd and webhook embed their manifests in the binary.

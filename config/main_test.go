@@ -22,8 +22,13 @@ import (
 	"github.com/nodewright/nodewright/test/envtest"
 )
 
-// namespace is where config/default puts everything namespaced.
+// namespace is where config/default puts everything namespaced but the
+// agent's DaemonSet and ServiceAccount.
 const namespace = "nodewright-system"
+
+// agentNamespace is the node agent's namespace, whose Pod Security level
+// admits host access.
+const agentNamespace = "nodewright-agent"
 
 // env is the control plane the tests of this package share.
 var env *envtest.Env

@@ -25,6 +25,11 @@ const (
 	agent      = "nodewright-agent"
 )
 
+// accountNamespaces is the namespace of each service account: the agent's
+// is its own, and its namespaced grants are still in nodewright-system,
+// where the NodeTasks are.
+var accountNamespaces = map[string]string{reconciler: namespace, agent: agentNamespace}
+
 // grant is one line of the RBAC the accounts must have: verbs on a resource
 // (with "/status" for the subresource) of an API group, in the namespace, or
 // cluster-wide when namespace is "", on the objects named in names (space
@@ -41,6 +46,10 @@ type grant struct {
 // grants is the whole of what config/rbac may grant: the reconciler owns
 // intent, the agent reports. Anything more fails
 // TestRBACGrantsExactlyTheseRules; anything less fails the access reviews.
+// The agent's grant on NodewrightAgentStatuses is any node's: RBAC cannot
+// narrow it to its own, which the webhook does (reconciler/admission's
+// tests, and test/e2e's TestAgentWritesOnlyItsNodesStatus on a real API
+// server).
 var grants = []grant{
 	// The reconciler, in its namespace.
 	{reconciler, namespace, "nodewright.io", "fleetsources", "get list watch patch", ""},
@@ -120,7 +129,7 @@ func permissions(gs []grant) []permission {
 // they give each service account, one per resource name where a rule names
 // objects, and fails on anything that cannot be expanded exactly:
 // wildcards, non-resource URLs, aggregation, or subjects other than the two
-// accounts.
+// accounts in their namespaces.
 func renderedPermissions(t *testing.T, objs []*unstructured.Unstructured) []permission {
 	t.Helper()
 	rules := map[string][]rbacv1.PolicyRule{} // by kind/namespace/name of the role
@@ -165,8 +174,8 @@ func renderedPermissions(t *testing.T, objs []*unstructured.Unstructured) []perm
 		bound[key] = true
 		for _, s := range subjects {
 			require.Equal(t, rbacv1.ServiceAccountKind, s.Kind, "%s %s binds service accounts only", o.GetKind(), o.GetName())
-			require.Equal(t, namespace, s.Namespace)
 			require.Contains(t, []string{reconciler, agent}, s.Name)
+			require.Equal(t, accountNamespaces[s.Name], s.Namespace, "%s %s binds %s in its own namespace", o.GetKind(), o.GetName(), s.Name)
 			for _, r := range roleRules {
 				assert.Empty(t, r.NonResourceURLs, "%s: no non-resource URLs", key)
 				assert.NotContains(t, r.ResourceNames, "", "%s: no empty resource name", key)
@@ -215,18 +224,23 @@ func TestRBACGrantsExactlyTheseRules(t *testing.T) {
 	assert.Equal(t, wantS, slices.Compact(gotS), "config/rbac grants exactly the table in rbac_test.go")
 }
 
-// access asks the API server's authorizer whether the service account may
-// do verb on group/resource[/subresource] in the namespace where ("" asks
-// for all namespaces, or a cluster-scoped resource), on the object name (""
-// asks for any object, as a create, a list or a watch does). The review
-// carries the groups the API server gives every service account token, so
-// grants made to all authenticated users count too.
+// access asks the API server's authorizer whether the service account (in
+// its namespace, accountNamespaces) may do verb on
+// group/resource[/subresource] in the namespace where ("" asks for all
+// namespaces, or a cluster-scoped resource), on the object name ("" asks
+// for any object, as a create, a list or a watch does). The review carries
+// the groups the API server gives every service account token, so grants
+// made to all authenticated users count too.
 func access(ctx context.Context, account, where, verb, group, resource, name string) (bool, string, error) {
 	res, sub, _ := strings.Cut(resource, "/")
+	home, ok := accountNamespaces[account]
+	if !ok {
+		return false, "", fmt.Errorf("no namespace known for the service account %q", account)
+	}
 	review := &authorizationv1.SubjectAccessReview{
 		Spec: authorizationv1.SubjectAccessReviewSpec{
-			User:   "system:serviceaccount:" + namespace + ":" + account,
-			Groups: []string{"system:serviceaccounts", "system:serviceaccounts:" + namespace, "system:authenticated"},
+			User:   "system:serviceaccount:" + home + ":" + account,
+			Groups: []string{"system:serviceaccounts", "system:serviceaccounts:" + home, "system:authenticated"},
 			ResourceAttributes: &authorizationv1.ResourceAttributes{
 				Namespace:   where,
 				Verb:        verb,
@@ -301,7 +315,10 @@ func TestNamespacedGrantsStayInTheNamespace(t *testing.T) {
 		if p.namespace == "" {
 			continue
 		}
-		for _, elsewhere := range []string{"default", "kube-system", ""} {
+		for _, elsewhere := range []string{"default", "kube-system", agentNamespace, ""} {
+			if elsewhere == p.namespace {
+				continue
+			}
 			outside := p
 			outside.namespace = elsewhere
 			t.Run(outside.String(), func(t *testing.T) {
@@ -383,6 +400,20 @@ var forbidden = []struct {
 	{"agent writes the cluster rollup", agent, "", "update", "nodewright.io", "nodewrightclusters"},
 	{"agent creates pods", agent, namespace, "create", "", "pods"},
 	{"agent takes the reconciler's lease", agent, namespace, "update", "coordination.k8s.io", "leases"},
+	{"agent updates NodeTasks (patch)", agent, namespace, "patch", "nodewright.io", "nodetasks"},
+	{"agent deletes all NodeTasks", agent, namespace, "deletecollection", "nodewright.io", "nodetasks"},
+	{"agent lists secrets", agent, namespace, "list", "", "secrets"},
+	{"agent gets secrets cluster-wide", agent, "", "get", "", "secrets"},
+	{"agent writes operations", agent, namespace, "update", "nodewright.io", "bondmodeflipplans"},
+	{"agent writes operation status (replication)", agent, namespace, "patch", "nodewright.io", "replicationupgrades/status"},
+	{"agent deletes operations", agent, namespace, "delete", "nodewright.io", "vmvolumemigrations"},
+	// Its own namespace grants it nothing.
+	{"agent gets secrets in its namespace", agent, agentNamespace, "get", "", "secrets"},
+	{"agent creates pods in its namespace", agent, agentNamespace, "create", "", "pods"},
+	{"agent changes its DaemonSet", agent, agentNamespace, "update", "apps", "daemonsets"},
+	{"agent mints tokens in its namespace", agent, agentNamespace, "create", "", "serviceaccounts/token"},
+	{"agent creates NodeTasks in its namespace", agent, agentNamespace, "create", "nodewright.io", "nodetasks"},
+	{"agent relabels its namespace", agent, "", "patch", "", "namespaces"},
 }
 
 // forbiddenObjects are things the accounts must not do to one named object,
@@ -395,6 +426,7 @@ var forbiddenObjects = []struct {
 	{"reconciler patches another Secret", reconciler, namespace, "patch", "", "secrets", "other"},
 	{"reconciler deletes the webhook certificate", reconciler, namespace, "delete", "", "secrets", "nodewright-webhook-cert"},
 	{"reconciler mints the agent's token", reconciler, namespace, "create", "", "serviceaccounts/token", agent},
+	{"reconciler mints the agent's token in the agent's namespace", reconciler, agentNamespace, "create", "", "serviceaccounts/token", agent},
 	{"reconciler mints the default account's token", reconciler, namespace, "create", "", "serviceaccounts/token", "default"},
 	{"reconciler reads its own ServiceAccount", reconciler, namespace, "get", "", "serviceaccounts", reconciler},
 	{"reconciler updates another webhook configuration", reconciler, "", "update", "admissionregistration.k8s.io", "validatingwebhookconfigurations", "other"},
@@ -408,6 +440,8 @@ var forbiddenObjects = []struct {
 	{"agent patches an operation", agent, namespace, "patch", "nodewright.io", "replicationupgrades", "upgrade"},
 	{"agent deletes an operation", agent, namespace, "delete", "nodewright.io", "vmvolumemigrations", "migration"},
 	{"agent changes the webhook configuration", agent, "", "patch", "admissionregistration.k8s.io", "validatingwebhookconfigurations", "nodewright-validating"},
+	{"agent mints its own token in its namespace", agent, agentNamespace, "create", "", "serviceaccounts/token", agent},
+	{"agent changes its DaemonSet by name", agent, agentNamespace, "patch", "apps", "daemonsets", "nodewright-agent"},
 }
 
 func TestServiceAccountsMayNotDoMore(t *testing.T) {

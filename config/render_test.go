@@ -58,8 +58,9 @@ func TestDefaultRendersExactlyTheseObjects(t *testing.T) {
 
 	want := []string{
 		"Namespace//nodewright-system",
+		"Namespace//nodewright-agent",
 		"ServiceAccount/nodewright-system/nodewright-reconciler",
-		"ServiceAccount/nodewright-system/nodewright-agent",
+		"ServiceAccount/nodewright-agent/nodewright-agent",
 		"ClusterRole//nodewright-reconciler",
 		"ClusterRoleBinding//nodewright-reconciler",
 		"Role/nodewright-system/nodewright-reconciler",
@@ -72,6 +73,7 @@ func TestDefaultRendersExactlyTheseObjects(t *testing.T) {
 		"RoleBinding/nodewright-system/nodewright-agent",
 		"ConfigMap/nodewright-system/" + configMapPrefix + "<hash>",
 		"Deployment/nodewright-system/nodewright-reconciler",
+		"DaemonSet/nodewright-agent/nodewright-agent",
 		"Service/nodewright-system/nodewright-webhook",
 		"ValidatingWebhookConfiguration//nodewright-validating",
 	}
@@ -82,21 +84,30 @@ func TestDefaultRendersExactlyTheseObjects(t *testing.T) {
 	for _, o := range objs {
 		got = append(got, id(o))
 	}
-	assert.ElementsMatch(t, want, got, "no agent DaemonSet, no Service but the webhook's, nothing unlisted")
+	assert.ElementsMatch(t, want, got, "no Service but the webhook's, nothing unlisted")
 
 	for _, o := range objs {
 		assert.Equal(t, "nodewright", o.GetLabels()["app.kubernetes.io/part-of"], "%s is labelled", id(o))
 	}
-	require.NotEmpty(t, got)
-	assert.Equal(t, "Namespace//nodewright-system", got[0], "the namespace is applied first")
+	require.Greater(t, len(got), 2)
+	assert.ElementsMatch(t, []string{"Namespace//nodewright-system", "Namespace//nodewright-agent"}, got[:2], "the namespaces are applied first")
 	assert.Equal(t, "ValidatingWebhookConfiguration//nodewright-validating", got[len(got)-1],
 		"the webhook configuration is applied last, after the Deployment that serves it")
 	cm := find(t, objs, "ConfigMap", configMapPrefix)
 	assert.Greater(t, len(cm.GetName()), len(configMapPrefix), "the ConfigMap name carries a content hash, so an edit rolls the Deployment")
 
-	ns := &corev1.Namespace{}
-	typed(t, find(t, objs, "Namespace", namespace), ns)
-	assert.Equal(t, "restricted", ns.Labels["pod-security.kubernetes.io/enforce"])
+	for _, want := range []struct{ namespace, level string }{
+		// The reconciler, the trust root and the webhook's certificate.
+		{namespace, "restricted"},
+		// The agent alone: host network, root with NET_ADMIN, a hostPath.
+		{agentNamespace, "privileged"},
+	} {
+		ns := &corev1.Namespace{}
+		typed(t, find(t, objs, "Namespace", want.namespace), ns)
+		for _, mode := range []string{"enforce", "warn", "audit"} {
+			assert.Equal(t, want.level, ns.Labels["pod-security.kubernetes.io/"+mode], "%s: Pod Security %s", want.namespace, mode)
+		}
+	}
 }
 
 func TestCRDKustomizationListsEveryGeneratedCRD(t *testing.T) {
@@ -223,6 +234,7 @@ type reconcilerConfig struct {
 	} `json:"audit"`
 	Webhook             webhookConfig `json:"webhook"`
 	AgentServiceAccount string        `json:"agentServiceAccount"`
+	AgentNamespace      string        `json:"agentNamespace"`
 }
 
 // webhookConfig is the webhook block of the configuration file.
@@ -269,7 +281,7 @@ func TestReconcilerConfigHasTheKeysTheReconcilerReads(t *testing.T) {
 	var keys map[string]any
 	require.NoError(t, yaml.Unmarshal([]byte(data), &keys))
 	assert.ElementsMatch(t, []string{"clusterName", "site", "namespace", "trustRoot", "stateDir", "leaderElect",
-		"metricsBindAddress", "healthProbeBindAddress", "audit", "webhook", "agentServiceAccount"}, slices.Collect(maps.Keys(keys)))
+		"metricsBindAddress", "healthProbeBindAddress", "audit", "webhook", "agentServiceAccount", "agentNamespace"}, slices.Collect(maps.Keys(keys)))
 	audit, ok := keys["audit"].(map[string]any)
 	require.True(t, ok, "audit is a mapping")
 	assert.ElementsMatch(t, []string{"file", "url", "spoolDir"}, slices.Collect(maps.Keys(audit)))
@@ -302,6 +314,7 @@ func TestReconcilerConfigHasTheKeysTheReconcilerReads(t *testing.T) {
 			ConfigurationName: "nodewright-validating",
 		},
 		AgentServiceAccount: agent,
+		AgentNamespace:      agentNamespace,
 	}, cfg)
 
 	// The file agrees with the Deployment that runs it.
@@ -351,9 +364,13 @@ func TestReconcilerConfigHasTheKeysTheReconcilerReads(t *testing.T) {
 		find(t, objs, "Service", cfg.Webhook.ServiceName)
 		find(t, objs, "ValidatingWebhookConfiguration", cfg.Webhook.ConfigurationName)
 	})
-	t.Run("agentServiceAccount is the agent's ServiceAccount", func(t *testing.T) {
+	t.Run("agentServiceAccount and agentNamespace are the agent DaemonSet's", func(t *testing.T) {
 		sa := find(t, objs, "ServiceAccount", cfg.AgentServiceAccount)
-		assert.Equal(t, cfg.Namespace, sa.GetNamespace())
+		assert.Equal(t, cfg.AgentNamespace, sa.GetNamespace())
+		ds, agentC, _ := agentDaemonSet(t, objs)
+		assert.Equal(t, cfg.AgentNamespace, ds.Namespace)
+		assert.Equal(t, cfg.AgentServiceAccount, ds.Spec.Template.Spec.ServiceAccountName)
+		assert.Contains(t, agentC.Args, "--namespace="+cfg.Namespace, "the agents watch NodeTasks where the reconciler writes them")
 	})
 	t.Run("namespace is where kustomize puts the reconciler", func(t *testing.T) {
 		assert.Equal(t, dep.Namespace, cfg.Namespace)
@@ -377,8 +394,12 @@ func TestImageIsSetByTheImagesEntry(t *testing.T) {
 		"\nimages:\n  - name: nodewright\n    newName: mirror/nodewright\n    newTag: v1.2.3\n"
 	require.NoError(t, os.WriteFile(filepath.Join(overlay, "kustomization.yaml"), []byte(kustomization), 0o644))
 
-	_, c := reconcilerDeployment(t, render(t, overlay))
+	objs := render(t, overlay)
+	_, c := reconcilerDeployment(t, objs)
 	assert.Equal(t, "mirror/nodewright:v1.2.3", c.Image)
+	_, agentC, watchdog := agentDaemonSet(t, objs)
+	assert.Equal(t, "mirror/nodewright:v1.2.3", agentC.Image, "the agent runs the reconciler's image")
+	assert.Equal(t, "mirror/nodewright:v1.2.3", watchdog.Image, "the watchdog runs the reconciler's image")
 }
 
 func TestSampleFleetSource(t *testing.T) {

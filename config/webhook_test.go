@@ -32,20 +32,31 @@ func renderedWebhooks(t *testing.T, objs []*unstructured.Unstructured) *admissio
 // webhooks is what each webhook of config/webhook intercepts, as "What the
 // webhooks refuse" in config/README.md says: the operation kinds and
 // NodeTasks (spec and status) in nodewright-system, EdgeProfiles
-// everywhere.
+// everywhere, and the agents' creates and updates of
+// NodewrightAgentStatuses (and their status) everywhere.
 var webhooks = []struct {
-	name      string
-	resources []string
-	scope     admissionregistrationv1.ScopeType
-	namespace string // the namespace selected, "" for none
+	name       string
+	resources  []string
+	operations []admissionregistrationv1.OperationType
+	scope      admissionregistrationv1.ScopeType
+	namespace  string // the namespace selected, "" for none
 }{
 	{"operations.nodewright.io", []string{
 		"bondmodeflipplans", "bondmodeflipplans/status",
 		"replicationupgrades", "replicationupgrades/status",
 		"vmvolumemigrations", "vmvolumemigrations/status",
-	}, admissionregistrationv1.NamespacedScope, namespace},
-	{"nodetasks.nodewright.io", []string{"nodetasks", "nodetasks/status"}, admissionregistrationv1.NamespacedScope, namespace},
-	{"edgeprofiles.nodewright.io", []string{"edgeprofiles"}, admissionregistrationv1.ClusterScope, ""},
+	}, createUpdateDelete, admissionregistrationv1.NamespacedScope, namespace},
+	{"nodetasks.nodewright.io", []string{"nodetasks", "nodetasks/status"}, createUpdateDelete, admissionregistrationv1.NamespacedScope, namespace},
+	{"edgeprofiles.nodewright.io", []string{"edgeprofiles"}, createUpdateDelete, admissionregistrationv1.ClusterScope, ""},
+	// No DELETE: RBAC lets no agent delete one.
+	{"nodewrightagentstatuses.nodewright.io", []string{"nodewrightagentstatuses", "nodewrightagentstatuses/status"},
+		[]admissionregistrationv1.OperationType{admissionregistrationv1.Create, admissionregistrationv1.Update},
+		admissionregistrationv1.ClusterScope, ""},
+}
+
+// createUpdateDelete are the operations most webhooks intercept.
+var createUpdateDelete = []admissionregistrationv1.OperationType{
+	admissionregistrationv1.Create, admissionregistrationv1.Update, admissionregistrationv1.Delete,
 }
 
 func TestWebhookConfigurationIsExactlyThese(t *testing.T) {
@@ -68,9 +79,7 @@ func TestWebhookConfigurationIsExactlyThese(t *testing.T) {
 					},
 				},
 				Rules: []admissionregistrationv1.RuleWithOperations{{
-					Operations: []admissionregistrationv1.OperationType{
-						admissionregistrationv1.Create, admissionregistrationv1.Update, admissionregistrationv1.Delete,
-					},
+					Operations: want.operations,
 					Rule: admissionregistrationv1.Rule{
 						APIGroups:   []string{"nodewright.io"},
 						APIVersions: []string{"v1alpha1"},
@@ -151,8 +160,9 @@ func TestWebhookConstantsMatchTheDeployment(t *testing.T) {
 // TestWebhooksFailClosedInTheirNamespaceOnly creates, as dry runs, objects
 // the webhooks intercept while nothing serves them (the test API server
 // runs no pods): failurePolicy Fail refuses them in nodewright-system, the
-// namespaceSelector lets them through elsewhere, and EdgeProfiles, which
-// are cluster-scoped, are refused everywhere.
+// namespaceSelector lets them through elsewhere, and EdgeProfiles and
+// NodewrightAgentStatuses, which are cluster-scoped, are refused
+// everywhere.
 func TestWebhooksFailClosedInTheirNamespaceOnly(t *testing.T) {
 	installDefault(t)
 	doc := func(t *testing.T, path, ns string) *unstructured.Unstructured {
@@ -186,6 +196,11 @@ func TestWebhooksFailClosedInTheirNamespaceOnly(t *testing.T) {
 		{"EdgeProfile", func(t *testing.T) *unstructured.Unstructured {
 			return doc(t, "bases/edge-profile/profile.yaml", "")
 		}, "edgeprofiles.nodewright.io"},
+		{"NodewrightAgentStatus", func(t *testing.T) *unstructured.Unstructured {
+			u := &unstructured.Unstructured{}
+			require.NoError(t, yaml.Unmarshal([]byte("apiVersion: nodewright.io/v1alpha1\nkind: NodewrightAgentStatus\nmetadata: {name: node-a}\n"), &u.Object))
+			return u
+		}, "nodewrightagentstatuses.nodewright.io"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			// Where a call does not fail at once, it waits for the

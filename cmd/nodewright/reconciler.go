@@ -76,6 +76,7 @@ built yet: steps that need them halt with the reason NoVMBackend or similar.`,
 			override("webhook-cert-dir", &cfg.Webhook.CertDir, c.Webhook.CertDir)
 			override("webhook-certs", &cfg.Webhook.Certs, c.Webhook.Certs)
 			override("agent-service-account", &cfg.AgentServiceAccount, c.AgentServiceAccount)
+			override("agent-namespace", &cfg.AgentNamespace, c.AgentNamespace)
 			if flags.Changed("webhook-port") {
 				cfg.Webhook.Port = c.Webhook.Port
 			}
@@ -108,7 +109,8 @@ built yet: steps that need them halt with the reason NoVMBackend or similar.`,
 	f.IntVar(&c.Webhook.Port, "webhook-port", 0, "serve the validating admission webhook on this port (0: as the config says; the config's default is off)")
 	f.StringVar(&c.Webhook.CertDir, "webhook-cert-dir", "", "the webhook's tls.crt and tls.key")
 	f.StringVar(&c.Webhook.Certs, "webhook-certs", "", `how the webhook's certificates are kept: "self" (issued and renewed by the reconciler) or "files" (served as found in --webhook-cert-dir, e.g. from cert-manager)`)
-	f.StringVar(&c.AgentServiceAccount, "agent-service-account", "nodewright-agent", "the agents' ServiceAccount in --namespace")
+	f.StringVar(&c.AgentServiceAccount, "agent-service-account", "nodewright-agent", "the agents' ServiceAccount in --agent-namespace")
+	f.StringVar(&c.AgentNamespace, "agent-namespace", "nodewright-agent", "the namespace of the agents' ServiceAccount (their DaemonSet's)")
 	f.StringVar(&c.Status.QueueDir, "status-queue-dir", "", "where status updates wait while the repository is unreachable (default <state-dir>/status-queue)")
 	return cmd
 }
@@ -187,7 +189,7 @@ func runReconciler(ctx context.Context, c config.Config) error {
 // certificate (package webhookcert) for the Service's DNS names.
 func webhookOptions(c config.Config, log logr.Logger) *reconciler.WebhookOptions {
 	w := c.Webhook
-	o := &reconciler.WebhookOptions{Port: w.Port, CertDir: w.CertDir, AgentUser: nodetask.ServiceAccountUser(c.Namespace, c.AgentServiceAccount)}
+	o := &reconciler.WebhookOptions{Port: w.Port, CertDir: w.CertDir, AgentUser: nodetask.ServiceAccountUser(c.AgentNamespace, c.AgentServiceAccount)}
 	if w.Certs != config.CertsSelf {
 		return o
 	}

@@ -19,7 +19,7 @@ func TestConfigurationDecodesTheManifest(t *testing.T) {
 		names = append(names, w.Name)
 		assert.Empty(t, w.ClientConfig.CABundle, "%s: the caBundle is filled in the cluster", w.Name)
 	}
-	assert.Equal(t, []string{"operations.nodewright.io", "nodetasks.nodewright.io", "edgeprofiles.nodewright.io"}, names)
+	assert.Equal(t, []string{"operations.nodewright.io", "nodetasks.nodewright.io", "edgeprofiles.nodewright.io", "nodewrightagentstatuses.nodewright.io"}, names)
 
 	c.Webhooks[0].Name = "changed"
 	again, err := Configuration()

@@ -22,7 +22,9 @@ const (
 	// ReasonImmutable: a spec change of a NodeTask.
 	ReasonImmutable = "TaskImmutable"
 	// ReasonWrongNode: a NodeTask status write by someone other than the
-	// agent of the task's node.
+	// agent of the task's node, or a NodewrightAgentStatus write by an
+	// agent for a node other than its own (or with a token that names no
+	// node).
 	ReasonWrongNode = "WrongNode"
 	// ReasonMalformed: the request or its object cannot be read.
 	ReasonMalformed = "MalformedRequest"
@@ -130,6 +132,7 @@ const (
 	classOperation
 	classProfile
 	classTask
+	classAgentStatus
 )
 
 func classify(kind string) kindClass {
@@ -138,6 +141,8 @@ func classify(kind string) kindClass {
 		return classTask
 	case kind == v1.KindEdgeProfile:
 		return classProfile
+	case kind == v1.KindNodewrightAgentStatus:
+		return classAgentStatus
 	default:
 		if _, ok := v1.LookupOperationKind(kind); ok {
 			return classOperation
@@ -158,6 +163,8 @@ type object struct {
 	Spec   json.RawMessage `json:"spec"`
 	Status struct {
 		Phase string `json:"phase"`
+		// NodeName is status.nodeName of a NodewrightAgentStatus.
+		NodeName string `json:"nodeName"`
 	} `json:"status"`
 	// NodeName is spec.nodeName of a NodeTask.
 	NodeName string `json:"-"`
@@ -224,6 +231,9 @@ func (p Policy) Decide(r Request) Decision {
 			return deny(ReasonMalformed, "%s %s: object: %v", r.Operation, r.Kind, err)
 		}
 	}
+	if class == classAgentStatus {
+		return p.agentStatus(r, old, cur)
+	}
 	if r.SubResource == "status" {
 		return p.status(r, class, old)
 	}
@@ -289,6 +299,54 @@ func (p Policy) status(r Request, class kindClass, old *object) Decision {
 		return deny(ReasonWrongNode, "%s writes the status of %s with a token that names no node (%s is missing; agents must use the pod-bound token of their DaemonSet pod)", who, old.name(r.Kind), NodeNameExtra)
 	case len(nodes) != 1 || nodes[0] != old.NodeName:
 		return deny(ReasonWrongNode, "the agent on node %s may not write the status of %s, which is for node %s", strings.Join(nodes, ","), old.name(r.Kind), old.NodeName)
+	}
+	return allow()
+}
+
+// agentStatus decides a write of a NodewrightAgentStatus or of its status.
+// The agents' user may write only its own node's object: the one named
+// after the node its token is bound to, labelled (when labelled) and
+// reporting (status.nodeName) for that node; a token that names no node
+// may write none. RBAC cannot narrow the agents' grant to one object, so
+// this is what stops an agent from reporting for another node. Everyone
+// else is left to RBAC, as before the webhook knew the kind: the
+// reconciler reads these objects, and a cluster-admin may repair one.
+func (p Policy) agentStatus(r Request, old, cur *object) Decision {
+	if r.SubResource == "status" && r.Operation != "UPDATE" {
+		return deny(ReasonUnknown, "operation %s on the status of %s is not one this webhook knows", r.Operation, r.Kind)
+	}
+	who := r.User.Name
+	if who != p.Agent {
+		return allow()
+	}
+	subject, what := cur, "write"
+	if subject == nil {
+		subject, what = old, "delete"
+	}
+	nodes := r.User.Extra[NodeNameExtra]
+	switch {
+	case len(nodes) == 0:
+		return deny(ReasonWrongNode, "%s writes %s with a token that names no node (%s is missing; agents must use the pod-bound token of their DaemonSet pod)", who, subject.name(r.Kind), NodeNameExtra)
+	case len(nodes) != 1:
+		return deny(ReasonWrongNode, "%s writes %s with a token that names %d nodes (%s: %s); an agent's token names its one node", who, subject.name(r.Kind), len(nodes), NodeNameExtra, strings.Join(nodes, ","))
+	}
+	node := nodes[0]
+	if subject.Metadata.Name != node {
+		return deny(ReasonWrongNode, "the agent on node %s may not %s %s, which is for node %s: an agent keeps the %s named after its own node only", node, what, subject.name(r.Kind), subject.Metadata.Name, r.Kind)
+	}
+	if l, ok := subject.Metadata.Labels[v1.LabelNode]; ok && l != node {
+		return deny(ReasonWrongNode, "the agent on node %s may not label %s with %s=%s: its label names its own node", node, subject.name(r.Kind), v1.LabelNode, l)
+	}
+	switch n := subject.Status.NodeName; {
+	case n == node:
+	case n == "" && r.SubResource != "status":
+		// The API server drops the status of a create and keeps the old
+		// one on an update of the object: status.nodeName is written
+		// through the status subresource.
+	case n == "":
+		return deny(ReasonWrongNode, "the agent on node %s writes the status of %s without status.nodeName: it must name its node, %s", node, subject.name(r.Kind), node)
+	default:
+		return deny(ReasonWrongNode, "the agent on node %s may not write %s with status.nodeName %s: it reports on its own node only", node, subject.name(r.Kind), n)
 	}
 	return allow()
 }

@@ -12,7 +12,7 @@ import (
 
 const (
 	reconcilerUser = "system:serviceaccount:nodewright-system:nodewright-reconciler"
-	agentUser      = "system:serviceaccount:nodewright-system:nodewright-agent"
+	agentUser      = "system:serviceaccount:nodewright-agent:nodewright-agent"
 	admin          = "kubernetes-admin"
 )
 
@@ -53,6 +53,24 @@ var (
 	forgedGate = map[string]string{v1.AnnotationGates: `{"allowed":true}`}
 )
 
+// agentStatus builds a NodewrightAgentStatus's JSON: its name, its
+// nodewright.io/node label and its status.nodeName ("" leaves either out).
+func agentStatus(name, label, nodeName string) []byte {
+	meta := map[string]any{"name": name}
+	if label != "" {
+		meta["labels"] = map[string]string{v1.LabelNode: label}
+	}
+	o := map[string]any{"apiVersion": v1.APIVersion, "kind": v1.KindNodewrightAgentStatus, "metadata": meta}
+	if nodeName != "" {
+		o["status"] = map[string]any{"nodeName": nodeName, "agentVersion": "v1"}
+	}
+	data, err := json.Marshal(o)
+	if err != nil {
+		panic(err)
+	}
+	return data
+}
+
 func user(name string, node ...string) admission.User {
 	u := admission.User{Name: name}
 	if node != nil {
@@ -63,6 +81,7 @@ func user(name string, node ...string) admission.User {
 
 func TestDecide(t *testing.T) {
 	op := v1.KindBondModeFlipPlan
+	as := v1.KindNodewrightAgentStatus
 	cases := []struct {
 		name   string
 		req    admission.Request
@@ -144,6 +163,44 @@ func TestDecide(t *testing.T) {
 			admission.Request{Operation: "UPDATE", Kind: op, User: user(reconcilerUser), New: obj(nil, nil, spec, "")}, admission.ReasonMalformed},
 		{"an object that is not JSON",
 			admission.Request{Operation: "CREATE", Kind: op, User: user(reconcilerUser), New: []byte("{")}, admission.ReasonMalformed},
+		// NodewrightAgentStatus: RBAC lets every agent write every node's;
+		// the webhook holds each agent to its own node's.
+		{"the agent creates its node's status object",
+			admission.Request{Operation: "CREATE", Kind: as, User: user(agentUser, "node-a"), New: agentStatus("node-a", "node-a", "")}, ""},
+		{"the agent reports its node's status",
+			admission.Request{Operation: "UPDATE", Kind: as, SubResource: "status", User: user(agentUser, "node-a"), Old: agentStatus("node-a", "node-a", ""), New: agentStatus("node-a", "node-a", "node-a")}, ""},
+		{"the agent updates its node's object, whose status the API server keeps",
+			admission.Request{Operation: "UPDATE", Kind: as, User: user(agentUser, "node-a"), Old: agentStatus("node-a", "node-a", "node-a"), New: agentStatus("node-a", "node-a", "node-a")}, ""},
+		{"the agent of node-b reports node-a's status",
+			admission.Request{Operation: "UPDATE", Kind: as, SubResource: "status", User: user(agentUser, "node-b"), Old: agentStatus("node-a", "node-a", "node-a"), New: agentStatus("node-a", "node-a", "node-a")}, admission.ReasonWrongNode},
+		{"the agent of node-b creates node-a's status object",
+			admission.Request{Operation: "CREATE", Kind: as, User: user(agentUser, "node-b"), New: agentStatus("node-a", "node-a", "")}, admission.ReasonWrongNode},
+		{"the agent of node-b deletes node-a's status object",
+			admission.Request{Operation: "DELETE", Kind: as, User: user(agentUser, "node-b"), Old: agentStatus("node-a", "node-a", "node-a")}, admission.ReasonWrongNode},
+		{"an agent token without a node reports a status",
+			admission.Request{Operation: "UPDATE", Kind: as, SubResource: "status", User: user(agentUser), Old: agentStatus("node-a", "node-a", ""), New: agentStatus("node-a", "node-a", "node-a")}, admission.ReasonWrongNode},
+		{"an agent token without a node creates a status object",
+			admission.Request{Operation: "CREATE", Kind: as, User: user(agentUser), New: agentStatus("node-a", "node-a", "")}, admission.ReasonWrongNode},
+		{"an agent token naming an empty node",
+			admission.Request{Operation: "CREATE", Kind: as, User: user(agentUser, ""), New: agentStatus("node-a", "", "")}, admission.ReasonWrongNode},
+		{"an agent token naming two nodes reports a status",
+			admission.Request{Operation: "UPDATE", Kind: as, SubResource: "status", User: user(agentUser, "node-a", "node-b"), Old: agentStatus("node-a", "", ""), New: agentStatus("node-a", "", "node-a")}, admission.ReasonWrongNode},
+		{"the agent reports, in its own node's object, another node (name != status.nodeName)",
+			admission.Request{Operation: "UPDATE", Kind: as, SubResource: "status", User: user(agentUser, "node-a"), Old: agentStatus("node-a", "node-a", "node-a"), New: agentStatus("node-a", "node-a", "node-b")}, admission.ReasonWrongNode},
+		{"the agent updates its own object, whose status names another node",
+			admission.Request{Operation: "UPDATE", Kind: as, User: user(agentUser, "node-a"), Old: agentStatus("node-a", "node-a", "node-b"), New: agentStatus("node-a", "node-a", "node-b")}, admission.ReasonWrongNode},
+		{"the agent reports a status that names no node",
+			admission.Request{Operation: "UPDATE", Kind: as, SubResource: "status", User: user(agentUser, "node-a"), Old: agentStatus("node-a", "node-a", "node-a"), New: agentStatus("node-a", "node-a", "")}, admission.ReasonWrongNode},
+		{"the agent labels its own object with another node",
+			admission.Request{Operation: "CREATE", Kind: as, User: user(agentUser, "node-a"), New: agentStatus("node-a", "node-b", "")}, admission.ReasonWrongNode},
+		{"a cluster-admin repairs an agent's status (left to RBAC)",
+			admission.Request{Operation: "UPDATE", Kind: as, SubResource: "status", User: user(admin), Old: agentStatus("node-a", "node-a", "node-a"), New: agentStatus("node-a", "node-a", "node-b")}, ""},
+		{"the reconciler writes an agent's status (left to RBAC, which refuses it)",
+			admission.Request{Operation: "UPDATE", Kind: as, SubResource: "status", User: user(reconcilerUser), Old: agentStatus("node-a", "", "node-a"), New: agentStatus("node-a", "", "node-a")}, ""},
+		{"a create of an agent status's status subresource",
+			admission.Request{Operation: "CREATE", Kind: as, SubResource: "status", User: user(agentUser, "node-a"), New: agentStatus("node-a", "", "node-a")}, admission.ReasonUnknown},
+		{"an agent status that is not JSON",
+			admission.Request{Operation: "CREATE", Kind: as, User: user(agentUser, "node-a"), New: []byte(`{"metadata":`)}, admission.ReasonMalformed},
 		{"a task whose spec is not an object",
 			admission.Request{Operation: "UPDATE", Kind: v1.KindNodeTask, SubResource: "status", User: user(agentUser, "node-a"), Old: []byte(`{"spec":"node-a"}`), New: obj(nil, nil, taskSpec, "")}, admission.ReasonMalformed},
 	}
@@ -178,6 +235,8 @@ func FuzzDecide(f *testing.F) {
 	f.Add("UPDATE", v1.KindNodeTask, "status", agentUser, "node-a", string(obj(nil, nil, taskSpec, "")), string(obj(nil, nil, taskSpec, "Claimed")))
 	f.Add("UPDATE", v1.KindBondModeFlipPlan, "", admin, "", string(obj(sourced, nil, spec, "Flip")), string(obj(sourced, forgedGate, otherSpec, "Flip")))
 	f.Add("CREATE", v1.KindEdgeProfile, "", reconcilerUser, "", "", `{"spec":null}`)
+	f.Add("UPDATE", v1.KindNodewrightAgentStatus, "status", agentUser, "node-a", string(agentStatus("node-a", "node-a", "")), string(agentStatus("node-a", "node-a", "node-a")))
+	f.Add("CREATE", v1.KindNodewrightAgentStatus, "", agentUser, "node-b", "", string(agentStatus("node-a", "", "")))
 	f.Fuzz(func(t *testing.T, op, kind, sub, name, node, old, cur string) {
 		u := user(name)
 		if node != "" {
@@ -190,6 +249,14 @@ func FuzzDecide(f *testing.F) {
 			if sub == "status" && kind == v1.KindNodeTask && name != agentUser {
 				t.Fatalf("task status allowed for %q", name)
 			}
+			if kind == v1.KindNodewrightAgentStatus {
+				// The agent writes its own node's object only; others
+				// are left to RBAC.
+				if name == agentUser && !ownAgentStatus(node, op, old, cur) {
+					t.Fatalf("agent on node %q allowed to %s %s / %s", node, op, old, cur)
+				}
+				return
+			}
 			if (op == "CREATE" || op == "DELETE") && name != reconcilerUser && !(op == "DELETE" && isDeleter(name)) && sub == "" {
 				t.Fatalf("%s allowed for %q", op, name)
 			}
@@ -199,6 +266,28 @@ func FuzzDecide(f *testing.F) {
 			t.Fatalf("a refusal without a reason: %+v", d)
 		}
 	})
+}
+
+// ownAgentStatus reports whether the object an agent on node writes (cur,
+// or old for a delete) is node's: named after it, with status.nodeName
+// empty or node.
+func ownAgentStatus(node, op, old, cur string) bool {
+	data := cur
+	if op == "DELETE" {
+		data = old
+	}
+	var o struct {
+		Metadata struct {
+			Name string `json:"name"`
+		} `json:"metadata"`
+		Status struct {
+			NodeName string `json:"nodeName"`
+		} `json:"status"`
+	}
+	if json.Unmarshal([]byte(data), &o) != nil {
+		return false
+	}
+	return node != "" && o.Metadata.Name == node && (o.Status.NodeName == "" || o.Status.NodeName == node)
 }
 
 func isDeleter(name string) bool {

@@ -1,6 +1,6 @@
 // Package admission is the reconciler's validating admission webhook for
 // the objects that move nodes: the operation kinds, EdgeProfile and
-// NodeTask.
+// NodeTask; and for the agents' reports, NodewrightAgentStatus.
 //
 // The webhook is a second line, not the first: the operation controllers
 // check every operation against the provenance record and the agents
@@ -21,6 +21,11 @@
 //     agent's user writes NodeTask status, and only for a task whose
 //     spec.nodeName is the node the API server names in the request (the
 //     authentication.kubernetes.io/node-name extra of a pod-bound token).
+//   - The agent's user writes only its own node's NodewrightAgentStatus:
+//     the one whose name, nodewright.io/node label (when set) and
+//     status.nodeName are that same node. Others' writes of the kind are
+//     left to RBAC (which lets the reconciler read them and nothing more).
+//   - A token of the agent's user that names no node writes nothing.
 //   - An unknown kind, subresource or operation, and an object that does
 //     not decode, are refused.
 package admission

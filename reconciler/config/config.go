@@ -6,6 +6,8 @@ import (
 	"regexp"
 	"strings"
 
+	"k8s.io/apimachinery/pkg/util/validation"
+
 	"github.com/nodewright/nodewright/internal/yamlfile"
 )
 
@@ -37,9 +39,16 @@ type Config struct {
 	Status StatusConfig `yaml:"status"`
 	// Webhook configures the validating admission webhook.
 	Webhook WebhookConfig `yaml:"webhook"`
-	// AgentServiceAccount is the agents' ServiceAccount in Namespace
-	// (default nodewright-agent): only it writes NodeTask status.
+	// AgentServiceAccount is the agents' ServiceAccount in AgentNamespace
+	// (default nodewright-agent): only it writes NodeTask status, and the
+	// webhook holds it to its own node's NodeTasks and
+	// NodewrightAgentStatus.
 	AgentServiceAccount string `yaml:"agentServiceAccount"`
+	// AgentNamespace is the namespace of AgentServiceAccount, where the
+	// agents' DaemonSet runs (default nodewright-agent). It is not
+	// Namespace: the agents need a namespace whose Pod Security level
+	// admits host access, and the reconciler's stays restricted.
+	AgentNamespace string `yaml:"agentNamespace"`
 }
 
 // The ways the webhook's serving certificates are kept (WebhookConfig.Certs).
@@ -148,6 +157,20 @@ func (c *Config) Validate() error {
 		problems = append(problems, fmt.Sprintf("audit.url %q is not an http(s) URL", c.Audit.URL))
 	}
 	if w := c.Webhook; w.Port != 0 {
+		// The webhook tells the agents apart by their user name,
+		// system:serviceaccount:<agentNamespace>:<agentServiceAccount>.
+		switch {
+		case c.AgentNamespace == "":
+			problems = append(problems, "agentNamespace is required with webhook.port (the webhook knows the agents by their ServiceAccount)")
+		case !namePattern.MatchString(c.AgentNamespace) || len(c.AgentNamespace) > 63:
+			problems = append(problems, fmt.Sprintf("agentNamespace %q is not a DNS label", c.AgentNamespace))
+		}
+		switch {
+		case c.AgentServiceAccount == "":
+			problems = append(problems, "agentServiceAccount is required with webhook.port (the webhook knows the agents by their ServiceAccount)")
+		case len(validation.IsDNS1123Subdomain(c.AgentServiceAccount)) > 0:
+			problems = append(problems, fmt.Sprintf("agentServiceAccount %q is not a ServiceAccount name", c.AgentServiceAccount))
+		}
 		switch {
 		case w.Port < 0 || w.Port > 65535:
 			problems = append(problems, fmt.Sprintf("webhook.port %d is not a port (0 turns the webhook off)", w.Port))

@@ -23,21 +23,34 @@ func TestParseOfTheDeployment(t *testing.T) {
 	assert.Equal(t, WebhookConfig{Port: 9443, CertDir: "/var/run/nodewright/webhook", Certs: CertsSelf, SecretName: "nodewright-webhook-cert",
 		ServiceName: "nodewright-webhook", ConfigurationName: "nodewright-validating"}, c.Webhook)
 	assert.Equal(t, "nodewright-agent", c.AgentServiceAccount)
+	assert.Equal(t, "nodewright-agent", c.AgentNamespace, "the agents run in a namespace of their own")
 }
 
 func TestWebhookValidation(t *testing.T) {
 	base := "clusterName: a\nsite: b\nnamespace: c\nstateDir: /x\n"
-	for _, tc := range []struct{ name, webhook, want string }{
-		{"off", "webhook: {port: 0, certs: bogus}", ""},
-		{"files", "webhook: {port: 9443, certDir: /c, certs: files}", ""},
-		{"self", "webhook: {port: 9443, certDir: /c, certs: self, secretName: s, serviceName: v, configurationName: w}", ""},
-		{"bad port", "webhook: {port: 70000, certDir: /c, certs: files}", "webhook.port 70000 is not a port"},
-		{"no cert dir", "webhook: {port: 9443, certs: files}", "webhook.certDir is required with webhook.port"},
-		{"unknown certs", "webhook: {port: 9443, certDir: /c, certs: vault}", `webhook.certs "vault" is not one of self, files`},
-		{"self without names", "webhook: {port: 9443, certDir: /c, certs: self}", "webhook.secretName is required with webhook.certs: self; webhook.serviceName is required"},
+	// agents is the agent lines of a case; "" gives these.
+	const agents = "agentServiceAccount: agent\nagentNamespace: agents\n"
+	const files = "webhook: {port: 9443, certDir: /c, certs: files}"
+	for _, tc := range []struct{ name, webhook, agent, want string }{
+		{"off", "webhook: {port: 0, certs: bogus}", "", ""},
+		{"off needs no agent", "webhook: {port: 0}", "# none\n", ""},
+		{"files", files, "", ""},
+		{"self", "webhook: {port: 9443, certDir: /c, certs: self, secretName: s, serviceName: v, configurationName: w}", "", ""},
+		{"bad port", "webhook: {port: 70000, certDir: /c, certs: files}", "", "webhook.port 70000 is not a port"},
+		{"no cert dir", "webhook: {port: 9443, certs: files}", "", "webhook.certDir is required with webhook.port"},
+		{"unknown certs", "webhook: {port: 9443, certDir: /c, certs: vault}", "", `webhook.certs "vault" is not one of self, files`},
+		{"self without names", "webhook: {port: 9443, certDir: /c, certs: self}", "", "webhook.secretName is required with webhook.certs: self; webhook.serviceName is required"},
+		{"no agent namespace", files, "agentServiceAccount: agent\n", "agentNamespace is required with webhook.port"},
+		{"bad agent namespace", files, "agentServiceAccount: agent\nagentNamespace: Agents_1\n", `agentNamespace "Agents_1" is not a DNS label`},
+		{"no agent account", files, "agentNamespace: agents\n", "agentServiceAccount is required with webhook.port"},
+		{"bad agent account", files, "agentServiceAccount: Agent!\nagentNamespace: agents\n", `agentServiceAccount "Agent!" is not a ServiceAccount name`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			c, err := Parse("r.yaml", []byte(base+tc.webhook+"\n"))
+			agent := tc.agent
+			if agent == "" {
+				agent = agents
+			}
+			c, err := Parse("r.yaml", []byte(base+agent+tc.webhook+"\n"))
 			require.NoError(t, err)
 			err = c.Validate()
 			if tc.want == "" {

@@ -7,7 +7,9 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/util/retry"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/nodewright/nodewright/agent/action"
@@ -105,4 +107,53 @@ func TestAgentWritesOnlyItsNodesTasks(t *testing.T) {
 	refusedBy(t, rewrite(agentOn(t, s, "node-a")), admission.ReasonWrongNode)
 	refusedBy(t, rewrite(clusterAdmin(t, s)), admission.ReasonWrongNode)
 	assert.NoError(t, rewrite(agentOn(t, s, "node-b")), "node-b's agent reports on its own task")
+}
+
+// writeAgentStatus reads the NodewrightAgentStatus name, lets edit change
+// it, and writes its status with c, again when the node's own agent's
+// heartbeat wrote in between.
+func writeAgentStatus(ctx context.Context, s *stack.Stack, c client.Client, name string, edit func(*v1.NodewrightAgentStatus)) error {
+	return retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		as := &v1.NodewrightAgentStatus{}
+		if err := s.Client.Get(ctx, client.ObjectKey{Name: name}, as); err != nil {
+			return err
+		}
+		edit(as)
+		return c.Status().Update(ctx, as)
+	})
+}
+
+// RBAC lets every agent write every node's NodewrightAgentStatus; the
+// webhook holds each to its own node's. The agent of node-a rewrites
+// node-b's report, reports node-b in its own, creates a report for another
+// node, and writes with a token that names no node: all are refused.
+// node-b's own agent, and a cluster-admin, are not.
+func TestAgentWritesOnlyItsNodesStatus(t *testing.T) {
+	ctx := context.Background()
+	s := newStack(t, fleet.Options{AnyTime: true, Edit: noVMProtection}, nil)
+	for _, n := range []string{"node-a", "node-b"} {
+		require.Eventually(t, func() bool {
+			return s.Client.Get(ctx, client.ObjectKey{Name: n}, &v1.NodewrightAgentStatus{}) == nil
+		}, time.Minute, 50*time.Millisecond, "the agent of %s reports", n)
+	}
+	nodeA := agentOn(t, s, "node-a")
+	keep := func(*v1.NodewrightAgentStatus) {}
+
+	refusedBy(t, writeAgentStatus(ctx, s, nodeA, "node-b", keep), admission.ReasonWrongNode)
+	refusedBy(t, writeAgentStatus(ctx, s, nodeA, "node-a", func(as *v1.NodewrightAgentStatus) { as.Status.NodeName = "node-b" }),
+		admission.ReasonWrongNode)
+	refusedBy(t, nodeA.Create(ctx, &v1.NodewrightAgentStatus{ObjectMeta: metav1.ObjectMeta{Name: "node-z"}}), admission.ReasonWrongNode)
+
+	// The agent's ServiceAccount, with a token bound to no node (a
+	// long-lived token Secret's, say).
+	cfg := cluster.AgentConfig(s.Config, s.Namespace, "node-a")
+	delete(cfg.Impersonate.Extra, admission.NodeNameExtra)
+	unbound, err := client.New(cfg, client.Options{Scheme: s.Client.Scheme()})
+	require.NoError(t, err)
+	refusedBy(t, writeAgentStatus(ctx, s, unbound, "node-a", keep), admission.ReasonWrongNode)
+
+	assert.NoError(t, writeAgentStatus(ctx, s, agentOn(t, s, "node-b"), "node-b", keep), "node-b's agent reports on its own node")
+	assert.NoError(t, writeAgentStatus(ctx, s, clusterAdmin(t, s), "node-b", keep), "others are left to RBAC")
+	err = s.Client.Get(ctx, client.ObjectKey{Name: "node-z"}, &v1.NodewrightAgentStatus{})
+	assert.True(t, apierrors.IsNotFound(err), "no report was made for node-z: %v", err)
 }

@@ -29,12 +29,16 @@ import (
 // TestShippedRBACIsEnough runs the reconciler and the agents as the
 // service accounts of config/rbac, impersonated on the real API server:
 // a bond flip reaching Succeeded with leader election on proves the
-// least-privilege roles are enough, not just that they are small.
+// least-privilege roles are enough, not just that they are small. The
+// agents' account is in its own namespace, as config/agent deploys it,
+// and works on the NodeTasks in the reconciler's.
 func TestShippedRBACIsEnough(t *testing.T) {
 	ctx := context.Background()
 	e := apiServer(t)
-	const ns = "nodewright-system"
-	require.NoError(t, adminClient(t).Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}))
+	const ns, agentNS = "nodewright-system", "nodewright-agent"
+	for _, n := range []string{ns, agentNS} {
+		require.NoError(t, adminClient(t).Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: n}}))
+	}
 	res, err := krusty.MakeKustomizer(krusty.MakeDefaultOptions()).Run(filesys.MakeFsOnDisk(), filepath.Join(envtest.ModuleRoot(), "config", "rbac"))
 	require.NoError(t, err)
 	for _, r := range res.Resources() {
@@ -46,15 +50,15 @@ func TestShippedRBACIsEnough(t *testing.T) {
 			require.NoError(t, err, "create %s %s", u.GetKind(), u.GetName())
 		}
 	}
-	as := func(sa string) *rest.Config {
+	as := func(namespace, sa string) *rest.Config {
 		c := rest.CopyConfig(e.Config)
-		c.Impersonate = rest.ImpersonationConfig{UserName: "system:serviceaccount:" + ns + ":" + sa}
+		c.Impersonate = rest.ImpersonationConfig{UserName: "system:serviceaccount:" + namespace + ":" + sa}
 		return c
 	}
 
 	f := fleet.New(t, fleet.Options{Operations: []string{fleet.BondFlip}, AnyTime: true, Edit: noVMProtection})
 	s, err := stack.New(t, e.Config, stack.Options{Fleet: f, Options: cluster.Options{Namespace: ns, Name: "rbac",
-		ReconcilerConfig: as("nodewright-reconciler"), AgentConfig: as("nodewright-agent"),
+		ReconcilerConfig: as(ns, "nodewright-reconciler"), AgentConfig: as(agentNS, "nodewright-agent"),
 		Logger: testr.NewWithOptions(t, testr.Options{Verbosity: 0})}})
 	require.NoError(t, err)
 	f.Approve(fleet.BondFlip, f.Alice, f.Carol)
