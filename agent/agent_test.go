@@ -314,7 +314,13 @@ func TestHeartbeat(t *testing.T) {
 	}, waitTimeout, 50*time.Millisecond, "NodewrightAgentStatus %s appears", node)
 	assert.Equal(t, node, status.Status.NodeName)
 	assert.Equal(t, "v0.0.0-test", status.Status.AgentVersion)
-	assert.Equal(t, []v1.Bond{bond0(v1.BondActiveBackup)}, status.Status.Bonds)
+	up := func(name string) v1.ObservedSlave {
+		return v1.ObservedSlave{Name: name, MIIStatus: v1.LinkUp, SpeedMbps: simhost.SimulatedSpeedMbps}
+	}
+	assert.Equal(t, []v1.ObservedBond{{Name: "bond0", Mode: v1.BondActiveBackup, MIIStatus: v1.LinkUp,
+		Slaves: []v1.ObservedSlave{up("eth0"), up("eth1")}, ActiveSlave: "eth0"}}, status.Status.Bonds,
+		"the simulated host's bonds with their link state")
+	assert.Equal(t, &v1.DRBDStatus{State: v1.DRBDNotInstalled}, status.Status.DRBD, "a simulated host has no DRBD unless given some")
 	assert.False(t, status.Status.LastHeartbeat.IsZero())
 	ready := apimeta.FindStatusCondition(status.Status.Conditions, agent.ConditionReady)
 	require.NotNil(t, ready)
@@ -329,6 +335,13 @@ func TestHeartbeat(t *testing.T) {
 		return c.Get(context.Background(), client.ObjectKey{Name: node}, status) == nil &&
 			len(status.Status.Bonds) == 1 && status.Status.Bonds[0].Mode == v1.Bond8023AD
 	}, waitTimeout, 50*time.Millisecond, "the heartbeat after the task shows bond0 in 802.3ad")
+	lacp := status.Status.Bonds[0]
+	assert.Equal(t, &v1.LACPStatus{PartnerMAC: simhost.PartnerMAC("bond0"), OneAggregator: true, Negotiated: true}, lacp.LACP)
+	assert.Empty(t, lacp.ActiveSlave, "802.3ad has no active slave")
+	for _, sl := range lacp.Slaves {
+		assert.Equal(t, int32(1), sl.AggregatorID, sl.Name)
+		assert.Equal(t, int32(0x3d), sl.PartnerPortState, sl.Name)
+	}
 
 	stop()
 	require.NoError(t, c.Get(context.Background(), client.ObjectKey{Name: node}, status))

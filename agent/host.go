@@ -4,6 +4,7 @@ import (
 	"context"
 
 	"github.com/nodewright/nodewright/agent/action"
+	"github.com/nodewright/nodewright/agent/drbd"
 	v1 "github.com/nodewright/nodewright/schema/v1alpha1"
 )
 
@@ -25,6 +26,24 @@ type Host interface {
 	// Probe checks that the node reaches the probe's target; it returns nil
 	// when it does. The agent bounds each probe with ctx.
 	Probe(ctx context.Context, p Probe) error
+}
+
+// BondObserver is implemented by a Host that reports the link state of
+// its bonds (MII status of the bond and of each slave, the active slave,
+// 802.3ad aggregators and partner): the heartbeat reports those. For a
+// Host without it the heartbeat reports what Bonds gives (name, mode,
+// slaves, options) and leaves the link state empty.
+type BondObserver interface {
+	// ObservedBonds returns the node's bonds with their link state now.
+	ObservedBonds(ctx context.Context) ([]v1.ObservedBond, error)
+}
+
+// DRBDReader is implemented by a Host that reads its node's DRBD itself,
+// as the simulated host does; Options.DRBD defaults to it.
+type DRBDReader interface {
+	// DRBD returns the node's DRBD resources, or an error wrapping
+	// drbd.ErrNotInstalled when the node has no DRBD.
+	DRBD(ctx context.Context) ([]drbd.Resource, error)
 }
 
 // Probe is one reachability check the agent asks of the Host (see

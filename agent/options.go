@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"time"
@@ -14,6 +15,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/config"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
+	"github.com/nodewright/nodewright/agent/drbd"
 	"github.com/nodewright/nodewright/agent/journal"
 	v1 "github.com/nodewright/nodewright/schema/v1alpha1"
 )
@@ -76,6 +78,19 @@ type Options struct {
 	// journal.Host. A real node must have one; without it the agent's own
 	// dead-man switch is the only revert.
 	Journal *journal.Journal
+	// DRBD reads the node's DRBD resources for the heartbeat. The default
+	// is the Host's own reader when it implements DRBDReader (the
+	// simulated host), else ReadDRBD: `drbdsetup status --json` on the
+	// node. An error wrapping drbd.ErrNotInstalled reports DRBD
+	// NotInstalled (no DRBD on the node, not a problem); any other error
+	// reports Unavailable with the error.
+	DRBD func(ctx context.Context) ([]drbd.Resource, error)
+}
+
+// ReadDRBD reads the node's DRBD by running drbdsetup (drbd.Read with
+// drbd.Exec); a node without drbdsetup gets drbd.ErrNotInstalled.
+func ReadDRBD(ctx context.Context) ([]drbd.Resource, error) {
+	return drbd.Read(ctx, drbd.Exec)
 }
 
 // DefaultReconcilerServiceAccount is the reconciler's ServiceAccount
@@ -117,6 +132,13 @@ func (o Options) withDefaults() (Options, error) {
 	}
 	if o.Version == "" {
 		o.Version = "unknown"
+	}
+	if o.DRBD == nil {
+		if r, ok := o.Host.(DRBDReader); ok {
+			o.DRBD = r.DRBD
+		} else {
+			o.DRBD = ReadDRBD
+		}
 	}
 	return o, nil
 }

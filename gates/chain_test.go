@@ -13,6 +13,7 @@ func TestChainsArePinned(t *testing.T) {
 	assert.Equal(t, []string{"approvals", "freshness"}, Admission.Gates())
 	assert.Equal(t, []string{"pause", "window", "health", "blast-radius"}, Step.Gates())
 	assert.Equal(t, append(Admission.Gates(), Step.Gates()...), All.Gates())
+	assert.Equal(t, []string{"node-storage"}, Node.Gates())
 }
 
 func TestBadChainsAreConstructionErrors(t *testing.T) {

@@ -33,6 +33,13 @@ const (
 	HealthBlocked Reason = "HealthBlocked"
 	// BlastRadius surfaces when another disruptive operation runs or too many nodes are down.
 	BlastRadius Reason = "BlastRadius"
+	// StorageNotHealthy surfaces when a DRBD resource on a node the next step acts on is not
+	// healthy (not UpToDate, or not Connected and Established to every peer, e.g. while it resyncs)
+	// or its DRBD is installed but cannot be read; the step waits until it is.
+	StorageNotHealthy Reason = "StorageNotHealthy"
+	// StorageUnknown surfaces when the DRBD state of a node the next step acts on is not known:
+	// no agent status, a heartbeat too old to count, or an agent that reports no DRBD state.
+	StorageUnknown Reason = "StorageUnknown"
 )
 
 // Approval is one principal's approval of a file version, from a verified
@@ -72,6 +79,9 @@ type Operation struct {
 	// StepInProgress is set when a step already runs: pause and windows
 	// let it finish; they only stop new steps.
 	StepInProgress bool `json:"stepInProgress,omitempty"`
+	// StepNodes are the nodes the next step acts on (a bond flip's next
+	// wave), for the node gates (the Node chain).
+	StepNodes []string `json:"stepNodes,omitempty"`
 }
 
 // Health is the site's state as gathered from the cluster.
@@ -84,6 +94,19 @@ type Health struct {
 	DRBD []DRBDResource
 	// InFlight lists the other operations of the site that are running.
 	InFlight []Operation
+	// Agents are the agent reports of the nodes, by node name, as the
+	// node gates read them; a node without an entry has no agent status.
+	// Nil when no agent report was gathered (plan gathers none).
+	Agents map[string]AgentReport
+}
+
+// AgentReport is what a node's agent last reported, for the node gates.
+type AgentReport struct {
+	// LastHeartbeat is when the agent last reported.
+	LastHeartbeat time.Time
+	// DRBD is the node's DRBD as the agent reported it; nil when the
+	// agent reported none.
+	DRBD *v1.DRBDStatus
 }
 
 // DRBDResource is one replicated volume's state.
@@ -142,6 +165,11 @@ const (
 	NeedPolicy Need = "trust policy"
 	// NeedProfile is Input.Profile.
 	NeedProfile Need = "site profile"
+	// NeedAgents is Input.Health.Agents: the nodes' agent reports.
+	NeedAgents Need = "report of the nodes' agents"
+	// NeedStepNodes is Input.Operation.StepNodes: which nodes the next
+	// step acts on.
+	NeedStepNodes Need = "list of the nodes the next step acts on"
 )
 
 // present reports whether in holds input n.
@@ -151,6 +179,10 @@ func (n Need) present(in Input) bool {
 		return in.Policy != nil
 	case NeedProfile:
 		return in.Profile != nil
+	case NeedAgents:
+		return in.Health.Agents != nil
+	case NeedStepNodes:
+		return len(in.Operation.StepNodes) > 0
 	}
 	return false // an input this package does not know is never present
 }
@@ -175,6 +207,9 @@ var (
 	// BlastRadiusGate bounds disruption: one disruptive operation per site and
 	// maxUnavailable nodes down.
 	BlastRadiusGate = Gate{Name: "blast-radius", Check: checkBlastRadius}
+	// NodeStorageGate blocks a step on nodes whose DRBD is not healthy or
+	// not known (see checkNodeStorage).
+	NodeStorageGate = Gate{Name: "node-storage", Check: checkNodeStorage, Needs: []Need{NeedProfile, NeedAgents, NeedStepNodes}}
 )
 
 // Chain is an ordered set of gates that decides together: allowed only
@@ -227,8 +262,15 @@ var (
 	// now; operation controllers evaluate it before each, never mid-step.
 	Step = MustChain("step", PauseGate, WindowGate, HealthGate, BlastRadiusGate)
 	// All is every gate, admission first: what nodewright plan shows, so
-	// a person sees everything that stands in the way at once.
+	// a person sees everything that stands in the way at once. The node
+	// gates are not in it: they judge what the nodes' agents report now,
+	// which only the cluster has.
 	All = MustChain("all", ApprovalsGate, FreshnessGate, PauseGate, WindowGate, HealthGate, BlastRadiusGate)
+	// Node decides whether a step may start on the nodes it acts on
+	// (Operation.StepNodes), from what their agents report; a bond flip
+	// evaluates it before it creates a node's flip task. A block is a
+	// wait, like the step gates': the step starts once the nodes are fit.
+	Node = MustChain("node", NodeStorageGate)
 )
 
 // Name returns the chain's name.

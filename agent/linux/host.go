@@ -369,42 +369,59 @@ func (s LACPState) Negotiated() (bool, string) {
 	if len(s.Aggregators) == 0 {
 		return false, "no slaves"
 	}
-	agg := map[uint16]bool{}
 	for _, name := range slices.Sorted(maps.Keys(s.Aggregators)) {
-		agg[s.Aggregators[name]] = true
 		if st := s.PartnerStates[name]; st&lacpInSync != lacpInSync {
 			return false, fmt.Sprintf("slave %s: partner port state 0x%02x is not in sync, collecting and distributing (a partner that does not speak LACP shows 0x00)", name, st)
 		}
 	}
-	if len(agg) != 1 {
-		return false, fmt.Sprintf("slaves are in %d aggregators %v, not one", len(agg), s.Aggregators)
+	if n := s.aggregators(); n != 1 {
+		return false, fmt.Sprintf("slaves are in %d aggregators %v, not one", n, s.Aggregators)
 	}
 	return true, ""
 }
 
+// OneAggregator reports whether the bond has slaves and all of them are in
+// the same aggregator.
+func (s LACPState) OneAggregator() bool { return s.aggregators() == 1 }
+
+// aggregators counts the distinct aggregators of the slaves.
+func (s LACPState) aggregators() int {
+	agg := map[uint16]bool{}
+	for _, id := range s.Aggregators {
+		agg[id] = true
+	}
+	return len(agg)
+}
+
 // LACP reads the bond's LACP state from its slaves.
 func (x *Host) LACP(name string) (LACPState, error) {
-	st := LACPState{Aggregators: map[string]uint16{}, PartnerStates: map[string]uint16{}}
 	bond, err := x.h.LinkByName(name)
 	if err != nil {
-		return st, fmt.Errorf("bond %s: %w", name, err)
+		return LACPState{}, fmt.Errorf("bond %s: %w", name, err)
 	}
 	links, err := x.h.LinkList()
 	if err != nil {
-		return st, fmt.Errorf("list links: %w", err)
+		return LACPState{}, fmt.Errorf("list links: %w", err)
 	}
+	return lacpOf(bond, links), nil
+}
+
+// lacpOf is the LACP state of bond from the slave info of links (every
+// link of the namespace, or just the bond's slaves).
+func lacpOf(bond netlink.Link, links []netlink.Link) LACPState {
+	st := LACPState{Aggregators: map[string]uint16{}, PartnerStates: map[string]uint16{}}
 	for _, l := range links {
 		if l.Attrs().MasterIndex != bond.Attrs().Index {
 			continue
 		}
 		s, ok := l.Attrs().Slave.(*netlink.BondSlave)
-		if !ok {
+		if !ok || s == nil {
 			continue
 		}
 		st.Aggregators[l.Attrs().Name] = s.AggregatorId
 		st.PartnerStates[l.Attrs().Name] = s.AdPartnerOperPortState
 	}
-	return st, nil
+	return st
 }
 
 // waitLACP waits until the bond's LACP negotiated or x.lacp passed.

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/nodewright/nodewright/agent"
+	"github.com/nodewright/nodewright/agent/drbd"
 	v1 "github.com/nodewright/nodewright/schema/v1alpha1"
 )
 
@@ -22,6 +23,10 @@ type Host struct {
 	setHold    *Hold
 	probeHold  *Hold
 	clock      func() time.Time
+	// drbd is the simulated DRBD: nil when the node has none (see
+	// SetDRBD); drbdFault, when set, is what a read returns instead.
+	drbd      []drbd.Resource
+	drbdFault error
 }
 
 var _ agent.Host = (*Host)(nil)

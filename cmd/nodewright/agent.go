@@ -55,7 +55,9 @@ agent executes it), carries it out behind a dead-man switch and reports Succeede
 Failed or Reverted with a message. A FlipBond task sets the bond's new mode, probes
 the gateway, the API server and the peers, and puts the old mode back when a probe
 fails or the success cannot be reported before revertAfter. The agent also keeps
-the node's NodewrightAgentStatus (bonds, heartbeat, Ready).
+the node's NodewrightAgentStatus (bonds with their link state, DRBD, heartbeat,
+Ready). DRBD is read with "drbdsetup status --json" (--host linux; a node without
+drbdsetup reports NotInstalled); the simulated host has none.
 
 A task runs only when the reconciler wrote it: its nodewright.io/attestation
 annotation must be a token that the API server (a TokenReview) says belongs to
@@ -163,6 +165,7 @@ func (o *agentOptions) options() (agent.Options, error) {
 			return agent.Options{}, err
 		}
 		opts.Host = h
+		opts.DRBD = agent.ReadDRBD // the node's own drbdsetup
 		return opts, nil
 	}
 	specs := o.simBonds

@@ -3,9 +3,11 @@ package gather
 import (
 	"context"
 	"fmt"
+	"slices"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/nodewright/nodewright/gates"
@@ -15,7 +17,7 @@ import (
 
 // Cluster is where the step gates' live inputs are read in the cluster:
 // the site's profile, node readiness, DRBD replica states and the other
-// operations in flight. The operation controllers gather through it, as
+// operations in flight; and the node gates', the nodes' agent reports. The operation controllers gather through it, as
 // plan gathers through Build, so the gates read what was gathered here
 // and nowhere else.
 type Cluster struct {
@@ -56,6 +58,42 @@ func (c Cluster) StepInput(ctx context.Context, op v1.Operation, now time.Time, 
 		return gates.Input{}, err
 	}
 	return gates.Input{Now: now, Operation: Describe(op, profile), Profile: profile, Health: health}, nil
+}
+
+// NodeInput gathers the node gates' input for the step of op on nodes at
+// now: the site's profile, and the agent report (heartbeat and DRBD) of
+// each of the nodes, read uncached when Fresh is set, since it decides
+// whether a node is touched now. A node without a NodewrightAgentStatus
+// has no entry in Health.Agents, which the gates read as unknown.
+func (c Cluster) NodeInput(ctx context.Context, op v1.Operation, nodes []string, now time.Time) (gates.Input, error) {
+	profile, err := c.Profile(ctx)
+	if err != nil {
+		return gates.Input{}, err
+	}
+	reader := c.Client
+	if c.Fresh != nil {
+		reader = c.Fresh
+	}
+	agents := map[string]gates.AgentReport{}
+	for _, n := range nodes {
+		as := &v1.NodewrightAgentStatus{}
+		err := reader.Get(ctx, client.ObjectKey{Name: n}, as)
+		if apierrors.IsNotFound(err) {
+			continue
+		}
+		if err != nil {
+			return gates.Input{}, fmt.Errorf("NodewrightAgentStatus %s: %w", n, err)
+		}
+		agents[n] = AgentReport(as)
+	}
+	desc := Describe(op, profile)
+	desc.StepNodes = slices.Clone(nodes)
+	return gates.Input{Now: now, Operation: desc, Profile: profile, Health: gates.Health{Agents: agents}}, nil
+}
+
+// AgentReport is what the node gates read of a node's agent status.
+func AgentReport(as *v1.NodewrightAgentStatus) gates.AgentReport {
+	return gates.AgentReport{LastHeartbeat: as.Status.LastHeartbeat.Time, DRBD: as.Status.DRBD.DeepCopy()}
 }
 
 // Health gathers what the health and blast-radius gates read: every

@@ -6,6 +6,7 @@
 // "nodewright plan" and the FleetSource controller call Build, then a gate
 // chain; the operation controllers read the step gates' live inputs (the
 // profile, node readiness, DRBD replica states, the operations in flight)
+// and the node gates' (each step node's agent report: heartbeat and DRBD)
 // through Cluster. So what a person sees is what the cluster does, and no
 // gate input is gathered anywhere else. It decides nothing.
 package gather

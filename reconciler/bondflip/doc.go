@@ -2,7 +2,10 @@
 // preflight against what the agents report, then wave by wave
 // (maxUnavailable nodes at a time, in the plan's node order) protect the
 // nodes' VMs, flip the bond through the node agent's FlipBond task,
-// verify, and go on to the next wave. A node that fails its flip is
+// verify, and go on to the next wave. Before a wave starts, and again
+// before its flip tasks are created, the node gates (gates.Node) must
+// pass: a node whose DRBD resyncs, is not connected to a peer, or whose
+// agent is silent waits (gates.StorageNotHealthy, gates.StorageUnknown). A node that fails its flip is
 // reverted by its agent and halts the operation; no later node is touched.
 //
 // The package holds the transition table and one step per phase; the

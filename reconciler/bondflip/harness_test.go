@@ -16,6 +16,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/nodewright/nodewright/agent"
 	"github.com/nodewright/nodewright/agent/action"
 	"github.com/nodewright/nodewright/agent/simhost"
 	"github.com/nodewright/nodewright/reconciler/audit"
@@ -379,7 +380,7 @@ func (h *harness) assertNothingFurther(t *testing.T) {
 // simAgent plays a node's agent for the harness. It does what the agent
 // does (package agent) — carries out the node's FlipBond tasks on a
 // simulated host from agent/simhost and keeps the node's
-// NodewrightAgentStatus with the bonds the host has — but one step at a
+// NodewrightAgentStatus with the bonds and DRBD the host has — but one step at a
 // time, run by the harness before each reconcile, on the harness's fake
 // clock, so that a scenario sees the same sequence on every run. The real
 // agent runs on goroutines of its own and on real time; it is tested in
@@ -457,23 +458,29 @@ func (h *harness) stepAgents() {
 func (a *simAgent) heartbeat(h *harness, finished bool) {
 	h.T.Helper()
 	if r := a.reported; r != nil && !finished && h.Now.Sub(r.Status.LastHeartbeat.Time) < heartbeatEvery &&
-		equality.Semantic.DeepEqual(r.Status.Bonds, a.bonds(h)) {
+		equality.Semantic.DeepEqual(r.Status.Bonds, a.bonds(h)) && equality.Semantic.DeepEqual(r.Status.DRBD, a.drbd()) {
 		return
 	}
 	a.beat(h, h.Now)
 }
 
-// bonds returns the bonds the agent reports: the host's, without
-// hideBond.
-func (a *simAgent) bonds(h *harness) []v1.Bond {
+// bonds returns the bonds the agent reports: the host's, with their link
+// state, without hideBond.
+func (a *simAgent) bonds(h *harness) []v1.ObservedBond {
 	h.T.Helper()
-	bonds, err := a.host.Bonds(context.Background())
+	bonds, err := a.host.ObservedBonds(context.Background())
 	require.NoError(h.T, err)
-	bonds = slices.DeleteFunc(bonds, func(b v1.Bond) bool { return b.Name == a.hideBond })
+	bonds = slices.DeleteFunc(bonds, func(b v1.ObservedBond) bool { return b.Name == a.hideBond })
 	if len(bonds) == 0 {
 		return nil
 	}
 	return bonds
+}
+
+// drbd returns the DRBD state the agent reports: the host's, mapped as
+// the real agent's heartbeat maps it.
+func (a *simAgent) drbd() *v1.DRBDStatus {
+	return agent.DRBDStatus(a.host.DRBD(context.Background()))
 }
 
 // work moves one unfinished task a step on.
@@ -565,6 +572,7 @@ func (a *simAgent) beat(h *harness, at time.Time) {
 	as.Status.NodeName, as.Status.AgentVersion = a.node, "simulated"
 	as.Status.LastHeartbeat = metav1.NewTime(at)
 	as.Status.Bonds = a.bonds(h)
+	as.Status.DRBD = a.drbd()
 	require.NoError(h.T, h.C.Status().Update(ctx, as))
 	a.reported = as
 }

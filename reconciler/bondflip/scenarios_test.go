@@ -3,6 +3,7 @@ package bondflip_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"maps"
 	"slices"
 	"sync"
@@ -14,6 +15,9 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/nodewright/nodewright/agent/action"
+	"github.com/nodewright/nodewright/agent/drbd"
+	"github.com/nodewright/nodewright/agent/simhost"
+	"github.com/nodewright/nodewright/gates"
 	"github.com/nodewright/nodewright/reconciler/backend/memory"
 	"github.com/nodewright/nodewright/reconciler/bondflip"
 	"github.com/nodewright/nodewright/reconciler/operation"
@@ -287,6 +291,93 @@ var scenarios = []scenario{
 		op = h.run()
 		assertFlipped(t, h, op)
 		assert.Equal(t, happyPath, h.Phases())
+	}},
+
+	{name: "a node whose DRBD resyncs holds its wave, nothing touched, until the resync is done", run: func(t *testing.T, h *harness) {
+		a, b, c := h.node("a"), h.node("b"), h.node("c")
+		h.host("a").SetDRBD([]drbd.Resource{simhost.SyncTargetResource("pvc-1", 40, b, c), simhost.UpToDateResource("pvc-2", b, c)})
+		for _, x := range []string{"b", "c"} {
+			h.host(x).SetDRBD([]drbd.Resource{simhost.UpToDateResource("pvc-2", a)})
+		}
+		h.apply(h.spec())
+		want := "node-storage: node " + a + ": DRBD not healthy: pvc-1: peer " + b + " volume 0 SyncTarget 40.0% in sync"
+		h.runUntil(waiting(protect, string(gates.StorageNotHealthy), want, "bond0 is not flipped on "+a+" until then"))
+		for range 3 {
+			h.reconcile(h.Tick)
+		}
+		op := h.Get()
+		require.Equal(t, string(protect), op.Status.Phase, "a resync is a wait, not a halt")
+		c2 := optest.Condition(op, operation.Reconciling)
+		require.NotNil(t, c2)
+		assert.Equal(t, string(gates.StorageNotHealthy), c2.Reason)
+		assert.Contains(t, c2.Message, want)
+		assert.Nil(t, optest.Condition(op, operation.Stalled))
+		assert.Nil(t, op.Status.StartedAt, "a plan held by its node's storage has not started")
+		assert.Empty(t, h.tasks())
+		assert.Empty(t, h.vmChanges(), "no VM moved off a node that is not flipped")
+		for _, x := range []string{"a", "b", "c"} {
+			assert.Empty(t, h.flips(x))
+		}
+
+		h.host("a").SetDRBD([]drbd.Resource{simhost.UpToDateResource("pvc-1", b, c), simhost.UpToDateResource("pvc-2", b, c)})
+		op = h.run()
+		assertFlipped(t, h, op)
+		assert.Equal(t, happyPath, h.Phases())
+		for _, x := range []string{"a", "b", "c"} {
+			assert.Equal(t, []string{flipped}, h.flips(x), "node %s flipped exactly once", x)
+		}
+	}},
+
+	{name: "a resync that begins while the wave's VMs move holds its flip task until it is done", run: func(t *testing.T, h *harness) {
+		b, c := h.node("b"), h.node("c")
+		began := false
+		h.OnTransition = func(_, to phase.Phase) {
+			if to == flip && !began {
+				began = true
+				h.host("a").SetDRBD([]drbd.Resource{simhost.SyncTargetResource("pvc-1", 99.95, b, c)})
+			}
+		}
+		h.apply(h.spec())
+		h.runUntil(waiting(flip, string(gates.StorageNotHealthy), "pvc-1: peer "+b+" volume 0 SyncTarget 99.9% in sync"))
+		for range 3 {
+			h.reconcile(h.Tick)
+		}
+		op := h.Get()
+		assert.Equal(t, string(flip), op.Status.Phase)
+		assert.Empty(t, h.tasks(), "no flip task while the node resyncs")
+		assert.Empty(t, h.flips("a"))
+		assert.Equal(t, []string{"Evacuate " + h.node("a")}, h.vmChanges(), "the VMs stay away meanwhile")
+
+		h.host("a").SetDRBD([]drbd.Resource{simhost.UpToDateResource("pvc-1", b, c)})
+		op = h.run()
+		assertFlipped(t, h, op)
+		assert.Equal(t, happyPath, h.Phases())
+		assert.Equal(t, []string{string(v1.TaskSucceeded)}, h.taskPhases("a"))
+	}},
+
+	{name: "fail closed: DRBD an agent cannot read, or an agent gone quiet, holds that node's wave", run: func(t *testing.T, h *harness) {
+		a, c := h.node("a"), h.node("c")
+		h.host("c").FailDRBD(fmt.Errorf("%w: drbdsetup status --json: exit status 20: Could not connect to 'drbd' generic netlink family", drbd.ErrUnavailable))
+		h.apply(h.spec())
+		h.runUntil(waiting(protect, string(gates.StorageNotHealthy), "node "+c+": DRBD is installed but its state cannot be read", "generic netlink family"))
+		op := h.Get()
+		assert.Equal(t, bondflip.NodeDoneStep, progress(op)[a].Phase)
+		assert.Equal(t, bondflip.NodeDoneStep, progress(op)[h.node("b")].Phase)
+		assert.Empty(t, h.flips("c"))
+		assert.Empty(t, h.taskPhases("c"))
+		assert.NotContains(t, h.vmChanges(), "Evacuate "+c)
+
+		// Readable again, but the agent stops before it says so: its last
+		// report ages past what counts, and the node stays held.
+		h.agent("c").down = true
+		h.host("c").FailDRBD(nil)
+		h.runUntil(waiting(protect, string(gates.StorageUnknown), "node "+c+": its agent last reported"))
+		assert.Empty(t, h.flips("c"))
+
+		h.agent("c").down = false
+		op = h.run()
+		assertFlipped(t, h, op)
+		assert.Equal(t, []string{flipped}, h.flips("c"))
 	}},
 
 	{name: "agents that went quiet or never reported hold Preflight until they report", run: func(t *testing.T, h *harness) {

@@ -11,6 +11,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/nodewright/nodewright/agent/action"
+	"github.com/nodewright/nodewright/gates"
 	"github.com/nodewright/nodewright/reconciler/nodetask"
 	"github.com/nodewright/nodewright/reconciler/operation"
 	"github.com/nodewright/nodewright/reconciler/phase"
@@ -41,8 +42,14 @@ const (
 )
 
 // agentStaleAfter is how old an agent's heartbeat may be for its report
-// to count.
-const agentStaleAfter = 2 * time.Minute
+// to count: the node gates' bound, so that the flip's checks and its
+// gates agree on when an agent is silent.
+const agentStaleAfter = gates.AgentStaleAfter
+
+// nodeGatePoll is how soon a flip held by its node gates looks again:
+// about an agent's heartbeat interval, as nothing they read changes
+// faster.
+const nodeGatePoll = 10 * time.Second
 
 // Kind is the BondModeFlipPlan kind for the reconcile skeleton.
 var Kind = &operation.Kind{
@@ -137,8 +144,40 @@ func wave(run *operation.Run, p *v1.BondModeFlipPlan) []string {
 	return nil
 }
 
-// protectVMs checks the step gates before a wave starts, then moves the
-// wave nodes' VMs away.
+// checkNodeGates evaluates the node gates (gates.Node: is each node's
+// DRBD healthy and known, from its agent's report) for the nodes whose
+// flip is about to start, and returns a WaitError naming every gate that
+// blocks, with the first one's reason (gates.StorageNotHealthy while a
+// resource resyncs, gates.StorageUnknown while an agent is silent).
+//
+// A block is a wait, not a halt, as with the step gates: nothing on the
+// nodes has changed, a resync ends by itself and a silent agent comes
+// back, and the flip goes on when they do, looking again every
+// nodeGatePoll. A person who will not wait aborts the plan in git.
+func checkNodeGates(ctx context.Context, run *operation.Run, nodes []string) error {
+	if len(nodes) == 0 {
+		return nil
+	}
+	in, err := run.Env.Gather().NodeInput(ctx, run.Op, nodes, run.Now)
+	if err != nil {
+		return err
+	}
+	d := gates.Node.Evaluate(in)
+	if d.Allowed {
+		return nil
+	}
+	blocking := d.Blocking()
+	msgs := make([]string, len(blocking))
+	for i, v := range blocking {
+		msgs[i] = fmt.Sprintf("%s: %s", v.Gate, v.Message)
+	}
+	return operation.Wait(nodeGatePoll, string(blocking[0].Reason), "%s; %s is not flipped on %s until then", strings.Join(msgs, "; "), plan(run).Spec.Bond, strings.Join(nodes, ", "))
+}
+
+// protectVMs checks the node gates and then the step gates before a wave
+// starts, then moves the wave nodes' VMs away. The node gates come first
+// so that a plan held by its nodes' storage does not count as started
+// (in flight for the other operations) while it waits.
 func protectVMs(ctx context.Context, run *operation.Run) (phase.Phase, error) {
 	p := plan(run)
 	w := wave(run, p)
@@ -149,6 +188,9 @@ func protectVMs(ctx context.Context, run *operation.Run) (phase.Phase, error) {
 		}
 	}
 	if !started {
+		if err := checkNodeGates(ctx, run, w); err != nil {
+			return "", err
+		}
 		if err := run.CheckStepGates(ctx); err != nil {
 			return "", err
 		}
@@ -195,9 +237,24 @@ func flipStep(p *v1.BondModeFlipPlan, node string, attempt int32, now time.Time)
 
 // flip has each wave node's agent flip the bond, and halts on the first
 // node that failed: the agent reverted it, no later node is touched.
+// Before it creates a node's task it checks the node gates again, for
+// every wave node whose task is still to come at once (DRBD may have
+// begun a resync while the VMs moved): no task of the wave is created
+// while one of them is held. A node whose task exists is not held: the
+// flip under way may well disturb DRBD itself, and the agent's probes
+// and dead-man switch judge it.
 func flip(ctx context.Context, run *operation.Run) (phase.Phase, error) {
 	p := plan(run)
 	w := wave(run, p)
+	var starting []string
+	for _, n := range w {
+		if pr := run.Progress(n); pr == nil || pr.Phase == NodeFailed || pr.Phase == NodePending || pr.Phase == NodeProtected {
+			starting = append(starting, n)
+		}
+	}
+	if err := checkNodeGates(ctx, run, starting); err != nil {
+		return "", err
+	}
 	var waiting []string
 	for _, n := range w {
 		pr := run.Progress(n)

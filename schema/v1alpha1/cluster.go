@@ -172,9 +172,17 @@ type AgentStatus struct {
 	// LastHeartbeat is when the agent last reported.
 	// +optional
 	LastHeartbeat metav1.Time `json:"lastHeartbeat,omitempty"`
-	// Bonds are the bonds as the kernel reports them.
+	// Bonds are the bonds as the kernel reports them, with the link
+	// state of each bond and slave.
 	// +optional
-	Bonds []Bond `json:"bonds,omitempty"`
+	// +listType=map
+	// +listMapKey=name
+	// +kubebuilder:validation:MaxItems=32
+	Bonds []ObservedBond `json:"bonds,omitempty"`
+	// DRBD is the node's DRBD as drbdsetup reported it; nil when the agent
+	// did not report it (gates that look at DRBD then refuse the node).
+	// +optional
+	DRBD *DRBDStatus `json:"drbd,omitempty"`
 	// Conditions follow Kubernetes conventions.
 	// +optional
 	// +listType=map
@@ -199,7 +207,24 @@ type NodewrightCluster struct {
 	// +optional
 	Audit AuditLog `json:"audit,omitempty"`
 
-	Status ClusterStatus `json:"status,omitempty"`
+	Status NodewrightClusterStatus `json:"status,omitempty"`
+}
+
+// NodewrightClusterStatus is the rollup: the ClusterStatus the cluster
+// publishes to its status ref, and per-node detail that stays in the
+// cluster.
+type NodewrightClusterStatus struct {
+	// ClusterStatus is what the cluster publishes, its fields inline.
+	ClusterStatus `json:",inline"`
+	// NodeDetails are the cluster's nodes (those with a Node object or a
+	// NodewrightAgentStatus), by name: whether each agent reports, and
+	// its bonds' link state and DRBD health in brief. They are not
+	// published: the status ref carries ClusterStatus only.
+	// +optional
+	// +listType=map
+	// +listMapKey=name
+	// +kubebuilder:validation:MaxItems=512
+	NodeDetails []NodeRollup `json:"nodeDetails,omitempty"`
 }
 
 // AuditLog is the head of a cluster's audit chain.

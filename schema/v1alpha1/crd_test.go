@@ -67,6 +67,36 @@ func TestCRDEnumsMatchGo(t *testing.T) {
 	assert.Equal(t, strs(v1.MigrationModes), enumOf(schemaAt(t, v1.KindVMVolumeMigration, "spec.mode")))
 	assert.Equal(t, strs(v1.Weekdays), enumOf(schemaAt(t, v1.KindEdgeProfile, "spec.maintenanceWindows.[].days.[]")))
 	assert.Equal(t, v1.OperationKinds, enumOf(schemaAt(t, v1.KindNodeTask, "spec.operation.kind")))
+	assert.Equal(t, strs(v1.LinkStates), enumOf(schemaAt(t, v1.KindNodewrightAgentStatus, "status.bonds.[].miiStatus")))
+	assert.Equal(t, strs(v1.LinkStates), enumOf(schemaAt(t, v1.KindNodewrightAgentStatus, "status.bonds.[].slaves.[].miiStatus")))
+	assert.Equal(t, strs(v1.DRBDStates), enumOf(schemaAt(t, v1.KindNodewrightAgentStatus, "status.drbd.state")))
+	assert.Equal(t, strs(v1.DRBDStates), enumOf(schemaAt(t, v1.KindNodewrightCluster, "status.nodeDetails.[].drbd.state")))
+	assert.Equal(t, strs(v1.AgentReportStates), enumOf(schemaAt(t, v1.KindNodewrightCluster, "status.nodeDetails.[].agent")))
+}
+
+// The observed status's lists are bounded, and the Go constants the agent
+// and the reconciler cut to are the CRD's bounds.
+func TestObservedStatusBoundsMatchGo(t *testing.T) {
+	for _, c := range []struct {
+		kind, path string
+		max        int
+	}{
+		{v1.KindNodewrightAgentStatus, "status.bonds", v1.MaxObservedBonds},
+		{v1.KindNodewrightAgentStatus, "status.bonds.[].slaves", v1.MaxObservedSlaves},
+		{v1.KindNodewrightAgentStatus, "status.drbd.resources", v1.MaxDRBDResources},
+		{v1.KindNodewrightAgentStatus, "status.drbd.resources.[].volumes", v1.MaxDRBDVolumes},
+		{v1.KindNodewrightAgentStatus, "status.drbd.resources.[].connections", v1.MaxDRBDConnections},
+		{v1.KindNodewrightAgentStatus, "status.drbd.resources.[].connections.[].peerDevices", v1.MaxDRBDVolumes},
+		{v1.KindNodewrightCluster, "status.nodeDetails", v1.MaxNodeRollups},
+		{v1.KindNodewrightCluster, "status.nodeDetails.[].bonds", v1.MaxObservedBonds},
+	} {
+		s := schemaAt(t, c.kind, c.path)
+		require.NotNil(t, s.MaxItems, c.path)
+		assert.Equal(t, int64(c.max), *s.MaxItems, c.path)
+	}
+	pct := schemaAt(t, v1.KindNodewrightAgentStatus, "status.drbd.resources.[].connections.[].peerDevices.[].percentInSyncMilli")
+	assert.Equal(t, "integer", pct.Type, "no floating point in a CRD")
+	assert.Equal(t, float64(100000), *pct.Maximum)
 }
 
 func celBounds(lo, hi time.Duration) string {
