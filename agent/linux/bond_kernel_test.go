@@ -50,6 +50,12 @@ func TestFlipToLACPCommits(t *testing.T) {
 	require.Equal(t, []string{"eth0", "eth1"}, pre.Slaves)
 	require.NoError(t, s.host.Probe(ctx, action.Probe{Kind: action.ProbeGateway, Target: s.Gateway.String()}), "the gateway answers before")
 
+	obs, err := s.host.ObservedBonds(ctx)
+	require.NoError(t, err)
+	require.Len(t, obs, 1)
+	assert.Equal(t, "eth0", obs[0].ActiveSlave, "the first slave is active in active-backup")
+	assert.Nil(t, obs[0].LACP, "no LACP outside 802.3ad")
+
 	start := time.Now()
 	require.NoError(t, s.host.Change(ctx, "bond0", linux.Change{Mode: v1.Bond8023AD, Options: map[string]string{"lacp_rate": "fast"}}))
 	t.Logf("flip with LACP negotiated: %s", time.Since(start))
@@ -78,6 +84,26 @@ func TestFlipToLACPCommits(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, bonds, 1)
 	assert.Equal(t, v1.Bond{Name: "bond0", Mode: v1.Bond8023AD, Slaves: []string{"eth0", "eth1"}, Options: bonds[0].Options}, bonds[0])
+
+	// The heartbeat's view: link up, both slaves up in one aggregator,
+	// and the partner's MAC (the switch bond's) from IFLA_BOND_AD_INFO.
+	sw, err := s.SwitchHandle.LinkByName("sw")
+	require.NoError(t, err)
+	obs, err = s.host.ObservedBonds(ctx)
+	require.NoError(t, err)
+	require.Len(t, obs, 1)
+	o := obs[0]
+	assert.Equal(t, v1.LinkUp, o.MIIStatus)
+	require.Len(t, o.Slaves, 2)
+	for _, sl := range o.Slaves {
+		assert.Equal(t, v1.LinkUp, sl.MIIStatus, sl.Name)
+		assert.Equal(t, o.Slaves[0].AggregatorID, sl.AggregatorID, "%s in the same aggregator", sl.Name)
+		assert.NotZero(t, sl.PartnerPortState, sl.Name)
+	}
+	require.NotNil(t, o.LACP)
+	assert.True(t, o.LACP.Negotiated, o.LACP.Message)
+	assert.True(t, o.LACP.OneAggregator)
+	assert.Equal(t, sw.Attrs().HardwareAddr.String(), o.LACP.PartnerMAC, "the partner is the switch's bond")
 }
 
 // TestFlipWithoutLACPPartnerIsRestored flips against a partner that never

@@ -3,6 +3,7 @@ package linux
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -41,6 +42,19 @@ func (x *Host) ObservedBonds(ctx context.Context) ([]v1.ObservedBond, error) {
 	links, err := x.h.LinkList()
 	if err != nil {
 		return nil, fmt.Errorf("list links: %w", err)
+	}
+	for _, l := range links {
+		// netlink leaves Bond.AdInfo nil: read the partner's MAC from
+		// IFLA_BOND_AD_INFO directly.
+		if b, ok := l.(*netlink.Bond); ok && b.Mode == netlink.BOND_MODE_802_3AD && b.AdInfo == nil {
+			ad, err := x.adInfo(b.Index)
+			switch {
+			case err == nil:
+				b.AdInfo = ad
+			case !errors.Is(err, errNoADInfo):
+				return nil, fmt.Errorf("bond %s: %w", b.Name, err)
+			}
+		}
 	}
 	speed := func(string) int32 { return 0 }
 	if x.ns <= 0 {
