@@ -193,7 +193,9 @@ func (s *flipSite) startChild(t testing.TB, uid string, revertAfter time.Duratio
 	require.NoError(t, c.cmd.Start())
 	t.Cleanup(func() {
 		_ = c.cmd.Process.Kill()
-		<-c.exited
+		if err := <-c.exited; err != nil {
+			t.Logf("the agent's helper process: %v", err) // killed, by the test or here
+		}
 	})
 	go func() {
 		sc := bufio.NewScanner(out)
@@ -248,7 +250,8 @@ func killWhenReported(t testing.TB, c *child) string {
 func waitExit(t testing.TB, c *child) {
 	t.Helper()
 	select {
-	case <-c.exited:
+	case err := <-c.exited:
+		t.Logf("the killed agent exited: %v", err)
 	case <-time.After(10 * time.Second):
 		t.Fatal("the killed agent did not exit within 10s")
 	}
