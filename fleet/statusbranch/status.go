@@ -104,7 +104,8 @@ func EncodeStatus(st v1.ClusterStatus, budget int) ([]byte, bool, error) {
 }
 
 // marshalYAML is sigs.k8s.io/yaml's Marshal, made total: characters YAML
-// may not carry raw (DEL, C1 controls, U+FFFE, U+FFFF), which encoding/json
+// may not carry raw (DEL, C1 controls, U+FFFE, U+FFFF) or would read back
+// changed (NEL, U+0085, a line break YAML folds to a space), which encoding/json
 // leaves as they are and the JSON-to-YAML step would refuse, are escaped in
 // the JSON first, so the YAML holds them as double-quoted escapes.
 func marshalYAML(v any) ([]byte, error) {
@@ -115,12 +116,13 @@ func marshalYAML(v any) ([]byte, error) {
 	return sigyaml.JSONToYAML(escapeForYAML(j))
 }
 
-// escapeForYAML rewrites runes outside YAML's printable set as JSON \u
-// escapes. encoding/json already escapes those below U+0020 and writes
-// invalid UTF-8 as U+FFFD, so only the rest need it.
+// escapeForYAML rewrites runes outside YAML's printable set, and NEL
+// (printable, but a line break that a YAML reader folds to a space), as
+// JSON \u escapes. encoding/json already escapes those below U+0020 and
+// writes invalid UTF-8 as U+FFFD, so only the rest need it.
 func escapeForYAML(j []byte) []byte {
 	printable := func(r rune) bool {
-		return r == 0x85 || (r >= 0x20 && r <= 0x7E) || (r >= 0xA0 && r <= 0xD7FF) ||
+		return (r >= 0x20 && r <= 0x7E) || (r >= 0xA0 && r <= 0xD7FF) ||
 			(r >= 0xE000 && r <= 0xFFFD) || (r >= 0x10000 && r <= 0x10FFFF) || r == '\t' || r == '\n' || r == '\r'
 	}
 	if bytes.IndexFunc(j, func(r rune) bool { return !printable(r) }) < 0 {

@@ -174,6 +174,7 @@ func FuzzEncodeStatus(f *testing.F) {
 	f.Add("yes", "true", "0x1F", "~", "null", 0)
 	f.Add("a: b", "- x", "#c", "&a", "*a", 1)
 	f.Add("", "<<", "'", "\"", "\t\n", 2)
+	f.Add("c\u0085", "a\u0085b", "\xff\u0085", "\u0085", "x\u0085 y", 1)
 	f.Fuzz(func(t *testing.T, cluster, kind, name, phase, progress string, ready int) {
 		if cluster == "" || ready < 0 || ready > 1000 {
 			return
