@@ -42,6 +42,31 @@ func (x *Host) adInfo(index int) (*netlink.BondAdInfo, error) {
 	return info, err
 }
 
+// routeAttrs splits b into its netlink attributes (struct rtattr: length,
+// type, value, padded to 4 bytes). It stands in for nl.ParseRouteAttr,
+// which slices past the end of b when the last attribute's padding is
+// missing: an attribute shorter than its header or longer than what is
+// left is an error here, and the last one may end without padding.
+func routeAttrs(b []byte) ([]syscall.NetlinkRouteAttr, error) {
+	var attrs []syscall.NetlinkRouteAttr
+	for len(b) > 0 {
+		if len(b) < unix.SizeofRtAttr {
+			return nil, fmt.Errorf("%d trailing bytes, shorter than an attribute header", len(b))
+		}
+		n := int(binary.NativeEndian.Uint16(b[0:2]))
+		typ := binary.NativeEndian.Uint16(b[2:4])
+		if n < unix.SizeofRtAttr || n > len(b) {
+			return nil, fmt.Errorf("attribute %d of length %d, with %d bytes left", typ&nl.NLA_TYPE_MASK, n, len(b))
+		}
+		attrs = append(attrs, syscall.NetlinkRouteAttr{
+			Attr:  syscall.RtAttr{Len: uint16(n), Type: typ},
+			Value: b[unix.SizeofRtAttr:n],
+		})
+		b = b[min((n+unix.RTA_ALIGNTO-1)&^(unix.RTA_ALIGNTO-1), len(b)):]
+	}
+	return attrs, nil
+}
+
 // parseADInfo decodes IFLA_LINKINFO → IFLA_INFO_DATA → IFLA_BOND_AD_INFO
 // of one RTM_NEWLINK message (an ifinfomsg and its attributes). A message
 // too short, an attribute of the wrong length or a nesting that does not
@@ -50,14 +75,14 @@ func parseADInfo(msg []byte) (*netlink.BondAdInfo, error) {
 	if len(msg) < unix.SizeofIfInfomsg {
 		return nil, fmt.Errorf("link message of %d bytes, shorter than its header", len(msg))
 	}
-	attrs, err := nl.ParseRouteAttr(msg[unix.SizeofIfInfomsg:])
+	attrs, err := routeAttrs(msg[unix.SizeofIfInfomsg:])
 	if err != nil {
 		return nil, fmt.Errorf("link attributes: %w", err)
 	}
 	nested := func(attrs []syscall.NetlinkRouteAttr, typ uint16, what string) ([]syscall.NetlinkRouteAttr, error) {
 		for _, a := range attrs {
 			if a.Attr.Type&nl.NLA_TYPE_MASK == typ {
-				inner, err := nl.ParseRouteAttr(a.Value)
+				inner, err := routeAttrs(a.Value)
 				if err != nil {
 					return nil, fmt.Errorf("%s: %w", what, err)
 				}

@@ -61,6 +61,26 @@ func TestParseADInfo(t *testing.T) {
 	}
 }
 
+func TestRouteAttrs(t *testing.T) {
+	// The last attribute may end without its padding (nl.ParseRouteAttr
+	// panics on this one); the one before it is padded.
+	b := append(nl.NewRtAttr(1, []byte{7}).Serialize(), nl.NewRtAttr(2, []byte("bond0\x00")).Serialize()[:10]...)
+	attrs, err := routeAttrs(b)
+	require.NoError(t, err)
+	require.Len(t, attrs, 2)
+	assert.Equal(t, []byte{7}, attrs[0].Value)
+	assert.Equal(t, []byte("bond0\x00"), attrs[1].Value)
+
+	for name, b := range map[string][]byte{
+		"length below the header": {3, 0, 1, 0},
+		"length past the end":     {12, 0, 1, 0, 'a', 'b'},
+		"trailing bytes":          append(nl.NewRtAttr(1, []byte{7}).Serialize(), 0, 0),
+	} {
+		_, err := routeAttrs(b)
+		assert.Error(t, err, name)
+	}
+}
+
 func FuzzParseADInfo(f *testing.F) {
 	f.Add(linkMessage([]*nl.RtAttr{
 		nl.NewRtAttr(nl.IFLA_BOND_AD_INFO_AGGREGATOR, u16(1)),
