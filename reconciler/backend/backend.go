@@ -20,8 +20,45 @@ type Replica struct {
 	// Node holds the replica.
 	Node string
 	// State is the DRBD disk state: UpToDate, SyncTarget, Inconsistent,
-	// Outdated, Diskless, ...
+	// Outdated, Diskless, ... For a resource of several volumes, the
+	// worst volume's.
 	State string
+	// Peers is this replica's view of each peer, when the backend reports
+	// it (nil when it does not), sorted by peer node.
+	Peers []PeerSync
+}
+
+// PeerSync is what a replica's node reports of one peer: the DRBD
+// connection and, for the volume furthest behind, the replication state
+// and how far a resync has come.
+type PeerSync struct {
+	// Node is the peer.
+	Node string
+	// Connection is the DRBD connection state: Connected, Connecting,
+	// StandAlone, ... (empty when not reported).
+	Connection string
+	// Replication is the DRBD replication state towards the peer:
+	// Established, SyncTarget, WFBitMapT, ... (empty when not reported).
+	Replication string
+	// DonePercent is a resync's progress, 0 to 100; negative when not
+	// reported.
+	DonePercent float64
+}
+
+// NodePool is one node as a placement sees it: whether the storage
+// controller reaches it and how much room its storage pool has.
+type NodePool struct {
+	// Node is the node's name.
+	Node string
+	// Online is true when the controller reports the node connected and
+	// usable (LINSTOR: connection status ONLINE).
+	Online bool
+	// Status is the connection status as the controller reports it.
+	Status string
+	// HasPool is true when the node has the storage pool asked about.
+	HasPool bool
+	// FreeKiB is the pool's free capacity on the node, in KiB.
+	FreeKiB int64
 }
 
 // UpToDate is the DRBD disk state of a replica in sync.
@@ -33,6 +70,9 @@ type Resource struct {
 	Name string
 	// Replicas are its copies.
 	Replicas []Replica
+	// SizeKiB is the space one more replica takes: the sum of its volumes'
+	// sizes, in KiB (0 when not known).
+	SizeKiB int64
 }
 
 // InSync counts the replicas that are UpToDate.
@@ -59,7 +99,7 @@ type ResourceGroup struct {
 // Storage is what the reconciler asks of LINSTOR.
 type Storage interface {
 	// ResourceGroup returns the group with its resources and their
-	// replica states; an unknown group is an error.
+	// replica states; an unknown group is a *NotFoundError.
 	ResourceGroup(ctx context.Context, name string) (*ResourceGroup, error)
 	// Place asks for replicas of the named resources of group until each
 	// has count of them (LINSTOR autoplace). Idempotent: resources
@@ -67,6 +107,9 @@ type Storage interface {
 	Place(ctx context.Context, group string, resources []string, count int) error
 	// SetPlaceCount sets the group's place count, so new resources get it.
 	SetPlaceCount(ctx context.Context, group string, count int) error
+	// StoragePools reports every node the controller knows, with its
+	// state and the named storage pool's free capacity, sorted by node.
+	StoragePools(ctx context.Context, pool string) ([]NodePool, error)
 }
 
 // VMs is what the reconciler asks of KubeVirt.

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/nodewright/nodewright/reconciler/backend"
 )
 
 // StallError halts the operation: a person must act (spec.action Resume
@@ -69,13 +71,23 @@ type Outcome struct {
 
 // Classify is the one place a step's error is classified. A StallError
 // or WaitError wrapped by fmt.Errorf("...: %w") classifies exactly as the
-// bare one; a stall anywhere in the chain wins over a wait.
+// bare one; a stall anywhere in the chain wins over a wait. A backend's
+// *backend.NotFoundError or *backend.RefusedError stalls (reasons
+// backend.ReasonNotFound and backend.ReasonRefused): no retry changes
+// them. Every other error, a *backend.TransientError among them, is
+// transient.
 func Classify(err error) Outcome {
 	var stall *StallError
 	var wait *WaitError
+	var notFound *backend.NotFoundError
+	var refused *backend.RefusedError
 	switch {
 	case errors.As(err, &stall):
 		return Outcome{Class: Stalling, Reason: stall.Reason, Message: stall.Message, Err: err}
+	case errors.As(err, &notFound):
+		return Outcome{Class: Stalling, Reason: backend.ReasonNotFound, Message: err.Error() + "; nothing more was changed", Err: err}
+	case errors.As(err, &refused):
+		return Outcome{Class: Stalling, Reason: backend.ReasonRefused, Message: err.Error() + "; nothing more was changed", Err: err}
 	case errors.As(err, &wait):
 		return Outcome{Class: Waiting, Reason: wait.Reason, Message: wait.Message, After: wait.After, Err: err}
 	}

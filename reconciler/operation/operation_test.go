@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/nodewright/nodewright/reconciler/backend"
 	"github.com/nodewright/nodewright/reconciler/phase"
 	v1 "github.com/nodewright/nodewright/schema/v1alpha1"
 )
@@ -24,6 +25,19 @@ func TestClassify(t *testing.T) {
 	assert.Equal(t, Stalling, Classify(errors.Join(Wait(time.Second, "W", "w"), Stall("S", "s"))).Class)
 	refused := errors.New("connection refused")
 	assert.Equal(t, Outcome{Class: Transient, Message: "connection refused", Err: refused}, Classify(refused))
+
+	// The backend's typed errors: a missing object and a refusal halt at
+	// once, a transient one is retried, wrapped or not.
+	o = Classify(fmt.Errorf("read group: %w", &backend.NotFoundError{Kind: "resource group", Name: "rg"}))
+	assert.Equal(t, Stalling, o.Class)
+	assert.Equal(t, backend.ReasonNotFound, o.Reason)
+	assert.Contains(t, o.Message, `resource group "rg" not found`)
+	o = Classify(&backend.RefusedError{Op: "autoplace r1 to 3 replicas", Message: "Not enough available nodes"})
+	assert.Equal(t, Stalling, o.Class)
+	assert.Equal(t, backend.ReasonRefused, o.Reason)
+	o = Classify(fmt.Errorf("x: %w", &backend.TransientError{Op: "GET /v1/nodes", Err: refused}))
+	assert.Equal(t, Transient, o.Class)
+	assert.True(t, errors.Is(o.Err, refused))
 }
 
 func TestSetConditions(t *testing.T) {

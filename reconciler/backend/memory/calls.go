@@ -13,6 +13,8 @@ const (
 	MethodPlace = "Place"
 	// MethodSetPlaceCount is Storage.SetPlaceCount.
 	MethodSetPlaceCount = "SetPlaceCount"
+	// MethodStoragePools is Storage.StoragePools.
+	MethodStoragePools = "StoragePools"
 	// MethodEvacuate is VMs.Evacuate.
 	MethodEvacuate = "Evacuate"
 	// MethodRelease is VMs.Release.

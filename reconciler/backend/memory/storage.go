@@ -37,8 +37,14 @@ type Storage struct {
 	groups    map[string]*group
 	syncAfter int
 	neverSync map[string]bool
+	pools     map[string]map[string]int64 // node → storage pool → free KiB
+	offline   map[string]bool
 	log       log
 }
+
+// DefaultFreeKiB is the free capacity StorageFromProfile gives each
+// storage pool of each node: 1 TiB.
+const DefaultFreeKiB = 1 << 30
 
 var _ backend.Storage = (*Storage)(nil)
 
@@ -56,19 +62,26 @@ type replica struct {
 
 // NewStorage returns a simulated LINSTOR without resource groups.
 func NewStorage() *Storage {
-	return &Storage{groups: map[string]*group{}, syncAfter: DefaultSyncAfter, neverSync: map[string]bool{}}
+	return &Storage{groups: map[string]*group{}, syncAfter: DefaultSyncAfter, neverSync: map[string]bool{},
+		pools: map[string]map[string]int64{}, offline: map[string]bool{}}
 }
 
 // StorageFromProfile returns a simulated LINSTOR seeded from a site
 // profile: every resource group of the profile, with the profile's place
 // count, may place replicas on the profile's nodes that have its storage
-// pool, and holds resourcesPerGroup resources named <group>-001,
+// pool (each node's pools have DefaultFreeKiB free), and holds
+// resourcesPerGroup resources named <group>-001,
 // <group>-002, ... whose replicas are UpToDate (see AddGroup for where
 // they sit). A nil profile gives an empty Storage.
 func StorageFromProfile(p *v1.EdgeProfile, resourcesPerGroup int) *Storage {
 	s := NewStorage()
 	if p == nil {
 		return s
+	}
+	for _, n := range p.Spec.Nodes {
+		for _, pool := range n.StoragePools {
+			s.SetPool(n.Name, pool, DefaultFreeKiB)
+		}
 	}
 	for _, rg := range p.Spec.ResourceGroups {
 		var nodes []string
@@ -122,6 +135,64 @@ func (s *Storage) SetReplicas(groupName, resource string, replicas ...backend.Re
 	}
 	g.resources[resource] = reps
 	return nil
+}
+
+// SetPool gives node the storage pool with freeKiB free (replacing what
+// it had), so StoragePools reports it.
+func (s *Storage) SetPool(node, pool string, freeKiB int64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.pools[node] == nil {
+		s.pools[node] = map[string]int64{}
+	}
+	s.pools[node][pool] = freeKiB
+}
+
+// SetOnline marks node online or offline, as StoragePools reports it.
+// Placement ignores it: the simulation checks nothing more.
+func (s *Storage) SetOnline(node string, online bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if online {
+		delete(s.offline, node)
+	} else {
+		s.offline[node] = true
+	}
+}
+
+// StoragePools reports every node that has a storage pool or a replica,
+// sorted by name, with the named pool's free capacity; a node is online
+// unless SetOnline said otherwise (status ONLINE or OFFLINE, as LINSTOR
+// writes them).
+func (s *Storage) StoragePools(ctx context.Context, pool string) ([]backend.NodePool, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.log.fault(MethodStoragePools); err != nil {
+		return nil, s.log.record(MethodStoragePools, pool, false, err, "")
+	}
+	nodes := map[string]bool{}
+	for n := range s.pools {
+		nodes[n] = true
+	}
+	for _, g := range s.groups {
+		for _, n := range g.nodes {
+			nodes[n] = true
+		}
+	}
+	var out []backend.NodePool
+	for _, n := range slices.Sorted(maps.Keys(nodes)) {
+		free, has := s.pools[n][pool]
+		np := backend.NodePool{Node: n, Online: !s.offline[n], Status: "ONLINE", HasPool: has, FreeKiB: free}
+		if !np.Online {
+			np.Status = "OFFLINE"
+		}
+		out = append(out, np)
+	}
+	_ = s.log.record(MethodStoragePools, pool, false, nil, "")
+	return out, nil
 }
 
 // SetSyncAfter sets how many observations of its group a replica placed
