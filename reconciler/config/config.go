@@ -3,8 +3,10 @@ package config
 import (
 	"errors"
 	"fmt"
+	"net/url"
 	"regexp"
 	"strings"
+	"time"
 
 	"k8s.io/apimachinery/pkg/util/validation"
 
@@ -49,6 +51,120 @@ type Config struct {
 	// Namespace: the agents need a namespace whose Pod Security level
 	// admits host access, and the reconciler's stays restricted.
 	AgentNamespace string `yaml:"agentNamespace"`
+	// LINSTOR configures the LINSTOR backend the ReplicationUpgrade
+	// drives; without controllers the reconciler has none, and a
+	// ReplicationUpgrade halts with NoStorageBackend.
+	LINSTOR LINSTORConfig `yaml:"linstor"`
+}
+
+// LINSTORConfig says how to reach the LINSTOR controller. The files it
+// names (TLS, password, token) are meant to be a Secret mounted into the
+// reconciler's pod; none of them may be written into the config itself.
+type LINSTORConfig struct {
+	// Controllers are the controllers' URLs, http:// or https:// (ports
+	// 3370 and 3371 by default); the next is tried when one is down. None
+	// turns the backend off.
+	Controllers []string `yaml:"controllers"`
+	// Timeout bounds every request to the controller, as a Go duration
+	// ("30s", the default when empty).
+	Timeout string `yaml:"timeout"`
+	// TLS holds the files of an https connection.
+	TLS LINSTORTLS `yaml:"tls"`
+	// BasicAuth authenticates with a user name and password.
+	BasicAuth LINSTORBasicAuth `yaml:"basicAuth"`
+	// BearerTokenFile holds a bearer token (plain, or LINSTOR's auth.json
+	// with a "token" key); it excludes basicAuth. Read at start.
+	BearerTokenFile string `yaml:"bearerTokenFile"`
+}
+
+// LINSTORTLS holds the PEM files of an https connection to LINSTOR.
+type LINSTORTLS struct {
+	// CAFile is the bundle the controller's certificate is checked
+	// against (the system's roots when empty).
+	CAFile string `yaml:"caFile"`
+	// CertFile and KeyFile are the client certificate and its key, both
+	// or neither; they are read again at every TLS handshake, so a renewed
+	// Secret needs no restart.
+	CertFile string `yaml:"certFile"`
+	// KeyFile is CertFile's private key.
+	KeyFile string `yaml:"keyFile"`
+}
+
+// LINSTORBasicAuth holds HTTP basic auth credentials for LINSTOR.
+type LINSTORBasicAuth struct {
+	// Username is the user name.
+	Username string `yaml:"username"`
+	// PasswordFile holds the password (a trailing newline is dropped).
+	// Read at start.
+	PasswordFile string `yaml:"passwordFile"`
+}
+
+// DefaultLINSTORTimeout is the timeout of a request to LINSTOR when
+// linstor.timeout is empty.
+const DefaultLINSTORTimeout = 30 * time.Second
+
+// Enabled is true when controllers are set: the reconciler has a LINSTOR
+// backend.
+func (l LINSTORConfig) Enabled() bool { return len(l.Controllers) > 0 }
+
+// TimeoutDuration returns Timeout, or DefaultLINSTORTimeout when it is
+// empty; Validate has checked it.
+func (l LINSTORConfig) TimeoutDuration() time.Duration {
+	d, err := time.ParseDuration(l.Timeout)
+	if l.Timeout == "" || err != nil || d <= 0 {
+		return DefaultLINSTORTimeout
+	}
+	return d
+}
+
+// validate returns the problems of the linstor section, each naming its
+// key; an empty section (no controllers) has none unless other keys are
+// set without controllers.
+func (l LINSTORConfig) validate() []string {
+	var problems []string
+	if !l.Enabled() {
+		if l.Timeout != "" || l.TLS != (LINSTORTLS{}) || l.BasicAuth != (LINSTORBasicAuth{}) || l.BearerTokenFile != "" {
+			problems = append(problems, "linstor.controllers is required with other linstor settings")
+		}
+		return problems
+	}
+	tlsSet := l.TLS != (LINSTORTLS{})
+	for i, c := range l.Controllers {
+		key := fmt.Sprintf("linstor.controllers[%d]", i)
+		u, err := url.Parse(c)
+		switch {
+		case c == "":
+			problems = append(problems, key+" is empty")
+		case err != nil:
+			problems = append(problems, fmt.Sprintf("%s %q is not a URL: %v", key, c, err))
+		case u.Scheme != "http" && u.Scheme != "https":
+			problems = append(problems, fmt.Sprintf("%s %q is not an http or https URL", key, c))
+		case u.Host == "" || u.Hostname() == "":
+			problems = append(problems, fmt.Sprintf("%s %q has no host", key, c))
+		case u.Path != "" && u.Path != "/" || u.RawQuery != "" || u.Fragment != "" || u.User != nil:
+			problems = append(problems, fmt.Sprintf("%s %q must be scheme://host[:port] only", key, c))
+		case tlsSet && u.Scheme != "https":
+			problems = append(problems, fmt.Sprintf("%s %q is not https, but linstor.tls is set", key, c))
+		}
+	}
+	if l.Timeout != "" {
+		if d, err := time.ParseDuration(l.Timeout); err != nil || d <= 0 {
+			problems = append(problems, fmt.Sprintf("linstor.timeout %q is not a positive duration (e.g. 30s)", l.Timeout))
+		}
+	}
+	if (l.TLS.CertFile == "") != (l.TLS.KeyFile == "") {
+		problems = append(problems, "linstor.tls.certFile and linstor.tls.keyFile go together")
+	}
+	b := l.BasicAuth
+	switch {
+	case b != (LINSTORBasicAuth{}) && l.BearerTokenFile != "":
+		problems = append(problems, "linstor.basicAuth and linstor.bearerTokenFile exclude each other")
+	case b.Username != "" && b.PasswordFile == "":
+		problems = append(problems, "linstor.basicAuth.passwordFile is required with linstor.basicAuth.username")
+	case b.Username == "" && b.PasswordFile != "":
+		problems = append(problems, "linstor.basicAuth.username is required with linstor.basicAuth.passwordFile")
+	}
+	return problems
 }
 
 // The ways the webhook's serving certificates are kept (WebhookConfig.Certs).
@@ -189,6 +305,7 @@ func (c *Config) Validate() error {
 			problems = append(problems, fmt.Sprintf("webhook.certs %q is not one of %s, %s", w.Certs, CertsSelf, CertsFiles))
 		}
 	}
+	problems = append(problems, c.LINSTOR.validate()...)
 	if c.Status.Repo != "" && c.Status.Key == "" {
 		problems = append(problems, "status.key is required with status.repo: status commits are signed by the cluster")
 	}

@@ -4,6 +4,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -63,6 +64,54 @@ func TestWebhookValidation(t *testing.T) {
 	}
 }
 
+func TestLINSTORValidation(t *testing.T) {
+	base := "clusterName: a\nsite: b\nnamespace: c\nstateDir: /x\n"
+	for _, tc := range []struct{ name, linstor, want string }{
+		{"none", "", ""},
+		{"empty section", "linstor: {}", ""},
+		{"plain", "linstor: {controllers: [http://linstor:3370]}", ""},
+		{"full tls", "linstor: {controllers: [https://a, https://b:3371/], timeout: 10s, tls: {caFile: /s/ca.crt, certFile: /s/tls.crt, keyFile: /s/tls.key}, basicAuth: {username: u, passwordFile: /s/password}}", ""},
+		{"token", "linstor: {controllers: [https://a], tls: {caFile: /s/ca.crt}, bearerTokenFile: /s/token}", ""},
+		{"settings without controllers", "linstor: {timeout: 5s}", "linstor.controllers is required with other linstor settings"},
+		{"no scheme", "linstor: {controllers: [linstor:3370]}", `linstor.controllers[0] "linstor:3370" is not an http or https URL`},
+		{"bare host", "linstor: {controllers: [linstor]}", `linstor.controllers[0] "linstor" is not an http or https URL`},
+		{"bad scheme", "linstor: {controllers: [http://a, ftp://b]}", `linstor.controllers[1] "ftp://b" is not an http or https URL`},
+		{"not a URL", "linstor: {controllers: ['http://a b']}", `linstor.controllers[0] "http://a b" is not a URL`},
+		{"no host", "linstor: {controllers: ['https://']}", `linstor.controllers[0] "https://" has no host`},
+		{"empty", "linstor: {controllers: ['']}", "linstor.controllers[0] is empty"},
+		{"path", "linstor: {controllers: [http://a/v1]}", `linstor.controllers[0] "http://a/v1" must be scheme://host[:port] only`},
+		{"tls needs https", "linstor: {controllers: [http://a], tls: {caFile: /ca}}", `linstor.controllers[0] "http://a" is not https, but linstor.tls is set`},
+		{"bad timeout", "linstor: {controllers: [http://a], timeout: soon}", `linstor.timeout "soon" is not a positive duration`},
+		{"zero timeout", "linstor: {controllers: [http://a], timeout: 0s}", `linstor.timeout "0s" is not a positive duration`},
+		{"cert without key", "linstor: {controllers: [https://a], tls: {certFile: /c}}", "linstor.tls.certFile and linstor.tls.keyFile go together"},
+		{"key without cert", "linstor: {controllers: [https://a], tls: {keyFile: /k}}", "linstor.tls.certFile and linstor.tls.keyFile go together"},
+		{"both auths", "linstor: {controllers: [http://a], basicAuth: {username: u, passwordFile: /p}, bearerTokenFile: /t}", "linstor.basicAuth and linstor.bearerTokenFile exclude each other"},
+		{"no password", "linstor: {controllers: [http://a], basicAuth: {username: u}}", "linstor.basicAuth.passwordFile is required with linstor.basicAuth.username"},
+		{"no username", "linstor: {controllers: [http://a], basicAuth: {passwordFile: /p}}", "linstor.basicAuth.username is required with linstor.basicAuth.passwordFile"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := Parse("r.yaml", []byte(base+tc.linstor+"\n"))
+			require.NoError(t, err)
+			err = c.Validate()
+			if tc.want == "" {
+				assert.NoError(t, err)
+				return
+			}
+			require.Error(t, err)
+			assert.Contains(t, err.Error(), tc.want)
+		})
+	}
+	c, err := Parse("r.yaml", []byte(base+"linstor: {controllers: [http://a], timeout: 2m}\n"))
+	require.NoError(t, err)
+	assert.True(t, c.LINSTOR.Enabled())
+	assert.Equal(t, 2*time.Minute, c.LINSTOR.TimeoutDuration())
+	assert.Equal(t, DefaultLINSTORTimeout, LINSTORConfig{}.TimeoutDuration())
+	assert.False(t, LINSTORConfig{}.Enabled())
+	_, err = Parse("r.yaml", []byte(base+"linstor: {controllers: [http://a], password: x}\n"))
+	require.Error(t, err, "unknown keys are errors: no secret is written into the config")
+	assert.Contains(t, err.Error(), "field password not found")
+}
+
 func TestParseErrors(t *testing.T) {
 	for _, tc := range []struct{ name, data, want string }{
 		{"unknown key", "clusterName: a\nsiet: b\n", "r.yaml:2: field siet not found"},
@@ -83,6 +132,7 @@ func TestParseErrors(t *testing.T) {
 func FuzzParse(f *testing.F) {
 	f.Add([]byte("clusterName: a\nsite: b\nnamespace: c\nstateDir: /x\naudit: {file: /y}\n"))
 	f.Add([]byte("leaderElect: [1, 2]\n---\n"))
+	f.Add([]byte("clusterName: a\nsite: b\nnamespace: c\nstateDir: /x\nlinstor: {controllers: [https://a:3371, 'http://[::1]'], timeout: 5s, tls: {caFile: /ca, certFile: /c, keyFile: /k}, basicAuth: {username: u, passwordFile: /p}}\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		c, err := Parse("fuzz.yaml", data)
 		if err == nil {
