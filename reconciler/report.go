@@ -253,16 +253,27 @@ func orPending(p string) string {
 	return p
 }
 
-// progress says how many of an operation's steps are done, e.g. "2/3".
+// progress says how many of an operation's steps are done, e.g. "2/3",
+// and how many details (a ReplicationUpgrade's syncing replicas) are
+// under way, e.g. "2/3, 4 syncing".
 func progress(os *v1.OperationStatus) string {
-	if len(os.Progress) == 0 {
-		return ""
-	}
-	done := 0
+	done, steps, details := 0, 0, 0
 	for _, p := range os.Progress {
-		if p.Phase == "Done" { // every kind's finished-step phase
+		switch {
+		case p.IsDetail():
+			details++
+		case p.Phase == "Done": // every kind's finished-step phase
 			done++
+			steps++
+		default:
+			steps++
 		}
 	}
-	return fmt.Sprintf("%d/%d", done, len(os.Progress))
+	if steps == 0 {
+		return ""
+	}
+	if details > 0 {
+		return fmt.Sprintf("%d/%d, %d syncing", done, steps, details)
+	}
+	return fmt.Sprintf("%d/%d", done, steps)
 }

@@ -84,3 +84,20 @@ func TestNodeDetailsAreBounded(t *testing.T) {
 	}
 	assert.Len(t, nodeDetails(ready, nil, time.Now()), v1.MaxNodeRollups)
 }
+
+func TestProgressCountsStepsNotDetails(t *testing.T) {
+	os := &v1.OperationStatus{Progress: []v1.StepProgress{
+		{Target: "batch-1", Phase: "Done"}, {Target: "batch-2", Phase: "Syncing"}, {Target: "batch-3", Phase: "Pending"},
+		{Target: "replica/r1@node-c", Phase: "Syncing"}, {Target: "replica/r2@node-a", Phase: "StandAlone"},
+	}}
+	if got := progress(os); got != "1/3, 2 syncing" {
+		t.Fatalf("progress = %q, want 1/3, 2 syncing", got)
+	}
+	os.Progress = os.Progress[:3]
+	if got := progress(os); got != "1/3" {
+		t.Fatalf("progress = %q, want 1/3", got)
+	}
+	if got := progress(&v1.OperationStatus{}); got != "" {
+		t.Fatalf("progress of nothing = %q", got)
+	}
+}

@@ -193,6 +193,97 @@ var scenarios = []scenario{
 		assert.Equal(t, happyPath, h.Phases())
 	}},
 
+	{name: "preflight refuses a placement without room before anything is placed", run: func(t *testing.T, h *harness) {
+		for i := 1; i <= 5; i++ {
+			require.NoError(t, h.storage.SetSize("vm-disks", fmt.Sprintf("vm-disks-%03d", i), 10<<20))
+		}
+		// Resources 1 and 4 need their third replica on node-c, 2 and 5
+		// on node-a, 3 on node-b: node-c has room for one of them.
+		h.storage.SetPool("node-c", "nvme", 15<<20)
+		h.apply(spec())
+		op := h.Run()
+		require.Equal(t, string(halted), op.Status.Phase)
+		assert.Equal(t, []phase.Phase{pending, awaiting, preflight, halted}, h.Phases())
+		stalled := optest.Condition(op, operation.Stalled)
+		require.NotNil(t, stalled)
+		assert.Equal(t, replication.ReasonNotEnoughCapacity, stalled.Reason)
+		assert.Contains(t, stalled.Message, "node-c short by 5.0 GiB (free 15.0 GiB, new replicas 20.0 GiB)")
+		assert.Empty(t, h.mutations(), "nothing placed")
+
+		h.storage.SetOnline("node-c", false)
+		h.storage.SetPool("node-c", "nvme", 100<<20)
+		h.Act(v1.ActionResume)
+		op = h.Run()
+		require.Equal(t, string(halted), op.Status.Phase)
+		assert.Contains(t, optest.Condition(op, operation.Stalled).Message, "node-c (OFFLINE)")
+		assert.Empty(t, h.mutations(), "nothing placed")
+	}},
+
+	{name: "a replica gone StandAlone halts its batch, naming it; Resume goes on without placing twice", run: func(t *testing.T, h *harness) {
+		h.Tick = time.Minute
+		h.storage.NeverSync("vm-disks-001", true)
+		marked := false
+		h.OnTransition = func(_, to phase.Phase) {
+			if to == syncing && !marked {
+				marked = true
+				require.NoError(t, h.storage.SetPeers("vm-disks", "vm-disks-001", "node-c",
+					backend.PeerSync{Node: "node-a", Connection: "StandAlone", DonePercent: -1},
+					backend.PeerSync{Node: "node-b", Connection: "Connected", Replication: "SyncTarget", DonePercent: 12}))
+			}
+		}
+		s := spec()
+		s.StallTimeout = &metav1.Duration{Duration: 5 * time.Minute}
+		h.apply(s)
+		op := h.Run()
+		require.Equal(t, string(halted), op.Status.Phase)
+		stalled := optest.Condition(op, operation.Stalled)
+		require.NotNil(t, stalled)
+		assert.Equal(t, replication.ReasonSyncStalled, stalled.Reason)
+		assert.Contains(t, stalled.Message, "vm-disks-001 on node-c: StandAlone towards node-a")
+		assert.Equal(t, replication.BatchStalled, op.Status.Progress[0].Phase)
+		i := slices.IndexFunc(op.Status.Progress, func(p v1.StepProgress) bool { return p.Target == "replica/vm-disks-001@node-c" })
+		require.GreaterOrEqual(t, i, 0, "the replica's own progress entry: %+v", op.Status.Progress)
+		assert.Equal(t, replication.ReplicaStandAlone, op.Status.Progress[i].Phase)
+		assert.Equal(t, []string{"Place [vm-disks-001 vm-disks-002], 3"}, h.mutations(), "nothing further placed")
+
+		// Someone reconnects the resource; Resume watches the batch again.
+		require.NoError(t, h.storage.SetPeers("vm-disks", "vm-disks-001", "node-c"))
+		h.storage.NeverSync("vm-disks-001", false)
+		h.Act(v1.ActionResume)
+		op = h.Run()
+		require.Equal(t, string(succeeded), op.Status.Phase, "%+v", op.Status.Conditions)
+		assert.Equal(t, []string{
+			"Place [vm-disks-001 vm-disks-002], 3",
+			"Place [vm-disks-003 vm-disks-004], 3",
+			"Place [vm-disks-005], 3",
+			"SetPlaceCount 3",
+		}, h.mutations(), "the halted batch is not placed again")
+		assert.False(t, slices.ContainsFunc(op.Status.Progress, func(p v1.StepProgress) bool { return p.IsDetail() }), "replica entries go with their batch")
+		assertUpgraded(t, h)
+	}},
+
+	{name: "a resync whose percentage does not grow halts after stallTimeout", run: func(t *testing.T, h *harness) {
+		h.Tick = time.Minute
+		h.storage.NeverSync("vm-disks-001", true)
+		pct := 0.0
+		h.OnTransition = func(_, to phase.Phase) {
+			if to == syncing {
+				require.NoError(t, h.storage.SetPeers("vm-disks", "vm-disks-001", "node-c",
+					backend.PeerSync{Node: "node-a", Connection: "Connected", Replication: "SyncTarget", DonePercent: pct}))
+			}
+		}
+		s := spec()
+		s.StallTimeout = &metav1.Duration{Duration: 3 * time.Minute}
+		h.apply(s)
+		op := h.Run()
+		require.Equal(t, string(halted), op.Status.Phase)
+		stalled := optest.Condition(op, operation.Stalled)
+		require.NotNil(t, stalled)
+		assert.Equal(t, replication.ReasonSyncStalled, stalled.Reason)
+		assert.Contains(t, stalled.Message, "vm-disks-001 on node-c: 0.0% SyncTarget from node-a")
+		assert.Len(t, h.mutations(), 1)
+	}},
+
 	{name: "transient Place errors are retried", run: func(t *testing.T, h *harness) {
 		h.storage.Fail(memory.MethodPlace, errors.New("linstor controller: 503"), 2)
 		h.apply(spec())

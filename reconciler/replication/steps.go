@@ -28,6 +28,11 @@ const (
 	BatchDone = "Done"
 )
 
+// While a batch syncs, each of its replicas not UpToDate has a progress
+// entry of its own, target replica/<resource>@<node> (see stall.go), with
+// its condition as phase and its resync percentage in the message; the
+// entries go when the replica is UpToDate or the batch is done.
+
 // Reasons this kind sets, on its transitions, waits and halts.
 const (
 	// ReasonNoStorageBackend halts the operation when the reconciler runs
@@ -94,6 +99,14 @@ func upgrade(run *operation.Run) *v1.ReplicationUpgrade {
 	return u
 }
 
+// stallTimeout is the spec's stallTimeout, defaulted.
+func stallTimeout(u *v1.ReplicationUpgrade) time.Duration {
+	if u.Spec.StallTimeout == nil {
+		return v1.DefaultStallTimeout
+	}
+	return u.Spec.StallTimeout.Duration
+}
+
 // storage returns the LINSTOR backend, or a stall when there is none.
 func storage(run *operation.Run) (backend.Storage, error) {
 	if run.Env.Storage == nil {
@@ -130,6 +143,15 @@ func preflight(ctx context.Context, run *operation.Run) (phase.Phase, error) {
 	if len(need) == 0 && g.PlaceCount == to {
 		run.Reason, run.Message = ReasonNothingToDo, fmt.Sprintf("resource group %s has place count %d and every resource %d UpToDate replicas", g.Name, to, to)
 		return phase.Succeeded, nil
+	}
+	if len(need) > 0 {
+		pools, err := st.StoragePools(ctx, pool)
+		if err != nil {
+			return "", err
+		}
+		if err := Capacity(g, need, to, pool, nodes, pools); err != nil {
+			return "", err
+		}
 	}
 	st0 := run.Status()
 	st0.Progress = slices.DeleteFunc(st0.Progress, func(p v1.StepProgress) bool { return isBatch(p.Target) })
@@ -343,6 +365,11 @@ func syncing(ctx context.Context, run *operation.Run) (phase.Phase, error) {
 	if err != nil {
 		return "", err
 	}
+	if stalled := trackReplicas(run, g, b.resources, stallTimeout(u)); len(stalled) > 0 {
+		run.SetProgress(b.target, BatchStalled, "%s", batchMessage(b.resources, "replicas without progress: %s", list(stalled)))
+		return "", operation.Stall(ReasonSyncStalled, "%s: %d replicas made no progress for stallTimeout %s: %s; the new replicas stay, no later batch started; Resume watches them for another stallTimeout",
+			b.target, len(stalled), v1.FormatDuration(stallTimeout(u)), list(stalled))
+	}
 	var waiting []string
 	for _, name := range b.resources {
 		i := slices.IndexFunc(g.Resources, func(r backend.Resource) bool { return r.Name == name })
@@ -366,6 +393,7 @@ func syncing(ctx context.Context, run *operation.Run) (phase.Phase, error) {
 		run.SetProgress(b.target, BatchSyncing, "%s", batchMessage(b.resources, "%d of %d UpToDate; waiting for %s", len(b.resources)-len(waiting), len(b.resources), list(waiting)))
 		return "", operation.Wait(syncPoll, ReasonSyncing, "%s: waiting for %s (%s of syncTimeout %s)", b.target, list(waiting), elapsed.Round(time.Second), v1.FormatDuration(u.Spec.SyncTimeout.Duration))
 	}
+	dropReplicas(run, func(string) bool { return true })
 	run.SetProgress(b.target, BatchDone, "%s", batchMessage(b.resources, "%d UpToDate replicas each", to))
 	if _, more := current(run); more || len(lacking(g, to)) > 0 {
 		run.Reason, run.Message = ReasonBatchSynced, fmt.Sprintf("%s synced; next batch", b.target)

@@ -18,6 +18,9 @@ func Default(obj Object) {
 		s := &o.Spec
 		setInt32(&s.BatchSize, DefaultBatchSize)
 		setDuration(&s.SyncTimeout, DefaultSyncTimeout)
+		if s.StallTimeout == nil {
+			s.StallTimeout = &metav1.Duration{Duration: DefaultStallTimeout}
+		}
 	case *VMVolumeMigration:
 		s := &o.Spec
 		if s.Mode == "" {

@@ -76,6 +76,11 @@ const (
 	MinSyncTimeout     = time.Minute
 	MaxSyncTimeout     = 48 * time.Hour
 	DefaultSyncTimeout = time.Hour
+	// MinStallTimeout, MaxStallTimeout and DefaultStallTimeout bound and
+	// default ReplicationUpgradeSpec.StallTimeout.
+	MinStallTimeout     = time.Minute
+	MaxStallTimeout     = 24 * time.Hour
+	DefaultStallTimeout = 10 * time.Minute
 
 	MinWindowDuration = 15 * time.Minute
 	MaxWindowDuration = 24 * time.Hour

@@ -1,6 +1,8 @@
 package v1alpha1
 
 import (
+	"strings"
+
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
@@ -118,6 +120,14 @@ type ReplicationUpgradeSpec struct {
 	// +optional
 	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('1m') && duration(self) <= duration('48h')",message="must be between 1m and 48h"
 	SyncTimeout metav1.Duration `json:"syncTimeout,omitempty"`
+	// StallTimeout bounds how long a new replica may make no progress: a
+	// resync whose percentage does not grow, a peer volume left in
+	// WFBitMapT, a connection that stays Connecting or StandAlone (1m to
+	// 24h, default 10m). Past it the batch halts, naming the resource and
+	// node. It applies where the backend reports those states.
+	// +optional
+	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('1m') && duration(self) <= duration('24h')",message="must be between 1m and 24h"
+	StallTimeout *metav1.Duration `json:"stallTimeout,omitempty"`
 	// Action resumes or aborts the operation once it has halted; a change
 	// of Action is a new generation that passes the gates again.
 	// +optional
@@ -233,7 +243,9 @@ type OperationStatus struct {
 
 // StepProgress is the state of one step on one node or resource.
 type StepProgress struct {
-	// Target is the node or resource the step acts on.
+	// Target is the node or resource the step acts on. A target with a
+	// "/" is a detail of a step (a ReplicationUpgrade's syncing replica,
+	// replica/<resource>@<node>), not a step: see IsDetail.
 	Target string `json:"target"`
 	// Phase is the step's phase.
 	Phase string `json:"phase"`
@@ -249,6 +261,10 @@ type StepProgress struct {
 	// +optional
 	LastTransitionTime metav1.Time `json:"lastTransitionTime,omitempty"`
 }
+
+// IsDetail reports whether the entry is a detail of a step rather than a
+// step (its target holds a "/"): counts of steps done skip details.
+func (p StepProgress) IsDetail() bool { return strings.Contains(p.Target, "/") }
 
 // +kubebuilder:object:root=true
 

@@ -354,6 +354,9 @@ func (c *checker) replication(s *v1.ReplicationUpgradeSpec, profile *v1.EdgeProf
 		c.errorf("spec.batchSize", "%d is out of bounds; must be between 1 and %d", s.BatchSize, v1.MaxBatchSize)
 	}
 	c.duration("spec.syncTimeout", s.SyncTimeout, v1.MinSyncTimeout, v1.MaxSyncTimeout)
+	if s.StallTimeout != nil {
+		c.duration("spec.stallTimeout", *s.StallTimeout, v1.MinStallTimeout, v1.MaxStallTimeout)
+	}
 	if profile == nil || s.ResourceGroup == "" {
 		return
 	}

@@ -49,6 +49,7 @@ const DefaultFreeKiB = 1 << 30
 var _ backend.Storage = (*Storage)(nil)
 
 type group struct {
+	sizes      map[string]int64 // resource → KiB per replica
 	placeCount int
 	nodes      []string // nodes with the group's storage pool, in order
 	resources  map[string][]*replica
@@ -58,6 +59,7 @@ type replica struct {
 	node  string
 	state string
 	left  int // observations until UpToDate
+	peers []backend.PeerSync
 }
 
 // NewStorage returns a simulated LINSTOR without resource groups.
@@ -107,7 +109,7 @@ func StorageFromProfile(p *v1.EdgeProfile, resourcesPerGroup int) *Storage {
 func (s *Storage) AddGroup(name string, placeCount int, nodes []string, resources ...string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	g := &group{placeCount: placeCount, nodes: slices.Clone(nodes), resources: map[string][]*replica{}}
+	g := &group{placeCount: placeCount, nodes: slices.Clone(nodes), resources: map[string][]*replica{}, sizes: map[string]int64{}}
 	for i, res := range resources {
 		var reps []*replica
 		for k := range min(placeCount, len(nodes)) {
@@ -195,6 +197,38 @@ func (s *Storage) StoragePools(ctx context.Context, pool string) ([]backend.Node
 	return out, nil
 }
 
+// SetSize sets the space a replica of the resource takes, in KiB, as
+// ResourceGroup reports it; placement does not consume pool space.
+func (s *Storage) SetSize(groupName, resource string, kib int64) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	g, ok := s.groups[groupName]
+	if !ok {
+		return fmt.Errorf("simulated LINSTOR: resource group %q: %w", groupName, ErrNotFound)
+	}
+	g.sizes[resource] = kib
+	return nil
+}
+
+// SetPeers sets what the resource's replica on node reports of its peers
+// (connection, replication state, resync percentage), until it is
+// UpToDate, when the simulation clears them.
+func (s *Storage) SetPeers(groupName, resource, node string, peers ...backend.PeerSync) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	g, ok := s.groups[groupName]
+	if !ok {
+		return fmt.Errorf("simulated LINSTOR: resource group %q: %w", groupName, ErrNotFound)
+	}
+	for _, r := range g.resources[resource] {
+		if r.node == node {
+			r.peers = slices.Clone(peers)
+			return nil
+		}
+	}
+	return fmt.Errorf("simulated LINSTOR: replica of %q on %q: %w", resource, node, ErrNotFound)
+}
+
 // SetSyncAfter sets how many observations of its group a replica placed
 // from now on takes to become UpToDate; 0 places replicas UpToDate.
 func (s *Storage) SetSyncAfter(n int) {
@@ -277,7 +311,7 @@ func (s *Storage) ResourceGroup(ctx context.Context, name string) (*backend.Reso
 				continue
 			}
 			if r.left--; r.left <= 0 {
-				r.state = backend.UpToDate
+				r.state, r.peers = backend.UpToDate, nil
 			}
 		}
 	}
@@ -289,9 +323,9 @@ func (s *Storage) ResourceGroup(ctx context.Context, name string) (*backend.Reso
 func (g *group) view(name string) backend.ResourceGroup {
 	out := backend.ResourceGroup{Name: name, PlaceCount: g.placeCount}
 	for _, res := range slices.Sorted(maps.Keys(g.resources)) {
-		r := backend.Resource{Name: res}
+		r := backend.Resource{Name: res, SizeKiB: g.sizes[res]}
 		for _, rep := range g.resources[res] {
-			r.Replicas = append(r.Replicas, backend.Replica{Node: rep.node, State: rep.state})
+			r.Replicas = append(r.Replicas, backend.Replica{Node: rep.node, State: rep.state, Peers: slices.Clone(rep.peers)})
 		}
 		out.Resources = append(out.Resources, r)
 	}
