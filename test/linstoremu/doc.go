@@ -34,6 +34,12 @@
 // request, as CtrlRscGrpApiCallHandler does (the cause of
 // linstor-server#253); each Call records what it placed.
 //
+// Return codes: not found FAIL_NOT_FOUND_RSC_GRP / FAIL_NOT_FOUND_RSC_DFN,
+// not enough nodes FAIL_NOT_ENOUGH_NODES, a place count that would delete
+// replicas (or a negative one) FAIL_INVLD_PLACE_COUNT, an unparsable body,
+// unknown path or method FAIL_INVLD_REQUEST (400, 404, 405), an injected
+// failure FAIL_UNKNOWN_ERROR.
+//
 // What is simplified: one volume (number 0) per resource definition; no
 // diskless or tie-breaker replicas; placement honours the storage pool,
 // node_name_list and place counts but no other select_filter field; a
@@ -42,6 +48,12 @@
 // it takes part in; the replicas of an offline node report no state, as a
 // satellite that does not answer reports none. Every node also has
 // LINSTOR's DfltDisklessStorPool (DISKLESS, no capacity reported).
+//
+// Resyncs run on a virtual clock, never on the wall clock: Advance moves it,
+// WithPollStep makes every resource view move it, and the rate is
+// DefaultSyncRate unless WithSyncRate, WithInstantSync or SetSyncRate say
+// otherwise. The call log (Calls, Mutations) records every request with
+// the replicas it placed.
 //
 // Faults are injected with methods that are safe to call while requests
 // are served: SetNodeOnline, StallSync, SetStandAlone, SetReplicationState,
@@ -61,5 +73,6 @@
 //	emu.Advance(10 * time.Second) // the new replica is UpToDate
 //	_ = emu.Mutations()           // the autoplace, once
 //
+// An Emulator is also an http.Handler, for a test that serves it itself.
 // The package is test scaffolding: only tests import it.
 package linstoremu
