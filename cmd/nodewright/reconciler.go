@@ -16,6 +16,7 @@ import (
 	"github.com/nodewright/nodewright/fleet/statusbranch"
 	"github.com/nodewright/nodewright/reconciler"
 	"github.com/nodewright/nodewright/reconciler/audit"
+	"github.com/nodewright/nodewright/reconciler/backend/linstor"
 	"github.com/nodewright/nodewright/reconciler/config"
 	"github.com/nodewright/nodewright/reconciler/nodetask"
 	"github.com/nodewright/nodewright/reconciler/webhookcert"
@@ -36,8 +37,10 @@ sent to the node agents as NodeTasks. Settings come from --config and flags (fla
 win). Leader election is on: of several replicas only one acts.
 
 Logs are JSON lines on stderr; metrics on --metrics-bind-address, /healthz and
-/readyz on --health-probe-bind-address. The LINSTOR and KubeVirt backends are not
-built yet: steps that need them halt with the reason NoVMBackend or similar.`,
+/readyz on --health-probe-bind-address. With linstor.controllers (or
+--linstor-controller) set, ReplicationUpgrades drive that LINSTOR controller;
+without, they halt with NoStorageBackend. The KubeVirt backend is not built yet:
+steps that need it halt with NoVMBackend.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg := config.Config{}
@@ -77,6 +80,9 @@ built yet: steps that need them halt with the reason NoVMBackend or similar.`,
 			override("webhook-certs", &cfg.Webhook.Certs, c.Webhook.Certs)
 			override("agent-service-account", &cfg.AgentServiceAccount, c.AgentServiceAccount)
 			override("agent-namespace", &cfg.AgentNamespace, c.AgentNamespace)
+			if flags.Changed("linstor-controller") {
+				cfg.LINSTOR.Controllers = c.LINSTOR.Controllers
+			}
 			if flags.Changed("webhook-port") {
 				cfg.Webhook.Port = c.Webhook.Port
 			}
@@ -111,6 +117,7 @@ built yet: steps that need them halt with the reason NoVMBackend or similar.`,
 	f.StringVar(&c.Webhook.Certs, "webhook-certs", "", `how the webhook's certificates are kept: "self" (issued and renewed by the reconciler) or "files" (served as found in --webhook-cert-dir, e.g. from cert-manager)`)
 	f.StringVar(&c.AgentServiceAccount, "agent-service-account", "nodewright-agent", "the agents' ServiceAccount in --agent-namespace")
 	f.StringVar(&c.AgentNamespace, "agent-namespace", "nodewright-agent", "the namespace of the agents' ServiceAccount (their DaemonSet's)")
+	f.StringArrayVar(&c.LINSTOR.Controllers, "linstor-controller", nil, "a LINSTOR controller's URL (http or https; repeat for several), as linstor.controllers: ReplicationUpgrades need it")
 	f.StringVar(&c.Status.QueueDir, "status-queue-dir", "", "where status updates wait while the repository is unreachable (default <state-dir>/status-queue)")
 	return cmd
 }
@@ -131,6 +138,16 @@ func restConfig(kubeconfig string) (*rest.Config, error) {
 func runReconciler(ctx context.Context, c config.Config) error {
 	log := logr.FromSlogHandler(slog.NewJSONHandler(os.Stderr, nil))
 	ctrl.SetLogger(log)
+	// The LINSTOR backend's files (CA, client certificate, password,
+	// token) are read first, so a bad one fails before anything starts.
+	var storage *linstor.Storage
+	if c.LINSTOR.Enabled() {
+		st, err := linstor.New(linstorConfig(c.LINSTOR))
+		if err != nil {
+			return usageError("%v", err)
+		}
+		storage = st
+	}
 	cfg, err := restConfig(c.Kubeconfig)
 	if err != nil {
 		return usageError("kubeconfig: %v", err)
@@ -176,6 +193,10 @@ func runReconciler(ctx context.Context, c config.Config) error {
 	if c.Webhook.Port != 0 {
 		o.Webhook = webhookOptions(c, log)
 	}
+	if storage != nil {
+		o.Storage = storage
+		log.Info("LINSTOR backend", "controllers", c.LINSTOR.Controllers, "timeout", c.LINSTOR.TimeoutDuration().String())
+	}
 	mgr, err := reconciler.New(cfg, o)
 	if err != nil {
 		return err
@@ -199,6 +220,16 @@ func webhookOptions(c config.Config, log logr.Logger) *reconciler.WebhookOptions
 		DNSNames: []string{svc, svc + ".cluster.local"}, CertDir: w.CertDir, Logger: log.WithName("webhook-certs"),
 	})
 	return o
+}
+
+// linstorConfig is the LINSTOR backend's configuration from the
+// reconciler's linstor section (checked by Validate).
+func linstorConfig(l config.LINSTORConfig) linstor.Config {
+	return linstor.Config{
+		Controllers: l.Controllers, Timeout: l.TimeoutDuration(),
+		CAFile: l.TLS.CAFile, CertFile: l.TLS.CertFile, KeyFile: l.TLS.KeyFile,
+		Username: l.BasicAuth.Username, PasswordFile: l.BasicAuth.PasswordFile, BearerTokenFile: l.BearerTokenFile,
+	}
 }
 
 // statusWriter opens the status branch writer the config describes.
