@@ -200,8 +200,10 @@ func TestLINSTORFaultsHaltAndResume(t *testing.T) {
 
 func TestLINSTORControllerErrorsAreRetried(t *testing.T) {
 	for name, inject := range map[string]func(h *emuHarness){
-		"500":     func(h *emuHarness) { h.emu.FailNext("POST", "/v1/resource-definitions/pvc-002/autoplace", 2) },
-		"timeout": func(h *emuHarness) { h.emu.HangNext("POST", "/v1/resource-definitions/pvc-002/autoplace", 1, time.Minute) },
+		"500": func(h *emuHarness) { h.emu.FailNext("POST", "/v1/resource-definitions/pvc-002/autoplace", 2) },
+		"timeout": func(h *emuHarness) {
+			h.emu.HangNext("POST", "/v1/resource-definitions/pvc-002/autoplace", 1, time.Minute)
+		},
 	} {
 		t.Run(name, func(t *testing.T) {
 			h := newEmuHarness(t, 4)
