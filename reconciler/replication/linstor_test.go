@@ -32,10 +32,10 @@ type emuHarness struct {
 }
 
 // newEmuHarness seeds the emulator from the profile (three nodes with the
-// nvme pool, 1 TiB free each; group vm-disks at place count 2) with n
+// nvme pool, 16 TiB free each; group vm-disks at place count 2) with n
 // resources of 10 GiB, replicas spread over the nodes, resyncing at 10 %
 // a virtual second, each view request two virtual seconds on.
-func newEmuHarness(t *testing.T, n int, opts ...linstoremu.Option) *emuHarness {
+func newEmuHarness(t testing.TB, n int, opts ...linstoremu.Option) *emuHarness {
 	t.Helper()
 	h := &emuHarness{Harness: optest.New[*v1.ReplicationUpgrade](t, controlPlane.Client(t), optest.Options{
 		Kind: replication.Kind, Name: opName, Site: "ru",
@@ -49,7 +49,7 @@ func newEmuHarness(t *testing.T, n int, opts ...linstoremu.Option) *emuHarness {
 	for _, node := range h.Profile.Spec.Nodes {
 		nodes = append(nodes, node.Name)
 		require.NoError(t, h.emu.AddNode(node.Name))
-		require.NoError(t, h.emu.AddStoragePool(node.Name, "nvme", 1<<30, 1<<30))
+		require.NoError(t, h.emu.AddStoragePool(node.Name, "nvme", 1<<34, 1<<34))
 	}
 	require.NoError(t, h.emu.AddResourceGroup("vm-disks", "nvme", 2))
 	for i := range n {

@@ -54,7 +54,7 @@ type Options struct {
 // moves Tick per reconcile. The kind's harness puts its simulated backend
 // into Env.
 type Harness[O v1.Operation] struct {
-	T    *testing.T
+	T    testing.TB
 	C    client.Client
 	Kind *operation.Kind
 	// Name is the operation's name.
@@ -78,7 +78,7 @@ type Harness[O v1.Operation] struct {
 // node-c, with the nvme storage pool; opts.Profile adds to it) in the API
 // server c reaches, and the reconciler of opts.Kind over them, with no
 // backend yet.
-func New[O v1.Operation](t *testing.T, c client.Client, opts Options) *Harness[O] {
+func New[O v1.Operation](t testing.TB, c client.Client, opts Options) *Harness[O] {
 	t.Helper()
 	ctx := context.Background()
 	site := fmt.Sprintf("%s-%d-%d", opts.Site, seq.Add(1), time.Now().UnixNano()%100000)
