@@ -220,9 +220,12 @@ func (s *Cluster) StartAgent(node string, heartbeat time.Duration) {
 	s.mu.Lock()
 	s.agents[node] = func() { cancel(); <-done }
 	s.mu.Unlock()
+	// The host is looked up here, not in the goroutine: setUp goes on
+	// adding the other nodes' hosts to the map while this agent starts.
+	host := s.Hosts[node]
 	go func() {
 		defer close(done)
-		err := agent.Run(ctx, onNode(s.agentConfig, node), nil, agent.Options{Node: node, Namespace: s.Namespace, Host: s.Hosts[node], HeartbeatInterval: heartbeat, Version: "sandbox",
+		err := agent.Run(ctx, onNode(s.agentConfig, node), nil, agent.Options{Node: node, Namespace: s.Namespace, Host: host, HeartbeatInterval: heartbeat, Version: "sandbox",
 			ReconcilerUser: s.reconcilerUser})
 		if err != nil && ctx.Err() == nil && s.onAgentError != nil {
 			s.onAgentError(node, err)
