@@ -160,6 +160,26 @@ func TestLINSTORFaultsHaltAndResume(t *testing.T) {
 			inject: func(h *emuHarness) { require.NoError(h.T, h.emu.SetStandAlone("pvc-003", "node-b", true)) },
 			clear:  func(h *emuHarness) { require.NoError(h.T, h.emu.SetStandAlone("pvc-003", "node-b", false)) },
 			reason: replication.ReasonSyncStalled, names: []string{"pvc-003 on node-b", "StandAlone"}},
+		{name: "WFBitMapT",
+			inject: func(h *emuHarness) {
+				require.NoError(h.T, h.emu.SetReplicationState("pvc-001", "node-c", "node-a", "WFBitMapT"))
+			},
+			clear: func(h *emuHarness) {
+				require.NoError(h.T, h.emu.SetReplicationState("pvc-001", "node-c", "node-a", ""))
+			},
+			reason: replication.ReasonSyncStalled, names: []string{"pvc-001 on node-c", "WFBitMapT with node-a"}},
+		{name: "no room left for the next batch",
+			inject: func(h *emuHarness) {
+				for _, n := range []string{"node-a", "node-b", "node-c"} {
+					require.NoError(h.T, h.emu.SetPoolFree(n, "nvme", 1<<20))
+				}
+			},
+			clear: func(h *emuHarness) {
+				for _, n := range []string{"node-a", "node-b", "node-c"} {
+					require.NoError(h.T, h.emu.SetPoolFree(n, "nvme", 1<<34))
+				}
+			},
+			reason: backend.ReasonRefused, names: []string{"pvc-004", "Not enough available nodes"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			h := newEmuHarness(t, 6)
