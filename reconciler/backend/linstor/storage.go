@@ -68,7 +68,7 @@ func New(cfg Config) (*Storage, error) {
 		u, err := url.Parse(c)
 		switch {
 		case err != nil:
-			return nil, fmt.Errorf("linstor: controller %q: %v", c, err)
+			return nil, fmt.Errorf("linstor: controller %q: %w", c, err)
 		case u.Scheme != "http" && u.Scheme != "https":
 			return nil, fmt.Errorf("linstor: controller %q is not an http or https URL", c)
 		case u.Host == "":

@@ -47,14 +47,6 @@ func storage(t *testing.T, emu *linstoremu.Emulator, timeout time.Duration) *lin
 	return s
 }
 
-func replicaNodes(r backend.Resource) []string {
-	var out []string
-	for _, rep := range r.Replicas {
-		out = append(out, rep.Node)
-	}
-	return out
-}
-
 func TestResourceGroupShapes(t *testing.T) {
 	_, s := site(t)
 	g, err := s.ResourceGroup(context.Background(), "rg")
