@@ -2,6 +2,7 @@ package linstor
 
 import (
 	"bytes"
+	"fmt"
 	"io"
 	"maps"
 	"net/http"
@@ -206,11 +207,50 @@ const maxErrBody = 1 << 20
 // request on and, for a request whose context holds a record, fills it.
 type recordingTransport struct {
 	base http.RoundTripper
+	// max bounds an answer's body (MaxAnswerBytes when 0).
+	max int64
+}
+
+func (t *recordingTransport) maxAnswer() int64 {
+	if t.max > 0 {
+		return t.max
+	}
+	return MaxAnswerBytes
+}
+
+// MaxAnswerBytes bounds what one answer of the controller may hold: a
+// larger body fails to read (and the call fails as transient) instead of
+// filling the reconciler's memory. A resource view of 10,000 replicas is
+// about 20 MiB.
+const MaxAnswerBytes = 256 << 20
+
+// errAnswerTooLarge is what reading past MaxAnswerBytes of a body returns.
+var errAnswerTooLarge = fmt.Errorf("the controller's answer is larger than %d MiB", MaxAnswerBytes>>20)
+
+// boundedBody fails a read past its limit.
+type boundedBody struct {
+	io.ReadCloser
+	left int64
+}
+
+func (b *boundedBody) Read(p []byte) (int, error) {
+	if b.left <= 0 {
+		return 0, errAnswerTooLarge
+	}
+	if int64(len(p)) > b.left {
+		p = p[:b.left]
+	}
+	n, err := b.ReadCloser.Read(p)
+	b.left -= int64(n)
+	return n, err
 }
 
 // RoundTrip implements http.RoundTripper.
 func (t *recordingTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	resp, err := t.base.RoundTrip(req)
+	if err == nil {
+		resp.Body = &boundedBody{ReadCloser: resp.Body, left: t.maxAnswer()}
+	}
 	rec, _ := req.Context().Value(recordKey{}).(*record)
 	if err != nil || rec == nil {
 		return resp, err
