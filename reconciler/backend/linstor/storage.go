@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"regexp"
 	"slices"
 	"strings"
 	"time"
@@ -22,6 +23,11 @@ import (
 // DefaultTimeout bounds every call to the controller unless
 // Config.Timeout says otherwise.
 const DefaultTimeout = 30 * time.Second
+
+// linstorName is what LINSTOR accepts as the name of a resource group,
+// resource definition, storage pool or node (LINSTOR also bounds where
+// digits and dashes may stand; those it refuses itself).
+var linstorName = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_-]{0,47}$`)
 
 // LINSTOR's default place count, for a resource group that sets none.
 const defaultPlaceCount = 2
@@ -172,9 +178,15 @@ func (s *Storage) call(ctx context.Context, op, kind, name string, fn func(ctx c
 }
 
 // exchange is call, keeping the response body when keep is set.
+// A name that is not a LINSTOR name (letters, digits, "_" and "-", at
+// most 48) is refused before any request, so no name from a manifest or a
+// status can reach another path or query of the controller's API.
 func (s *Storage) exchange(ctx context.Context, op, kind, name string, keep bool, fn func(ctx context.Context) error) ([]byte, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("%s: %w", op, err)
+	}
+	if name != "" && !linstorName.MatchString(name) {
+		return nil, &backend.RefusedError{Op: op, Message: fmt.Sprintf("%s name %q is not a LINSTOR name (letters, digits, _ and -, at most 48)", kind, name)}
 	}
 	cctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()

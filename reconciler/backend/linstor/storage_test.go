@@ -2,6 +2,7 @@ package linstor_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"testing"
@@ -328,4 +329,34 @@ func TestResourceGroupRequestsDoNotGrowWithResources(t *testing.T) {
 	few, many := count(10), count(200)
 	assert.Equal(t, 3, few)
 	assert.Equal(t, few, many, "requests of ResourceGroup for 10 and 200 resources")
+}
+
+// TestNamesThatAreNotLINSTORsAreRefusedUnsent tries names that would reach
+// another path or query of the controller's API: each is refused before
+// any request.
+func TestNamesThatAreNotLINSTORsAreRefusedUnsent(t *testing.T) {
+	emu, s := site(t)
+	emu.ResetCalls()
+	ctx := context.Background()
+	for _, name := range []string{"../nodes", "rg/../../v1/nodes", "rg?x=1", "rg%2F..", "rg#", "rg x", "", strings.Repeat("a", 49)} {
+		var refused *backend.RefusedError
+		if name != "" {
+			_, err := s.ResourceGroup(ctx, name)
+			assert.True(t, errors.As(err, &refused), "ResourceGroup(%q): %v", name, err)
+			assert.True(t, errors.As(s.SetPlaceCount(ctx, name, 3), &refused), "SetPlaceCount(%q)", name)
+			_, err = s.StoragePools(ctx, name)
+			assert.True(t, errors.As(err, &refused), "StoragePools(%q): %v", name, err)
+		}
+		assert.True(t, errors.As(s.Place(ctx, name, []string{"r1"}, 3), &refused) || name == "", "Place in %q", name)
+	}
+	for _, c := range emu.Calls() {
+		assert.NotContains(t, c.Path, "nodes/", "no crafted path reached the controller: %s", c.Path)
+		assert.NotEqual(t, "PUT", c.Method, "nothing modified")
+		assert.NotContains(t, c.Path, "autoplace", "nothing placed")
+	}
+	// A resource name is checked against the group's own resources first.
+	err := s.Place(ctx, "rg", []string{"vm-1/../../x"}, 3)
+	var notFound *backend.NotFoundError
+	assert.True(t, errors.As(err, &notFound), "a crafted resource name: %v", err)
+	assert.Empty(t, emu.Mutations())
 }
