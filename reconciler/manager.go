@@ -63,6 +63,9 @@ type Options struct {
 	// that need them halt with a reason).
 	Storage backend.Storage
 	VMs     backend.VMs
+	// Evacuator, when set, protects VMs during node operations instead of
+	// VMs (a KubeVirt backend that does VM protection only).
+	Evacuator backend.Evacuator
 	// Sinks receive every audit record, in order.
 	Sinks []audit.Sink
 	// Hooks are for tests.
@@ -237,7 +240,7 @@ func New(cfg *rest.Config, o Options) (ctrl.Manager, error) {
 		return nil, err
 	}
 
-	env := &operation.Env{Tables: tables, Provenance: ledger, Client: mgr.GetClient(), Reader: mgr.GetAPIReader(), Chain: chain, Storage: o.Storage, VMs: o.VMs, Cluster: o.Cluster, Site: o.Site, Now: o.Now, Hooks: o.Hooks, Poll: o.Poll, Attester: attester}
+	env := &operation.Env{Tables: tables, Provenance: ledger, Client: mgr.GetClient(), Reader: mgr.GetAPIReader(), Chain: chain, Storage: o.Storage, VMs: o.VMs, Evacuator: o.Evacuator, Cluster: o.Cluster, Site: o.Site, Now: o.Now, Hooks: o.Hooks, Poll: o.Poll, Attester: attester}
 	for _, k := range kinds {
 		k := k
 		r := &operation.Reconciler{Kind: k, Env: env}

@@ -112,13 +112,20 @@ type Storage interface {
 	StoragePools(ctx context.Context, pool string) ([]NodePool, error)
 }
 
-// VMs is what the reconciler asks of KubeVirt.
-type VMs interface {
+// Evacuator is what a node operation's ProtectVMs step asks of KubeVirt:
+// the VM protection part of VMs, which a backend may provide alone.
+type Evacuator interface {
 	// Evacuate moves the virtual machines off node as protection says
 	// (live migration or shutdown) and keeps new ones off it.
 	Evacuate(ctx context.Context, node string, protection v1.VMProtection) (Progress, error)
 	// Release lets virtual machines onto node again.
 	Release(ctx context.Context, node string) error
+}
+
+// VMs is what the reconciler asks of KubeVirt: VM protection and the
+// volume migrations of VMVolumeMigration.
+type VMs interface {
+	Evacuator
 	// Check reports whether the VM exists and can move to the storage
 	// class, and whether it can move live.
 	Check(ctx context.Context, vm v1.VMReference, storageClass string) (live bool, err error)

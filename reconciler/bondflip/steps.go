@@ -201,10 +201,10 @@ func protectVMs(ctx context.Context, run *operation.Run) (phase.Phase, error) {
 			run.SetProgress(n, NodeProtected, "vmProtection None: VMs stay on the node")
 			continue
 		}
-		if run.Env.VMs == nil {
+		if run.Env.VMProtector() == nil {
 			return "", operation.Stall(ReasonNoVMBackend, "vmProtection %s needs the KubeVirt backend, which this reconciler has not got; set vmProtection: None to flip with VMs in place", p.Spec.VMProtection)
 		}
-		prog, err := run.Env.VMs.Evacuate(ctx, n, p.Spec.VMProtection)
+		prog, err := run.Env.VMProtector().Evacuate(ctx, n, p.Spec.VMProtection)
 		if err != nil {
 			return "", err
 		}
@@ -375,8 +375,8 @@ func verify(ctx context.Context, run *operation.Run) (phase.Phase, error) {
 			waiting = append(waiting, n)
 			continue
 		}
-		if p.Spec.VMProtection != v1.VMProtectionNone && run.Env.VMs != nil {
-			if err := run.Env.VMs.Release(ctx, n); err != nil {
+		if vms := run.Env.VMProtector(); p.Spec.VMProtection != v1.VMProtectionNone && vms != nil {
+			if err := vms.Release(ctx, n); err != nil {
 				return "", err
 			}
 		}

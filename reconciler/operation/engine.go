@@ -101,6 +101,8 @@ type Env struct {
 	// Storage and VMs are the LINSTOR and KubeVirt backends.
 	Storage backend.Storage
 	VMs     backend.VMs
+	// Evacuator protects VMs during node operations; nil uses VMs.
+	Evacuator backend.Evacuator
 	// Cluster and Site name where the reconciler runs.
 	Cluster, Site string
 	// Now is the clock; nil is time.Now.
@@ -134,6 +136,18 @@ func (e *Env) poll() time.Duration {
 		return e.Poll
 	}
 	return 2 * time.Second
+}
+
+// VMProtector returns the backend that protects VMs during node
+// operations: Evacuator when set, else VMs, else nil.
+func (e *Env) VMProtector() backend.Evacuator {
+	switch {
+	case e.Evacuator != nil:
+		return e.Evacuator
+	case e.VMs != nil:
+		return e.VMs
+	}
+	return nil
 }
 
 // Run is one step's view of its operation.

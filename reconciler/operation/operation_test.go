@@ -105,3 +105,12 @@ func TestLastWriter(t *testing.T) {
 	obj.ManagedFields = obj.ManagedFields[2:]
 	assert.Equal(t, `field manager "nodewright" (Update at 2026-12-03T10:07:00Z)`, lastWriter(obj), "no spec writer: the newest writer")
 }
+
+// evacuatorOnly is a VM protection backend without volume migration.
+type evacuatorOnly struct{ backend.Evacuator }
+
+func TestVMProtectorPrefersTheEvacuator(t *testing.T) {
+	assert.Nil(t, (&Env{}).VMProtector(), "no backend: nil, so steps halt with a reason")
+	e := evacuatorOnly{}
+	assert.Equal(t, backend.Evacuator(e), (&Env{Evacuator: e}).VMProtector())
+}
