@@ -79,6 +79,8 @@ func TestProfileRules(t *testing.T) {
 		{"window start", `start: "02:00"`, `start: "2am"`, `p.yaml:25:21: spec.maintenanceWindows[0].start: "2am" is not a time of day as HH:MM (24-hour clock)`},
 		{"window duration", "duration: 3h", "duration: 5m", "p.yaml:25:37: spec.maintenanceWindows[0].duration: 5m is out of bounds; must be between 15m and 24h"},
 		{"time zone", "timeZone: Europe/Berlin", "timeZone: Mars/Olympus", `p.yaml:25:51: spec.maintenanceWindows[0].timeZone: "Mars/Olympus" is not an IANA time zone such as Europe/Berlin or UTC`},
+		{"pool name", "      storagePools: [nvme]\n    - name: node-b", "      storagePools: [nvme, \"a/../b\"]\n    - name: node-b", `p.yaml:12:28: spec.nodes[0].storagePools[1]: "a/../b" is not a LINSTOR storage pool name (letters, digits, _ and -, at most 48)`},
+		{"group name", "resourceGroups:\n    - {name: vm-disks,", "resourceGroups:\n    - {name: vm-disks, storagePool: nvme, placeCount: 2}\n    - {name: \"x?y\",", `p.yaml:22:8: spec.resourceGroups[1].name: "x?y" is not a LINSTOR resource group name (letters, digits, _ and -, at most 48)`},
 		{"namespace", "  name: edge-042\n", "  name: edge-042\n  namespace: x\n", "p.yaml:5:3: metadata.namespace: is chosen by the cluster; remove it from the manifest"},
 	}
 	for _, c := range cases {
