@@ -176,7 +176,10 @@ func Build(in Inputs) (*Plan, error) {
 }
 
 // Describe says what the gates need of an operation: its nodes, whether it
-// disrupts them, and how many may be down at once.
+// disrupts them, and how many may be down at once. A VMVolumeMigration is
+// disruptive when it runs Cold, and in mode Auto until its status shows it
+// chose Hot: Auto chooses Cold for a VM that is stopped or cannot move
+// live, which an offline plan cannot know, so it counts as the worse.
 func Describe(obj v1.Object, profile *v1.EdgeProfile) gates.Operation {
 	op := gates.Operation{Name: obj.GetName()}
 	switch o := obj.(type) {
@@ -195,7 +198,7 @@ func Describe(obj v1.Object, profile *v1.EdgeProfile) gates.Operation {
 			}
 		}
 	case *v1.VMVolumeMigration:
-		op.Kind, op.Disruptive = v1.KindVMVolumeMigration, o.Spec.Mode == v1.MigrationCold
+		op.Kind, op.Disruptive = v1.KindVMVolumeMigration, o.ChosenMode() != v1.MigrationHot
 	}
 	return op
 }

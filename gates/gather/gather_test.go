@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	v1 "github.com/nodewright/nodewright/schema/v1alpha1"
 	"github.com/nodewright/nodewright/source"
 )
 
@@ -103,4 +104,37 @@ func BenchmarkCountApprovals(b *testing.B) {
 	per := time.Since(start) / time.Duration(b.N)
 	b.ReportMetric(float64(per.Microseconds())/1000, "ms/1000-ops")
 	b.Logf("approvals for %d operations over %d indexed commits: %s (target < 1s)", ops, commits, per)
+}
+
+// TestDescribeCountsAutoMigrationsAsDisruptiveUntilHotIsChosen: Auto may
+// stop the VM (Cold), which a plan cannot know before the VM is looked at,
+// so it is disruptive until its status records Hot.
+func TestDescribeCountsAutoMigrationsAsDisruptiveUntilHotIsChosen(t *testing.T) {
+	m := func(mode v1.MigrationMode, chosen string) *v1.VMVolumeMigration {
+		o := &v1.VMVolumeMigration{Spec: v1.VMVolumeMigrationSpec{Mode: mode}}
+		o.Name = "db-to-r3"
+		if chosen != "" {
+			o.Status.Progress = []v1.StepProgress{{Target: v1.MigrationModeTarget, Phase: chosen}}
+		}
+		return o
+	}
+	profile := &v1.EdgeProfile{}
+	for _, tc := range []struct {
+		op         *v1.VMVolumeMigration
+		disruptive bool
+	}{
+		{m(v1.MigrationAuto, ""), true},
+		{m("", ""), true},
+		{m(v1.MigrationAuto, "Hot"), false},
+		{m(v1.MigrationAuto, "Cold"), true},
+		{m(v1.MigrationAuto, "Sideways"), true},
+		{m(v1.MigrationHot, ""), false},
+		{m(v1.MigrationHot, "Cold"), false},
+		{m(v1.MigrationCold, "Hot"), true},
+	} {
+		got := Describe(tc.op, profile)
+		if got.Disruptive != tc.disruptive {
+			t.Errorf("mode %q, status %+v: disruptive %v, want %v", tc.op.Spec.Mode, tc.op.Status.Progress, got.Disruptive, tc.disruptive)
+		}
+	}
 }

@@ -18,7 +18,7 @@ import (
 const (
 	// TargetMode records the chosen mode: its phase is Hot or Cold, its
 	// message why.
-	TargetMode = "mode"
+	TargetMode = v1.MigrationModeTarget
 	// TargetSnapshotBefore is the snapshot of the source volumes.
 	TargetSnapshotBefore = "snapshot-before"
 	// TargetMigrate is the live move (Hot).

@@ -52,6 +52,27 @@ const (
 	MigrationCold MigrationMode = "Cold"
 )
 
+// MigrationModeTarget is the status.progress target of a VMVolumeMigration
+// that records the mode it runs in: its phase is Hot or Cold once the
+// Validating phase chose.
+const MigrationModeTarget = "mode"
+
+// ChosenMode is the mode a VMVolumeMigration runs in: its spec's Hot or
+// Cold, or for Auto what Validating chose as its status records it; Auto
+// when it has not chosen yet.
+func (m *VMVolumeMigration) ChosenMode() MigrationMode {
+	switch m.Spec.Mode {
+	case MigrationHot, MigrationCold:
+		return m.Spec.Mode
+	}
+	for _, p := range m.Status.Progress {
+		if p.Target == MigrationModeTarget && (p.Phase == string(MigrationHot) || p.Phase == string(MigrationCold)) {
+			return MigrationMode(p.Phase)
+		}
+	}
+	return MigrationAuto
+}
+
 // MigrationModes lists every MigrationMode.
 var MigrationModes = []MigrationMode{MigrationAuto, MigrationHot, MigrationCold}
 
