@@ -385,7 +385,7 @@ func (e *Evacuator) migrate(ctx context.Context, vmi *kubevirtv1.VirtualMachineI
 	m := &kubevirtv1.VirtualMachineInstanceMigration{
 		ObjectMeta: metav1.ObjectMeta{
 			Namespace: vmi.Namespace, Name: name,
-			Labels:    map[string]string{LabelManagedBy: ManagedBy, LabelEvacuation: evacuationLabel(node, token)},
+			Labels: map[string]string{LabelManagedBy: ManagedBy, LabelEvacuation: evacuationLabel(node, token)},
 		},
 		Spec: kubevirtv1.VirtualMachineInstanceMigrationSpec{VMIName: vmi.Name},
 	}
