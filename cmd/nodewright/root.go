@@ -26,7 +26,7 @@ SIGINT or SIGTERM before it finished (what it started is removed first).`,
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
 		return usageError("%v (see %s --help)", err, c.CommandPath())
 	})
-	root.AddCommand(newVerifyCommand(), newLintCommand(), newInitCommand(), newSchemaCommand(), newApproveCommand(), newPlanCommand(), newReconcilerCommand(), newAgentCommand(), newFleetCommand(), newAuditCommand(), newBundleCommand(), newDemoCommand())
+	root.AddCommand(newVerifyCommand(), newLintCommand(), newInitCommand(), newSchemaCommand(), newApproveCommand(), newPlanCommand(), newReconcilerCommand(), newAgentCommand(), newFleetCommand(), newAuditCommand(), newBundleCommand(), newDemoCommand(), newVolumeChecksumCommand())
 	root.SetVersionTemplate(fmt.Sprintf("nodewright %s\n", version))
 	return root
 }

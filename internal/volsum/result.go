@@ -60,15 +60,22 @@ func ParseResult(data []byte) (Result, error) {
 	if dec.More() {
 		return Result{}, errors.New("checksum result: data after the JSON object")
 	}
+	if r.Verdict == Failed {
+		// A command line refused before it knew the mode records none.
+		if r.Error == "" {
+			return Result{}, errors.New(`checksum result: verdict "error" without an error`)
+		}
+		if r.Mode != "" {
+			if _, err := ParseMode(string(r.Mode)); err != nil {
+				return Result{}, fmt.Errorf("checksum result: %w", err)
+			}
+		}
+		return r, nil
+	}
 	if _, err := ParseMode(string(r.Mode)); err != nil {
 		return Result{}, fmt.Errorf("checksum result: %w", err)
 	}
 	switch r.Verdict {
-	case Failed:
-		if r.Error == "" {
-			return Result{}, errors.New(`checksum result: verdict "error" without an error`)
-		}
-		return r, nil
 	case Match, Mismatch:
 	default:
 		return Result{}, fmt.Errorf("checksum result: verdict %q is not one of match, mismatch, error", truncate(string(r.Verdict), 64))
