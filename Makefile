@@ -16,7 +16,7 @@ all: build
 build:
 	$(GO) build -o $(BIN)/nodewright ./cmd/nodewright
 
-## deps: the programs tests drive for real (git, gpg, ssh-keygen)
+## deps: the programs tests drive for real (git, gpg, ssh-keygen, chromium, losetup)
 deps:
 	@hack/deps.sh
 

@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # Installs the programs the tests and the demo drive for real (git, gpg,
-# ssh-keygen, and headless chromium for the dashboard test) when they are
+# ssh-keygen, headless chromium for the dashboard test, and losetup for the
+# volume checksum tests on loop devices) when they are
 # missing: through apt-get when run as root,
 # otherwise it names what to install and fails.
 set -euo pipefail
 
-declare -A pkg=([git]=git [gpg]=gnupg [gpg-agent]=gpg-agent [ssh-keygen]=openssh-client [chromium]=chromium)
+declare -A pkg=([git]=git [gpg]=gnupg [gpg-agent]=gpg-agent [ssh-keygen]=openssh-client [chromium]=chromium [losetup]=mount)
 missing=()
-for tool in git gpg gpg-agent ssh-keygen chromium; do
+for tool in git gpg gpg-agent ssh-keygen chromium losetup; do
   command -v "$tool" >/dev/null 2>&1 || missing+=("${pkg[$tool]}")
 done
 [ ${#missing[@]} -eq 0 ] && exit 0
