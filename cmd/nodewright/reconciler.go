@@ -39,8 +39,10 @@ win). Leader election is on: of several replicas only one acts.
 Logs are JSON lines on stderr; metrics on --metrics-bind-address, /healthz and
 /readyz on --health-probe-bind-address. With linstor.controllers (or
 --linstor-controller) set, ReplicationUpgrades drive that LINSTOR controller;
-without, they halt with NoStorageBackend. The KubeVirt backend is not built yet:
-steps that need it halt with NoVMBackend.`,
+without, they halt with NoStorageBackend. When the API server serves KubeVirt
+(virtualmachineinstances.kubevirt.io), the ProtectVMs step of node operations
+cordons the node and live-migrates or stops its VMs through KubeVirt; without
+KubeVirt, and for VMVolumeMigrations, steps that need it halt with NoVMBackend.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg := config.Config{}
@@ -196,6 +198,14 @@ func runReconciler(ctx context.Context, c config.Config) error {
 	if storage != nil {
 		o.Storage = storage
 		log.Info("LINSTOR backend", "controllers", c.LINSTOR.Controllers, "timeout", c.LINSTOR.TimeoutDuration().String())
+	}
+	evacuator, err := kubevirtEvacuator(cfg)
+	if err != nil {
+		return err
+	}
+	if evacuator != nil {
+		o.Evacuator = evacuator
+		log.Info("KubeVirt backend for VM protection")
 	}
 	mgr, err := reconciler.New(cfg, o)
 	if err != nil {
