@@ -15,8 +15,8 @@ import (
 )
 
 // kubevirtEvacuator returns the KubeVirt backend for VM protection when
-// the API server serves virtualmachineinstances.kubevirt.io (KubeVirt is
-// installed), and nil when it does not: the steps that need it then halt
+// the API server serves virtualmachineinstances.kubevirt.io and the other
+// kinds the backend uses (KubeVirt is installed), and nil when it does not: the steps that need it then halt
 // with NoVMBackend. The backend reads through a client of its own without
 // a cache, so the reconciler watches no KubeVirt object.
 func kubevirtEvacuator(cfg *rest.Config) (*kubevirt.Evacuator, error) {
@@ -41,8 +41,13 @@ func kubevirtEvacuator(cfg *rest.Config) (*kubevirt.Evacuator, error) {
 	return kubevirt.New(c), nil
 }
 
+// kubevirtResources are the kubevirt.io/v1 resources the backend reads
+// and writes; KubeVirt serves them all.
+var kubevirtResources = []string{"virtualmachineinstances", "virtualmachines", "virtualmachineinstancemigrations"}
+
 // servesVMIs reports whether the API server serves
-// virtualmachineinstances in kubevirt.io/v1.
+// virtualmachineinstances in kubevirt.io/v1, with the VirtualMachines and
+// migrations the backend needs beside them.
 func servesVMIs(dc discovery.DiscoveryInterface) (bool, error) {
 	list, err := dc.ServerResourcesForGroupVersion(kubevirtv1.SchemeGroupVersion.String())
 	if apierrors.IsNotFound(err) {
@@ -51,10 +56,14 @@ func servesVMIs(dc discovery.DiscoveryInterface) (bool, error) {
 	if err != nil {
 		return false, fmt.Errorf("kubevirt discovery: %w", err)
 	}
+	served := map[string]bool{}
 	for _, r := range list.APIResources {
-		if r.Name == "virtualmachineinstances" {
-			return true, nil
+		served[r.Name] = true
+	}
+	for _, r := range kubevirtResources {
+		if !served[r] {
+			return false, nil
 		}
 	}
-	return false, nil
+	return true, nil
 }
