@@ -78,14 +78,14 @@ func ParseResult(data []byte) (Result, error) {
 	switch r.Verdict {
 	case Match, Mismatch:
 	default:
-		return Result{}, fmt.Errorf("checksum result: verdict %q is not one of match, mismatch, error", truncate(string(r.Verdict), 64))
+		return Result{}, fmt.Errorf("checksum result: verdict %s is not one of match, mismatch, error", quoted(string(r.Verdict), 66))
 	}
 	if r.Error != "" {
 		return Result{}, fmt.Errorf("checksum result: verdict %q with an error", r.Verdict)
 	}
 	for _, d := range []Digest{r.Source, r.Target} {
 		if !isSHA256(d.SHA256) {
-			return Result{}, fmt.Errorf("checksum result: digest %q is not 64 lower-case hex digits", truncate(d.SHA256, 80))
+			return Result{}, fmt.Errorf("checksum result: digest %s is not 64 lower-case hex digits", quoted(d.SHA256, 82))
 		}
 		if d.Size < 0 || d.Entries < 0 {
 			return Result{}, errors.New("checksum result: a negative size or entry count")

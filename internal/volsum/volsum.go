@@ -3,6 +3,7 @@ package volsum
 import (
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 )
 
@@ -24,7 +25,7 @@ func ParseMode(s string) (Mode, error) {
 	case Block, Filesystem:
 		return m, nil
 	}
-	return "", fmt.Errorf("mode %q is not one of block, filesystem", truncate(s, 64))
+	return "", fmt.Errorf("mode %s is not one of block, filesystem", quoted(s, 66))
 }
 
 // Verdict is the outcome of a comparison.
@@ -155,6 +156,11 @@ func verdict(r *Result) {
 
 // truncate shortens s to at most n bytes, marking the cut, without
 // splitting a UTF-8 sequence.
+// quoted is s quoted as Go quotes it (escapes and all), cut to at most n
+// bytes: a value in an error stays bounded whatever it holds, since an
+// escape can take ten bytes for one byte of s.
+func quoted(s string, n int) string { return truncate(strconv.Quote(s), n) }
+
 func truncate(s string, n int) string {
 	if len(s) <= n {
 		return s
