@@ -30,7 +30,9 @@ type VMProtection string
 const (
 	// VMProtectionLiveMigrate live-migrates the node's VMs away first.
 	VMProtectionLiveMigrate VMProtection = "LiveMigrate"
-	// VMProtectionShutdown shuts the node's VMs down and starts them after.
+	// VMProtectionShutdown lets the node's VMs be shut down and started
+	// after: the KubeVirt backend still live-migrates the VMs that can
+	// move and stops the rest; the in-memory stand-in stops them all.
 	VMProtectionShutdown VMProtection = "Shutdown"
 	// VMProtectionNone leaves VMs running through the flip.
 	VMProtectionNone VMProtection = "None"
