@@ -239,6 +239,10 @@ func CheckCommit(raw []byte) error {
 	headers := raw
 	if end >= 0 {
 		headers = raw[:end+1]
+	} else if len(raw) > 0 && raw[len(raw)-1] != '\n' {
+		// No body is allowed, but the last header line must end, as
+		// fsck's verify_headers has it (unterminated header).
+		return fmt.Errorf("the last header line does not end with a newline")
 	}
 	if bytes.IndexByte(headers, 0) >= 0 {
 		return fmt.Errorf("a NUL byte in the headers")

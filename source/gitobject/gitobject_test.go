@@ -35,19 +35,21 @@ func TestCheckCommit(t *testing.T) {
 	const tree = "tree 4b825dc642cb6eb9a060e54bf8d69288fbee4904\n"
 	const who = "author A <a@x> 1700000000 +0100\ncommitter C <c@x> 1700000060 -0500\n"
 	require.NoError(t, CheckCommit([]byte(tree+"parent 1111111111111111111111111111111111111111\n"+who+"gpgsig -----BEGIN SSH SIGNATURE-----\n x\n -----END SSH SIGNATURE-----\n\nmsg\n")))
+	require.NoError(t, CheckCommit([]byte(tree+who)), "no body is allowed when the last header ends")
 	for name, raw := range map[string]string{
-		"tree not first":     "parent 1111111111111111111111111111111111111111\n" + tree + who + "\nmsg\n",
-		"upper-case tree id": "tree 4B825DC642CB6EB9A060E54BF8D69288FBEE4904\n" + who + "\nmsg\n",
-		"two trees":          tree + tree + who + "\nmsg\n",
-		"no author":          tree + "committer C <c@x> 1 +0000\n\nmsg\n",
-		"no committer":       tree + "author A <a@x> 1 +0000\n\nmsg\n",
-		"zero-padded date":   tree + "author A <a@x> 01 +0000\ncommitter C <c@x> 1 +0000\n\nmsg\n",
-		"bad time zone":      tree + "author A <a@x> 1 0000\ncommitter C <c@x> 1 +0000\n\nmsg\n",
-		"no space before <":  tree + "author A<a@x> 1 +0000\ncommitter C <c@x> 1 +0000\n\nmsg\n",
-		"NUL in a header":    tree + "author A <a@x> 1 +0000\ncommitter C <c\x00@x> 1 +0000\n\nmsg\n",
-		"two signatures":     tree + who + "gpgsig a\ngpgsig-sha256 b\n\nmsg\n",
-		"late parent":        tree + who + "parent 1111111111111111111111111111111111111111\n\nmsg\n",
-		"too large":          tree + who + "\n" + string(make([]byte, MaxCommitSize)),
+		"tree not first":      "parent 1111111111111111111111111111111111111111\n" + tree + who + "\nmsg\n",
+		"upper-case tree id":  "tree 4B825DC642CB6EB9A060E54BF8D69288FBEE4904\n" + who + "\nmsg\n",
+		"two trees":           tree + tree + who + "\nmsg\n",
+		"no author":           tree + "committer C <c@x> 1 +0000\n\nmsg\n",
+		"no committer":        tree + "author A <a@x> 1 +0000\n\nmsg\n",
+		"zero-padded date":    tree + "author A <a@x> 01 +0000\ncommitter C <c@x> 1 +0000\n\nmsg\n",
+		"bad time zone":       tree + "author A <a@x> 1 0000\ncommitter C <c@x> 1 +0000\n\nmsg\n",
+		"no space before <":   tree + "author A<a@x> 1 +0000\ncommitter C <c@x> 1 +0000\n\nmsg\n",
+		"NUL in a header":     tree + "author A <a@x> 1 +0000\ncommitter C <c\x00@x> 1 +0000\n\nmsg\n",
+		"two signatures":      tree + who + "gpgsig a\ngpgsig-sha256 b\n\nmsg\n",
+		"late parent":         tree + who + "parent 1111111111111111111111111111111111111111\n\nmsg\n",
+		"too large":           tree + who + "\n" + string(make([]byte, MaxCommitSize)),
+		"unterminated header": tree + who + "\xab",
 	} {
 		assert.Error(t, CheckCommit([]byte(raw)), name)
 	}
