@@ -104,7 +104,10 @@ func NewGPGKey(home, name string, opts ...GPGOption) (*GPGKey, error) {
 	}
 	conf := "pinentry-mode loopback\npassphrase \"\"\nbatch\nno-tty\n"
 	if !o.fakedTime.IsZero() {
-		conf += fmt.Sprintf("faked-system-time %d\n", o.fakedTime.Unix())
+		// Frozen ("!"): a clock running from t in each gpg run would
+		// date a key made in a run that crossed a second later than a
+		// subkey added by the next run, which gpg refuses (Time conflict).
+		conf += fmt.Sprintf("faked-system-time %d!\n", o.fakedTime.Unix())
 	}
 	if err := writeFile(filepath.Join(home, "gpg.conf"), conf, 0o600); err != nil {
 		return nil, err
