@@ -20,9 +20,6 @@ var (
 	dnsSubdomain = regexp.MustCompile(`^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$`)
 	ifaceName    = regexp.MustCompile(`^[a-zA-Z0-9_.-]{1,15}$`)
 	clock        = regexp.MustCompile(`^([01][0-9]|2[0-3]):[0-5][0-9]$`)
-	// linstorName is a LINSTOR object name: resource groups and storage
-	// pools are named in LINSTOR's API paths and queries.
-	linstorName = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_-]*$`)
 )
 
 // checker collects the problems of one document.
@@ -127,7 +124,7 @@ func Profile(doc *manifest.Document, site string) manifest.Problems {
 			if c.required(pp, sp) && seenPool[sp] {
 				c.errorf(pp, "storage pool %q is listed twice", sp)
 			}
-			if sp != "" && (len(sp) > 48 || !linstorName.MatchString(sp)) {
+			if sp != "" && !v1.IsLINSTORName(sp) {
 				c.errorf(pp, "%q is not a LINSTOR storage pool name (letters, digits, _ and -, at most 48)", sp)
 			}
 			seenPool[sp] = true
@@ -139,7 +136,7 @@ func Profile(doc *manifest.Document, site string) manifest.Problems {
 		path := fmt.Sprintf("spec.resourceGroups[%d]", i)
 		if c.required(path+".name", rg.Name) {
 			c.unique(groups, rg.Name, i, path+".name", "resource group", "spec.resourceGroups")
-			if len(rg.Name) > 48 || !linstorName.MatchString(rg.Name) {
+			if !v1.IsLINSTORName(rg.Name) {
 				c.errorf(path+".name", "%q is not a LINSTOR resource group name (letters, digits, _ and -, at most 48)", rg.Name)
 			}
 		}

@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"net/url"
 	"os"
-	"regexp"
 	"slices"
 	"strings"
 	"time"
@@ -18,16 +17,12 @@ import (
 	"github.com/LINBIT/golinstor/client"
 
 	"github.com/nodewright/nodewright/reconciler/backend"
+	v1 "github.com/nodewright/nodewright/schema/v1alpha1"
 )
 
 // DefaultTimeout bounds every call to the controller unless
 // Config.Timeout says otherwise.
 const DefaultTimeout = 30 * time.Second
-
-// linstorName is what LINSTOR accepts as the name of a resource group,
-// resource definition, storage pool or node (LINSTOR also bounds where
-// digits and dashes may stand; those it refuses itself).
-var linstorName = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_-]{0,47}$`)
 
 // LINSTOR's default place count, for a resource group that sets none.
 const defaultPlaceCount = 2
@@ -185,7 +180,7 @@ func (s *Storage) exchange(ctx context.Context, op, kind, name string, keep bool
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("%s: %w", op, err)
 	}
-	if name != "" && !linstorName.MatchString(name) {
+	if name != "" && !v1.IsLINSTORName(name) {
 		return nil, &backend.RefusedError{Op: op, Message: fmt.Sprintf("%s name %q is not a LINSTOR name (letters, digits, _ and -, at most 48)", kind, name)}
 	}
 	cctx, cancel := context.WithTimeout(ctx, s.timeout)
