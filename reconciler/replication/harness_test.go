@@ -6,8 +6,12 @@ import (
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/stretchr/testify/require"
+
 	"github.com/nodewright/nodewright/reconciler/backend/memory"
+	"github.com/nodewright/nodewright/reconciler/operation"
 	"github.com/nodewright/nodewright/reconciler/operation/optest"
+	"github.com/nodewright/nodewright/reconciler/phase"
 	"github.com/nodewright/nodewright/reconciler/replication"
 	v1 "github.com/nodewright/nodewright/schema/v1alpha1"
 )
@@ -66,4 +70,15 @@ func (h *harness) apply(s v1.ReplicationUpgradeSpec) {
 // "Method Args".
 func (h *harness) mutations() []string {
 	return optest.MethodArgs(h.storage.Mutations())
+}
+
+// haltedWith checks op halted with the Stalled condition's reason and
+// returns that condition, for the message to be checked.
+func haltedWith(t *testing.T, op *v1.ReplicationUpgrade, reason string) *metav1.Condition {
+	t.Helper()
+	require.Equal(t, string(phase.Halted), op.Status.Phase, "%+v", op.Status.Conditions)
+	stalled := optest.Condition(op, operation.Stalled)
+	require.NotNil(t, stalled)
+	require.Equal(t, reason, stalled.Reason, stalled.Message)
+	return stalled
 }

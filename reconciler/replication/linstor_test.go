@@ -12,7 +12,6 @@ import (
 
 	"github.com/nodewright/nodewright/reconciler/backend"
 	"github.com/nodewright/nodewright/reconciler/backend/linstor"
-	"github.com/nodewright/nodewright/reconciler/operation"
 	"github.com/nodewright/nodewright/reconciler/operation/optest"
 	"github.com/nodewright/nodewright/reconciler/phase"
 	"github.com/nodewright/nodewright/reconciler/replication"
@@ -196,10 +195,7 @@ func TestLINSTORFaultsHaltAndResume(t *testing.T) {
 				}
 			}
 			op := h.Run()
-			require.Equal(t, string(phase.Halted), op.Status.Phase, "%+v", op.Status.Conditions)
-			stalled := optest.Condition(op, operation.Stalled)
-			require.NotNil(t, stalled)
-			assert.Equal(t, tc.reason, stalled.Reason)
+			stalled := haltedWith(t, op, tc.reason)
 			for _, n := range tc.names {
 				assert.Contains(t, stalled.Message, n)
 			}
@@ -252,10 +248,7 @@ func TestLINSTORPreflightRefusesWithoutCapacity(t *testing.T) {
 	require.NoError(t, h.emu.SetPoolFree("node-c", "nvme", 15<<20))
 	h.Apply(&v1.ReplicationUpgrade{Spec: spec()})
 	op := h.Run()
-	require.Equal(t, string(phase.Halted), op.Status.Phase)
-	stalled := optest.Condition(op, operation.Stalled)
-	require.NotNil(t, stalled)
-	assert.Equal(t, replication.ReasonNotEnoughCapacity, stalled.Reason)
+	stalled := haltedWith(t, op, replication.ReasonNotEnoughCapacity)
 	assert.Contains(t, stalled.Message, "node-c short by")
 	assert.Empty(t, h.emu.Mutations(), "nothing placed")
 }
@@ -263,17 +256,13 @@ func TestLINSTORPreflightRefusesWithoutCapacity(t *testing.T) {
 func TestLINSTORMissingGroupHaltsAtOnce(t *testing.T) {
 	h := newEmuHarness(t, 2)
 	s := spec()
-	s.ResourceGroup = "vm-disks"
 	h.UpdateProfile(func(p *v1.EdgeProfile) {
 		p.Spec.ResourceGroups = append(p.Spec.ResourceGroups, v1.ResourceGroup{Name: "gone", StoragePool: "nvme", PlaceCount: 2})
 	})
 	s.ResourceGroup = "gone"
 	h.Apply(&v1.ReplicationUpgrade{Spec: s})
 	op := h.Run()
-	require.Equal(t, string(phase.Halted), op.Status.Phase)
-	stalled := optest.Condition(op, operation.Stalled)
-	require.NotNil(t, stalled)
-	assert.Equal(t, backend.ReasonNotFound, stalled.Reason)
+	stalled := haltedWith(t, op, backend.ReasonNotFound)
 	assert.Contains(t, stalled.Message, `"gone"`)
 	assert.Equal(t, []phase.Phase{pending, awaiting, preflight, halted}, h.Phases(), "no retries")
 }

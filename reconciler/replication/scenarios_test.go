@@ -235,10 +235,7 @@ var scenarios = []scenario{
 		s.StallTimeout = &metav1.Duration{Duration: 5 * time.Minute}
 		h.apply(s)
 		op := h.Run()
-		require.Equal(t, string(halted), op.Status.Phase)
-		stalled := optest.Condition(op, operation.Stalled)
-		require.NotNil(t, stalled)
-		assert.Equal(t, replication.ReasonSyncStalled, stalled.Reason)
+		stalled := haltedWith(t, op, replication.ReasonSyncStalled)
 		assert.Contains(t, stalled.Message, "vm-disks-001 on node-c: StandAlone towards node-a")
 		assert.Equal(t, replication.BatchStalled, op.Status.Progress[0].Phase)
 		i := slices.IndexFunc(op.Status.Progress, func(p v1.StepProgress) bool { return p.Target == "replica/vm-disks-001@node-c" })
@@ -265,21 +262,17 @@ var scenarios = []scenario{
 	{name: "a resync whose percentage does not grow halts after stallTimeout", run: func(t *testing.T, h *harness) {
 		h.Tick = time.Minute
 		h.storage.NeverSync("vm-disks-001", true)
-		pct := 0.0
 		h.OnTransition = func(_, to phase.Phase) {
 			if to == syncing {
 				require.NoError(t, h.storage.SetPeers("vm-disks", "vm-disks-001", "node-c",
-					backend.PeerSync{Node: "node-a", Connection: "Connected", Replication: "SyncTarget", DonePercent: pct}))
+					backend.PeerSync{Node: "node-a", Connection: "Connected", Replication: "SyncTarget", DonePercent: 0}))
 			}
 		}
 		s := spec()
 		s.StallTimeout = &metav1.Duration{Duration: 3 * time.Minute}
 		h.apply(s)
 		op := h.Run()
-		require.Equal(t, string(halted), op.Status.Phase)
-		stalled := optest.Condition(op, operation.Stalled)
-		require.NotNil(t, stalled)
-		assert.Equal(t, replication.ReasonSyncStalled, stalled.Reason)
+		stalled := haltedWith(t, op, replication.ReasonSyncStalled)
 		assert.Contains(t, stalled.Message, "vm-disks-001 on node-c: 0.0% SyncTarget from node-a")
 		assert.Len(t, h.mutations(), 1)
 	}},
